@@ -1,0 +1,140 @@
+"""Configuration: the 2019 keys and defaults, validation with one clear error each, derived values."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+from stampnet import ConfigError
+
+DECODERS = ("separable", "conv")
+
+# The defaults of every run; experiment scripts override them with the 2019 values of each experiment.
+DEFAULTS: dict = {
+    "seed": 0,
+    "run_parameters": {
+        "epochs": 1000,
+        "steps_per_epoch": 128,
+        "validation_steps": 100,
+        "img_type": "t_shape",
+        "img_type_parameters": {},
+        "shuffle": False,
+        "checkpoint_period": 10,
+        "test_temperature": 1e-4,   # τ used by evaluate / figures (the 2019 notebook's value)
+        "n_figure_images": 6,
+        "jit_compile": False,
+        "mnist_path": None,         # None: keras.datasets.mnist (download + cache); or an mnist.npz / IDX folder
+    },
+    "layer_parameters": {
+        "input_parameters": {"img_rows": 84, "img_cols": 84, "img_channels": 1, "batch_size": 64},
+        "encoder_parameters": {
+            "conv_layer_sizes": [16, 32, 64, 128, 128],
+            "conv_kernel_size": [3, 3],
+            "encoder_dropout_rate": 0.2,
+            "final_conv_size": 256,
+            "final_conv_kernel": [3, 3],
+        },
+        "decoder_parameters": {
+            "decoder": "separable",
+            "coord_tensor_size": None,  # derived: img - stamp_size + 1
+            "decoder_enc_size": 128,
+            "nr_of_stamps": 10,
+            "stamp_size": 28,
+            "stamps_per_canvas": 2,
+            "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.01, "min_temperature": 0.2,
+                                  "steps_per_epoch": 128},
+        },
+        "loss": "mse",  # 2019 name; the loss is the per-image sum of squared errors (2019 `my_loss`)
+        "learning_rate": 0.002,  # Nadam; the Keras 2 default the authors used
+    },
+}
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merge ``override`` into a copy of ``base``."""
+    out = copy.deepcopy(base)
+    for k, v in (override or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def encoder_latent_size(size: int, n_blocks: int, final_kernel: int) -> int:
+    """Spatial size after ``n_blocks`` 2x2 'same' max-poolings and a 'valid' final conv."""
+    for _ in range(n_blocks):
+        size = math.ceil(size / 2)
+    return size - final_kernel + 1
+
+
+def _require_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer, got {value!r} ({type(value).__name__}); "
+                          f"e.g. `with {name}=2`")
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def validate(config: dict) -> dict:
+    """Check a full config and fill in derived values; returns a new config. Raises ConfigError."""
+    cfg = merge(DEFAULTS, config)
+    lp = cfg["layer_parameters"]
+    inp, enc, dec = lp["input_parameters"], lp["encoder_parameters"], lp["decoder_parameters"]
+    rows = _require_int(inp["img_rows"], "layer_parameters.input_parameters.img_rows")
+    cols = _require_int(inp["img_cols"], "layer_parameters.input_parameters.img_cols")
+    _require_int(inp["img_channels"], "layer_parameters.input_parameters.img_channels")
+    _require_int(inp["batch_size"], "layer_parameters.input_parameters.batch_size")
+    if rows != cols:
+        raise ConfigError(f"StampNet uses square canvases (one coord_tensor_size for y and x); got "
+                          f"img_rows={rows}, img_cols={cols}: set both to the same value")
+    S = _require_int(dec["stamp_size"], "layer_parameters.decoder_parameters.stamp_size")
+    if S > rows:
+        raise ConfigError(f"stamp_size {S} is larger than the {rows}x{cols} image; "
+                          f"set layer_parameters.decoder_parameters.stamp_size <= {rows}")
+    _require_int(dec["nr_of_stamps"], "layer_parameters.decoder_parameters.nr_of_stamps")
+    _require_int(dec["stamps_per_canvas"], "layer_parameters.decoder_parameters.stamps_per_canvas")
+    _require_int(dec["decoder_enc_size"], "layer_parameters.decoder_parameters.decoder_enc_size")
+    C = rows - S + 1
+    given = dec.get("coord_tensor_size")
+    if given is not None and given != C:
+        raise ConfigError(f"coord_tensor_size {given} contradicts img_rows - stamp_size + 1 = {C}; "
+                          "remove coord_tensor_size (it is derived) or fix stamp_size/img_rows")
+    dec["coord_tensor_size"] = C
+    if dec.get("decoder", "separable") not in DECODERS:
+        raise ConfigError(f"unknown decoder_parameters.decoder {dec['decoder']!r}; choose one of {DECODERS}")
+    sizes = enc["conv_layer_sizes"]
+    if not isinstance(sizes, (list, tuple)) or not all(isinstance(s, int) and s > 0 for s in sizes):
+        raise ConfigError(f"encoder_parameters.conv_layer_sizes must be a list of positive integers, got {sizes!r}")
+    fk = enc["final_conv_kernel"]
+    fk = [fk, fk] if isinstance(fk, int) else list(fk)
+    enc["final_conv_kernel"] = fk
+    latent = encoder_latent_size(rows, len(sizes), fk[0])
+    if latent != 1:
+        pooled = encoder_latent_size(rows, len(sizes), 1)
+        raise ConfigError(
+            f"the encoder gives a {latent}x{latent} latent, not 1x1: after {len(sizes)} poolings a {rows}x{rows} "
+            f"image is {pooled}x{pooled}, so set encoder_parameters.final_conv_kernel=[{pooled}, {pooled}]")
+    gp = dec["gumbel_parameters"]
+    for key in ("tau_init", "anneal_rate", "min_temperature"):
+        if not isinstance(gp[key], (int, float)) or isinstance(gp[key], bool) or gp[key] < 0:
+            raise ConfigError(f"gumbel_parameters.{key} must be a non-negative number, got {gp[key]!r}")
+    rp = cfg["run_parameters"]
+    for key in ("epochs", "steps_per_epoch", "validation_steps", "checkpoint_period"):
+        _require_int(rp[key], f"run_parameters.{key}", minimum=0 if key == "validation_steps" else 1)
+    return cfg
+
+
+def read_config(path: str | Path) -> dict:
+    """Read a config.json (ours or a 2019 Sacred one) and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no config file at {path}; give a run folder (runs/<exp>/<id>) or its config.json")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path} is not valid JSON ({err}); restore it from the run folder") from None
+    raw.pop("__doc__", None)
+    return validate(raw)
