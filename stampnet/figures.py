@@ -1,0 +1,191 @@
+"""Figures for StampNet runs: learned stamps, reconstructions with boxes, cluster galleries, training curves.
+
+Uses matplotlib's object API with the Agg canvas (no pyplot, so no global figure state and no display
+needed). Every function returns the :class:`~matplotlib.figure.Figure`; with ``path=`` it also saves a PNG
+there, creating the parent folders.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+PRED_COLOUR = "#ffc006"  # orange, as in the 2019 figures
+TRUE_COLOUR = "#00b4ff"  # light blue, dashed
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path) -> Figure:
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="png", dpi=100)
+    return fig
+
+
+def _2d(image):
+    """(H, W) from (H, W) or (H, W, 1)."""
+    image = np.asarray(image)
+    return image[..., 0] if image.ndim == 3 else image
+
+
+def _show(ax, image, **kwargs):
+    ax.imshow(_2d(image), cmap="viridis", interpolation="nearest", **kwargs)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _box(ax, y, x, size, colour, linestyle="-"):
+    """Outline of the size x size box whose upper-left pixel is (y, x) (pixel centres at integers)."""
+    ax.add_patch(Rectangle((x - 0.5, y - 0.5), size, size, fill=False, edgecolor=colour,
+                           linestyle=linestyle, linewidth=1.5))
+
+
+def stamp_grid(stamps, usage=None, path=None, ncols: int = 10) -> Figure:
+    """All K stamps (K, S, S) in a grid, titled with their index and, given usage, how often each was used.
+
+    usage: (K,) counts or (M, K) per-slot counts (summed over slots).
+    """
+    stamps = np.asarray(stamps)
+    if stamps.ndim == 4:
+        stamps = stamps[..., 0]
+    n_stamps = len(stamps)
+    total = None if usage is None else np.asarray(usage).reshape(-1, n_stamps).sum(axis=0)
+    ncols = max(1, min(ncols, n_stamps))
+    nrows = max(1, math.ceil(n_stamps / ncols))
+    fig = _new_figure(1.3 * ncols, 1.5 * nrows)
+    for k in range(nrows * ncols):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        if k >= n_stamps:
+            ax.axis("off")
+            continue
+        _show(ax, stamps[k])
+        ax.set_title(str(k) if total is None else f"{k} ({int(total[k])})", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def reconstructions(images, recon, pred_coords, stamp_size: int, pred_classes=None, true_coords=None,
+                    path=None) -> Figure:
+    """One row per image: the input with predicted boxes (solid orange, labelled with the predicted stamp
+    index when pred_classes is given) and true boxes (dashed blue), then the reconstruction.
+
+    images, recon (n, H, W[, 1]); pred_coords (n, M, 2); pred_classes (n, M); true_coords (n, n_obj, 2).
+    """
+    images, recon = np.asarray(images), np.asarray(recon)
+    n = len(images)
+    vmin, vmax = 0.0, float(max(images.max(initial=0.0), recon.max(initial=0.0), 1e-6))
+    fig = _new_figure(5.0, 2.5 * n)
+    for i in range(n):
+        ax = fig.add_subplot(n, 2, 2 * i + 1)
+        _show(ax, images[i], vmin=vmin, vmax=vmax)
+        for m, (y, x) in enumerate(np.asarray(pred_coords)[i]):
+            _box(ax, y, x, stamp_size, PRED_COLOUR)
+            if pred_classes is not None:
+                ax.text(x, y, str(int(np.asarray(pred_classes)[i, m])), color="black", fontsize=7,
+                        va="top", ha="left", bbox=dict(facecolor=PRED_COLOUR, edgecolor="none", pad=1))
+        if true_coords is not None:  # dashed, on top, so a coinciding predicted box still shows through
+            for y, x in np.asarray(true_coords)[i]:
+                _box(ax, y, x, stamp_size, TRUE_COLOUR, "--")
+        ax.set_xlim(-0.5, images.shape[2] - 0.5)
+        ax.set_ylim(images.shape[1] - 0.5, -0.5)
+        ax.set_title("input" if i == 0 else "", fontsize=9)
+        ax = fig.add_subplot(n, 2, 2 * i + 2)
+        _show(ax, recon[i], vmin=vmin, vmax=vmax)
+        ax.set_title("reconstruction" if i == 0 else "", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def crop(image, y: int, x: int, size: int):
+    """The size x size patch of image (H, W[, 1]) with upper-left corner (y, x), zero-padded outside."""
+    image = _2d(image)
+    out = np.zeros((size, size), dtype=image.dtype)
+    y0, x0 = max(y, 0), max(x, 0)
+    y1, x1 = min(y + size, image.shape[0]), min(x + size, image.shape[1])
+    if y1 > y0 and x1 > x0:
+        out[y0 - y:y1 - y, x0 - x:x1 - x] = image[y0:y1, x0:x1]
+    return out
+
+
+def cluster_gallery(images, coords, clusters, stamp_size: int, per_cluster: int = 8, stamps=None,
+                    path=None) -> Figure:
+    """One row per used cluster with up to per_cluster crops of the objects assigned to it (in data order),
+    preceded by the cluster's stamp when stamps (K, S, S) is given.
+
+    images (N, H, W[, 1]); coords (N, n, 2) upper-left of each object; clusters (N, n) predicted class
+    (negative values, e.g. unmatched objects, are skipped).
+    """
+    images = np.asarray(images)
+    coords = np.asarray(coords).reshape(len(images), -1, 2)
+    clusters = np.asarray(clusters).reshape(len(images), -1)
+    used = [int(c) for c in np.unique(clusters) if c >= 0]
+    vmax = float(max(images.max(initial=0.0), 1e-6))  # one scale for all crops
+    extra = 0 if stamps is None else 1
+    ncols, nrows = per_cluster + extra, max(1, len(used))
+    fig = _new_figure(1.1 * ncols, 1.2 * nrows)
+    for r, c in enumerate(used):
+        img_idx, obj_idx = np.nonzero(clusters == c)
+        if stamps is not None:
+            ax = fig.add_subplot(nrows, ncols, r * ncols + 1)
+            _show(ax, np.asarray(stamps)[c])
+            for side in ax.spines.values():
+                side.set_edgecolor(PRED_COLOUR)
+                side.set_linewidth(2)
+            ax.set_title(f"stamp {c}", fontsize=7)
+        for j in range(per_cluster):
+            ax = fig.add_subplot(nrows, ncols, r * ncols + extra + j + 1)
+            if j < len(img_idx):
+                y, x = coords[img_idx[j], obj_idx[j]]
+                _show(ax, crop(images[img_idx[j]], int(y), int(x), stamp_size), vmin=0.0, vmax=vmax)
+            else:
+                ax.axis("off")
+            if j == 0:
+                ax.set_ylabel(f"{c} (n={len(img_idx)})", fontsize=7)
+    if not used:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no clusters", ha="center", va="center")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def training_curves(metrics: dict, path=None) -> Figure:
+    """Loss curves (every series whose name ends in 'loss', e.g. loss and val_loss) and, when present, the
+    Gumbel temperature (series whose name contains 'tau'), from Sacred-style
+    ``{name: {"steps": [...], "values": [...]}}``. Other series are drawn in the loss panel only when
+    neither kind is present."""
+    losses = {k: v for k, v in metrics.items() if k.endswith("loss")}
+    taus = {k: v for k, v in metrics.items() if "tau" in k}
+    if not losses and not taus:
+        losses = dict(metrics)
+    panels = [(name, series) for name, series in (("loss", losses), ("tau", taus)) if series]
+    fig = _new_figure(5.0 * max(1, len(panels)), 3.5)
+    if not panels:
+        ax = fig.add_subplot(1, 1, 1)
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no metrics", ha="center", va="center")
+    for p, (title, series) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), p + 1)
+        positive = True
+        for name, data in sorted(series.items()):
+            values = np.asarray(data.get("values", []), dtype=float)
+            steps = np.asarray(data.get("steps", np.arange(len(values))), dtype=float)
+            ax.plot(steps[:len(values)], values, label=name)
+            positive &= bool(values.size == 0 or np.all(values > 0))
+        if positive:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,153 @@
+"""StampNet's layers, one per idea of the paper, written with ``keras.ops``.
+
+Shapes: B batch, M slots (stamps_per_canvas), K stamps (nr_of_stamps), S stamp size,
+C coordinates per axis (coord_tensor_size = img − S + 1), H = W = C + S − 1 the image size.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+# 2019 set Keras' fuzz factor to float32's machine epsilon; the Gumbel noise uses it.
+EPSILON = float(np.finfo(np.float32).eps)
+
+
+@keras.saving.register_keras_serializable(package="stampnet")
+class UnitInterval(keras.constraints.Constraint):
+    """Keeps the stamps' pixels in [0, 1] after every update (2019 ``NonNegMaxOne``)."""
+
+    def __call__(self, w):
+        return ops.clip(w, 0.0, 1.0)
+
+
+def temperature_at(step, tau_init: float, anneal_rate: float, min_temperature: float,
+                   steps_per_epoch: int) -> float:
+    """τ = max(tau_init · exp(−anneal_rate · step / steps_per_epoch), min_temperature)."""
+    return max(tau_init * math.exp(-anneal_rate * step / steps_per_epoch), min_temperature)
+
+
+@keras.saving.register_keras_serializable(package="stampnet")
+class GumbelSoftmax(keras.layers.Layer):
+    """Gumbel-softmax sample of M categorical variables of ``size`` classes each.
+
+    Input: flat logits (B, M·size), channel c belonging to slot c // size (the 2019 reshape).
+    Output: softmax((logits + g) / τ) with g = −log(−log(U + ε) + ε), U ~ uniform; (B, M, size).
+    τ is a non-trainable variable set by :class:`stampnet.model.TemperatureSchedule` (and by evaluation).
+    The noise is drawn in training and inference alike, as in 2019; ``noise=False`` switches it off.
+    """
+
+    def __init__(self, size: int, slots: int, tau_init: float = 7.0, noise: bool = True, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.slots, self.tau_init, self.noise = size, slots, tau_init, noise
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.temperature = self.add_weight(shape=(), initializer=keras.initializers.Constant(tau_init),
+                                           trainable=False, name="temperature")
+
+    def call(self, logits):
+        if self.noise:
+            u = keras.random.uniform(ops.shape(logits), seed=self.seed_generator)
+            logits = logits - ops.log(-ops.log(u + EPSILON) + EPSILON)  # (B, M·size)
+        logits = ops.reshape(logits, (-1, self.slots, self.size))      # (B, M, size)
+        return ops.softmax(logits / ops.cast(self.temperature, logits.dtype), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.slots, self.size)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "slots": self.slots, "tau_init": self.tau_init,
+                "noise": self.noise}
+
+
+@keras.saving.register_keras_serializable(package="stampnet")
+class StampDecoder(keras.layers.Layer):
+    """Places the chosen stamps at the chosen coordinates and sums them, clipped at 1.
+
+        image = min(1, Σ_m Σ_k p_stamp[m, k] · place(stamp_k, y_m, x_m))
+
+    The stamps are the kernel (S, S, K, 1) of the 2019 ``stamp_layer`` convolution, which draws each stamp
+    flipped in both axes with its upper-left corner at (y, x). Two exact implementations:
+
+    - ``conv``: the 2019 formulation — placement tensor Σ_m y⊗x⊗p (B, C, C, K), zero-padded by S − 1,
+      convolved with the kernel. O(B·C²·K·S²).
+    - ``separable``: per slot T_m = Σ_k p[m, k] · flip(stamp_k) (S, S), then A_m · T_m · B_mᵀ with banded
+      A_m[i, j] = y_m[i − j], B_m[i, j] = x_m[i − j]. O(B·M·(K·S² + H·S² + H·W·S)).
+    """
+
+    def __init__(self, stamp_size: int, nr_of_stamps: int, coord_size: int, decoder: str = "separable",
+                 seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if decoder not in ("separable", "conv"):
+            raise ValueError(f"decoder must be 'separable' or 'conv', got {decoder!r}")
+        self.stamp_size, self.nr_of_stamps, self.coord_size = stamp_size, nr_of_stamps, coord_size
+        self.decoder, self.seed = decoder, seed
+        S, K, C = stamp_size, nr_of_stamps, coord_size
+        self.kernel = self.add_weight(shape=(S, S, K, 1), name="kernel",
+                                      initializer=keras.initializers.GlorotUniform(seed),
+                                      constraint=UnitInterval())
+        # Band index: band[i, j] = i − j, valid where 0 ≤ i − j < C; (H, S).
+        band = np.arange(C + S - 1)[:, None] - np.arange(S)[None, :]
+        self._band_index = np.clip(band, 0, C - 1).astype("int32")
+        self._band_mask = ((band >= 0) & (band < C)).astype("float32")
+
+    def stamps(self):
+        """The stamps as they are drawn on the canvas: the kernel flipped in both axes; (K, S, S)."""
+        return ops.transpose(ops.flip(self.kernel[..., 0], axis=(0, 1)), (2, 0, 1))
+
+    def _banded(self, p):
+        """p (B, M, C) → banded placement matrix (B, M, H, S) with [i, j] = p[i − j]."""
+        return ops.take(p, self._band_index, axis=-1) * ops.cast(self._band_mask, p.dtype)
+
+    def _separable(self, stamp_probs, y_probs, x_probs):
+        flipped = ops.flip(self.kernel[..., 0], axis=(0, 1))                     # (S, S, K)
+        mixed = ops.einsum("bmk,ijk->bmij", stamp_probs, ops.cast(flipped, stamp_probs.dtype))  # (B, M, S, S)
+        rows = ops.einsum("bmhi,bmij->bmhj", self._banded(y_probs), mixed)       # (B, M, H, S)
+        return ops.einsum("bmhj,bmwj->bhw", rows, self._banded(x_probs))[..., None]  # (B, H, W, 1)
+
+    def _conv(self, stamp_probs, y_probs, x_probs):
+        S = self.stamp_size
+        placement = ops.einsum("bmi,bmj,bmk->bijk", y_probs, x_probs, stamp_probs)  # (B, C, C, K)
+        padded = ops.pad(placement, ((0, 0), (S - 1, S - 1), (S - 1, S - 1), (0, 0)))  # (B, C+2S−2, ·, K)
+        return ops.conv(padded, ops.cast(self.kernel, padded.dtype), padding="valid")  # (B, H, W, 1)
+
+    def call(self, stamp_probs, y_probs, x_probs):
+        draw = self._separable if self.decoder == "separable" else self._conv
+        return ops.minimum(draw(stamp_probs, y_probs, x_probs), 1.0)
+
+    def paste(self, stamp_index, y_index, x_index):
+        """Hard inference: paste stamp k at (y, x) for each slot directly, no soft maps.
+
+        Integer inputs (B, M); returns (B, H, W, 1) — equal to ``call`` on one-hot distributions.
+        """
+        S, C = self.stamp_size, self.coord_size
+        H = C + S - 1
+        chosen = ops.take(self.stamps(), stamp_index, axis=0)                        # (B, M, S, S)
+        span = ops.arange(H, dtype="int32")
+        rows = span[None, None, :] - ops.cast(y_index, "int32")[..., None]           # (B, M, H)
+        cols = span[None, None, :] - ops.cast(x_index, "int32")[..., None]           # (B, M, W)
+        inside = lambda r: ops.cast((r >= 0) & (r < S), chosen.dtype)
+        picked = ops.take_along_axis(chosen, ops.clip(rows, 0, S - 1)[..., None], axis=2)  # (B, M, H, S)
+        picked = picked * inside(rows)[..., None]
+        picked = ops.take_along_axis(picked, ops.broadcast_to(ops.clip(cols, 0, S - 1)[:, :, None, :],
+                                                              ops.shape(rows)[:2] + (H, H)), axis=3)
+        picked = picked * inside(cols)[:, :, None, :]                                # (B, M, H, W)
+        return ops.minimum(ops.sum(picked, axis=1), 1.0)[..., None]
+
+    def get_config(self):
+        return {**super().get_config(), "stamp_size": self.stamp_size, "nr_of_stamps": self.nr_of_stamps,
+                "coord_size": self.coord_size, "decoder": self.decoder, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="stampnet")
+class CoordinateMap(keras.layers.Layer):
+    """Soft placement of each slot: the outer product y ⊗ x; (B, M, C) × 2 → (B, M, C, C)."""
+
+    def call(self, y_probs, x_probs):
+        return ops.einsum("bmi,bmj->bmij", y_probs, x_probs)
+
+
+def sum_squared_error(y_true, y_pred):
+    """Per-image sum of squared errors (2019 ``my_loss``: channel mean, summed over pixels); (B,)."""
+    return ops.sum(ops.mean(ops.square(y_true - y_pred), axis=-1), axis=(1, 2))

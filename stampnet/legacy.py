@@ -1,0 +1,88 @@
+"""Reading the 2019 Keras 2.2.2 HDF5 weight files (``model.save_weights``) into our model.
+
+The 2019 layers carry Keras' automatic names (conv2d_N, batch_normalization_N) numbered in creation order:
+the encoder blocks, the final conv, the stamp / y / x encodings, the y / x / stamp Gumbel pre-layers, each
+conv followed by its batch norm; the stamps are ``stamp_layer``'s kernel (S, S, K, 1). The file's own layer
+order is not creation order, so layers are matched by their number's rank (role) and checked by shape.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+
+from stampnet import ConfigError
+
+BN_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+def is_legacy_file(path: str | Path) -> bool:
+    """True for a Keras 2 ``save_weights`` HDF5 file (it has a ``layer_names`` attribute at the root)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return "layer_names" in f.attrs
+    except OSError:
+        return False
+
+
+def _our_roles(model: keras.Model) -> list[str]:
+    """Our conv/batch-norm layer name stems in the 2019 creation order."""
+    n_blocks = sum(1 for layer in model.layers if re.fullmatch(r"encoder_\d+_conv", layer.name))
+    return ([f"encoder_{i}" for i in range(1, n_blocks + 1)] + ["latent"]
+            + [f"{r}_encoding" for r in ("stamp", "y", "x")] + [f"pre_softmax_{r}" for r in ("y", "x", "stamp")])
+
+
+def _numbered(group: h5py.File, prefix: str) -> list[str]:
+    names = [n for n in group.keys() if re.fullmatch(rf"{prefix}_\d+", n)]
+    return sorted(names, key=lambda n: int(n.rsplit("_", 1)[1]))
+
+
+def _read(group: h5py.Group, layer: str) -> dict[str, np.ndarray]:
+    """{weight name without ':0': array} of one 2019 layer."""
+    out = {}
+    group[layer].visititems(lambda name, obj: out.__setitem__(name.rsplit("/", 1)[-1].split(":")[0], obj[()])
+                            if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def load_legacy_weights(model: keras.Model, path: str | Path) -> None:
+    """Load a 2019 Keras 2.2.2 weight file into ``model`` (built from the matching config).
+
+    Raises ConfigError when the file is not such a file or belongs to another architecture.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no weight file at {path}")
+    if not is_legacy_file(path):
+        raise ConfigError(f"{path} is not a Keras 2 HDF5 weight file; give one of the 2019 *.hdf5 files "
+                          "or a Keras 3 .weights.h5 file saved by this project")
+    roles = _our_roles(model)
+    with h5py.File(path, "r") as f:
+        convs, norms = _numbered(f, "conv2d"), _numbered(f, "batch_normalization")
+        if len(convs) != len(roles) or len(norms) != len(roles) or "stamp_layer" not in f:
+            raise ConfigError(
+                f"{path.name} has {len(convs)} conv layers, {len(norms)} batch norms"
+                f"{'' if 'stamp_layer' in f else ' and no stamp_layer'}; the configured model needs "
+                f"{len(roles)} of each and a stamp_layer: build the model from the config.json saved with "
+                "these weights (its conv_layer_sizes)")
+        assignments = []  # (our variable, array, description)
+        for role, conv, norm in zip(roles, convs, norms):
+            w = _read(f, conv)
+            ours = model.get_layer(f"{role}_conv" if role.startswith(("encoder", "latent")) else role)
+            assignments += [(ours.kernel, w["kernel"], f"{conv}/kernel -> {ours.name}"),
+                            (ours.bias, w["bias"], f"{conv}/bias -> {ours.name}")]
+            w = _read(f, norm)
+            bn = model.get_layer(f"{role}_bn")
+            assignments += [(getattr(bn, n), w[n], f"{norm}/{n} -> {bn.name}") for n in BN_WEIGHTS]
+        stamp = _read(f, "stamp_layer")["kernel"]
+        assignments.append((model.get_layer("stamp_layer").kernel, stamp, "stamp_layer/kernel"))
+    for variable, value, what in assignments:
+        if tuple(variable.shape) != value.shape:
+            raise ConfigError(f"{path.name} is from another architecture: {what} has shape {value.shape}, the "
+                              f"configured model expects {tuple(variable.shape)}; use the config.json saved with "
+                              "these weights")
+    for variable, value, _ in assignments:
+        variable.assign(value)

@@ -1,0 +1,371 @@
+"""Evaluation measures for StampNet, following the 2019 authors' analysis notebook.
+
+Pure NumPy / SciPy / scikit-learn (no Keras or TensorFlow import), so it can run on saved predictions.
+
+Conventions (shapes):
+    N images, M slots (stamps per canvas), K stamps, C = img - stamp_size + 1 coordinate positions,
+    n objects per canvas. Coordinates are integer upper-left corners ``(y, x)``; a box is the
+    ``stamp_size x stamp_size`` square starting there, clipped to the canvas.
+
+Matching objects to slots
+    ``greedy`` (2019): for each true object in order, the nearest still-unused slot by Manhattan distance
+    of the upper-left corners (ties: lowest slot index). ``hungarian``: the assignment minimising the
+    summed Manhattan distance (``scipy.optimize.linear_sum_assignment``). Objects left without a slot
+    (only when n > M) get slot ``-1``: they count as not localised in ``cor_loc`` and are left out of the
+    clustering measures (as the 2019 ``zip`` truncation did).
+
+Naming in :func:`compute_measures`
+    With ``matching="greedy"`` the matching-dependent measures have the 2019 names (``cor_loc``, ``nmi``,
+    ``acc``, ``purity``); with ``matching="hungarian"`` they get a ``_hungarian`` suffix
+    (``cor_loc_hungarian``, ...). ``iou`` and the rest do not depend on the matching and never get a suffix.
+"""
+from __future__ import annotations
+
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import normalized_mutual_info_score
+
+from stampnet import ConfigError
+
+EPS = 1e-5  # the 2019 notebook's epsilon inside log2 (entropies and binary cross-entropy)
+MATCHING_METHODS = ("greedy", "hungarian")
+MATCHED_MEASURES = ("cor_loc", "nmi", "acc", "purity")
+
+
+# --------------------------------------------------------------------------------------------------
+# Slots: predicted coordinates and classes, matching to true objects
+# --------------------------------------------------------------------------------------------------
+
+def predict_slots(stamp_probs, y_probs, x_probs):
+    """Predicted (coords (N,M,2) int64, classes (N,M) int64) of every slot.
+
+    The coordinate is the argmax of the slot's coordinate map; the map is the outer product of the y and
+    x distributions, so that is ``(argmax y, argmax x)``. The class is the argmax of the stamp distribution.
+    """
+    y_probs, x_probs = np.asarray(y_probs), np.asarray(x_probs)  # (N, M, C) each
+    coords = np.stack([np.argmax(y_probs, axis=-1), np.argmax(x_probs, axis=-1)], axis=-1)
+    classes = np.argmax(np.asarray(stamp_probs), axis=-1)  # (N, M)
+    return coords.astype(np.int64), classes.astype(np.int64)
+
+
+def manhattan(a, b):
+    """Manhattan distance between coordinates ``a`` (..., 2) and ``b`` (..., 2), broadcasting."""
+    return np.abs(np.asarray(a) - np.asarray(b)).sum(axis=-1)
+
+
+def match_slots(true_coords, pred_coords, method: str = "greedy"):
+    """Slot index (N, n) matched to every true object; -1 where no slot is left (n > M).
+
+    true_coords (N, n, 2), pred_coords (N, M, 2). ``greedy``: objects in order each take the nearest
+    unused slot (Manhattan distance of the upper-left corners, ties to the lowest slot), as in 2019.
+    ``hungarian``: minimum total Manhattan distance.
+    """
+    true_coords = np.asarray(true_coords, dtype=np.int64)
+    pred_coords = np.asarray(pred_coords, dtype=np.int64)
+    n_img, n_obj = true_coords.shape[:2]
+    n_slots = pred_coords.shape[1]
+    if pred_coords.shape[0] != n_img:
+        raise ValueError(f"true_coords has {n_img} canvases but pred_coords {pred_coords.shape[0]}")
+    slot_of = np.full((n_img, n_obj), -1, dtype=np.int64)
+    if method == "greedy":
+        taken = np.zeros((n_img, n_slots), dtype=bool)
+        rows = np.arange(n_img)
+        for j in range(min(n_obj, n_slots)):
+            dist = manhattan(pred_coords, true_coords[:, j:j + 1]).astype(float)  # (N, M)
+            dist[taken] = np.inf
+            slot = np.argmin(dist, axis=1)  # first minimum = lowest slot index
+            slot_of[:, j] = slot
+            taken[rows, slot] = True
+    elif method == "hungarian":
+        for i in range(n_img):
+            cost = manhattan(true_coords[i][:, None, :], pred_coords[i][None, :, :])  # (n, M)
+            obj, slot = linear_sum_assignment(cost)
+            slot_of[i, obj] = slot
+    else:
+        raise ConfigError(f"unknown matching {method!r}; choose one of {list(MATCHING_METHODS)}")
+    return slot_of
+
+
+# --------------------------------------------------------------------------------------------------
+# Clustering measures
+# --------------------------------------------------------------------------------------------------
+
+def _contingency(labels_true, labels_pred):
+    """Counts (n_true_labels, n_clusters) of every (label, cluster) pair."""
+    _, t = np.unique(np.asarray(labels_true).ravel(), return_inverse=True)
+    _, p = np.unique(np.asarray(labels_pred).ravel(), return_inverse=True)
+    table = np.zeros((t.max(initial=-1) + 1, p.max(initial=-1) + 1), dtype=np.int64)
+    np.add.at(table, (t, p), 1)
+    return table
+
+
+def cluster_accuracy(labels_true, labels_pred) -> float:
+    """Accuracy under the best one-to-one mapping of clusters to labels (Hungarian on the confusion matrix).
+
+    Clusters left without a label (more clusters than labels) count as wrong, as in the 2019 ``get_accuracy``.
+    """
+    table = _contingency(labels_true, labels_pred)
+    if table.size == 0:
+        return float("nan")
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    return float(table[rows, cols].sum() / table.sum())
+
+
+def purity(labels_true, labels_pred) -> float:
+    """Sum over clusters of the count of the cluster's most frequent true label, divided by N."""
+    table = _contingency(labels_true, labels_pred)
+    if table.size == 0:
+        return float("nan")
+    return float(table.max(axis=0).sum() / table.sum())
+
+
+def nmi(labels_true, labels_pred, average_method: str = "geometric") -> float:
+    """Normalised mutual information (scikit-learn).
+
+    ``geometric`` by default: the 2019 notebook ran scikit-learn < 0.22, whose default was the geometric
+    mean (its output shows the 0.22 FutureWarning); newer scikit-learn defaults to ``arithmetic``.
+    """
+    return float(normalized_mutual_info_score(np.asarray(labels_true).ravel(), np.asarray(labels_pred).ravel(),
+                                              average_method=average_method))
+
+
+# --------------------------------------------------------------------------------------------------
+# Entropies and reconstruction errors
+# --------------------------------------------------------------------------------------------------
+
+def entropy_bits(probs, axis: int = -1, eps: float = EPS):
+    """Entropy in bits along ``axis``: ``-sum p * log2(p + eps)`` (the 2019 notebook's form)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    return -np.sum(probs * np.log2(probs + eps), axis=axis)
+
+
+def avg_total_mse(images, recon) -> float:
+    """Mean squared error over all pixels and images."""
+    return float(np.mean((np.asarray(images, np.float64) - np.asarray(recon, np.float64)) ** 2))
+
+
+def avg_total_bce(images, recon, eps: float = EPS) -> float:
+    """Base-2 binary cross-entropy ``-(y log2(y_hat+eps) + (1-y) log2(1-y_hat+eps))``, summed over the
+    pixels of an image, averaged over images."""
+    y = np.asarray(images, np.float64)
+    y_hat = np.asarray(recon, np.float64)
+    per_pixel = y * np.log2(y_hat + eps) + (1 - y) * np.log2(1 - y_hat + eps)
+    return float(-np.mean(per_pixel.reshape(len(y), -1).sum(axis=1)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Localisation
+# --------------------------------------------------------------------------------------------------
+
+def _box_interval(start, size, limit):
+    """Clipped [lo, hi) of a box side starting at ``start``; ``limit=None`` means no canvas."""
+    lo, hi = start, start + size
+    if limit is not None:
+        lo, hi = np.clip(lo, 0, limit), np.clip(hi, 0, limit)
+    return lo, hi
+
+
+def box_iou(a, b, stamp_size: int, canvas_shape=None):
+    """IoU (...) of the stamp_size squares with upper-left corners ``a`` (..., 2) and ``b`` (..., 2).
+
+    With ``canvas_shape=(H, W)`` both boxes are first clipped to the canvas. 0 where the union is empty.
+    """
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    limits = (None, None) if canvas_shape is None else canvas_shape[:2]
+    inter = np.ones(np.broadcast_shapes(a.shape, b.shape)[:-1], np.int64)
+    area_a = np.ones(a.shape[:-1], np.int64)
+    area_b = np.ones(b.shape[:-1], np.int64)
+    for d in range(2):
+        a_lo, a_hi = _box_interval(a[..., d], stamp_size, limits[d])
+        b_lo, b_hi = _box_interval(b[..., d], stamp_size, limits[d])
+        inter = inter * np.maximum(0, np.minimum(a_hi, b_hi) - np.maximum(a_lo, b_lo))
+        area_a = area_a * (a_hi - a_lo)
+        area_b = area_b * (b_hi - b_lo)
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+
+
+def box_masks(coords, stamp_size: int, canvas_shape):
+    """Boolean masks (N, H, W): the union of the clipped boxes with upper-left corners ``coords`` (N, n, 2)."""
+    coords = np.asarray(coords, np.int64)
+    height, width = canvas_shape[:2]
+    ys, xs = np.arange(height), np.arange(width)
+    in_y = (ys >= coords[..., 0, None]) & (ys < coords[..., 0, None] + stamp_size)  # (N, n, H)
+    in_x = (xs >= coords[..., 1, None]) & (xs < coords[..., 1, None] + stamp_size)  # (N, n, W)
+    return (in_y[..., :, None] & in_x[..., None, :]).any(axis=1)
+
+
+def union_iou(true_coords, pred_coords, stamp_size: int, canvas_shape, chunk: int = 512):
+    """Per-canvas IoU (N,): area(union of true boxes ∩ union of predicted boxes) / area(their union).
+
+    true_coords (N, n, 2), pred_coords (N, M, 2): every true object and every slot take part, so the measure
+    does not depend on the matching. 0 where both unions are empty.
+    """
+    true_coords, pred_coords = np.asarray(true_coords), np.asarray(pred_coords)
+    out = np.empty(len(true_coords))
+    for start in range(0, len(true_coords), chunk):
+        sl = slice(start, start + chunk)
+        t = box_masks(true_coords[sl], stamp_size, canvas_shape)
+        p = box_masks(pred_coords[sl], stamp_size, canvas_shape)
+        inter = (t & p).sum(axis=(1, 2))
+        union = (t | p).sum(axis=(1, 2))
+        out[sl] = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
+    return out
+
+
+def cor_loc(true_coords, pred_coords, slot_of, stamp_size: int, canvas_shape=None, threshold: float = 0.5):
+    """Fraction of objects whose matched predicted box has IoU >= threshold with the object's box.
+
+    true_coords (N, n, 2), pred_coords (N, M, 2), slot_of (N, n) from :func:`match_slots`; objects without
+    a slot (-1) count as not localised.
+    """
+    true_coords, pred_coords, slot_of = np.asarray(true_coords), np.asarray(pred_coords), np.asarray(slot_of)
+    matched = np.take_along_axis(pred_coords, np.maximum(slot_of, 0)[..., None], axis=1)  # (N, n, 2)
+    ok = (box_iou(true_coords, matched, stamp_size, canvas_shape) >= threshold) & (slot_of >= 0)
+    return float(ok.mean()) if ok.size else float("nan")
+
+
+def stamp_usage(classes, n_stamps: int):
+    """Counts (M, K): how often every slot picked every stamp (argmax class, classes (N, M))."""
+    classes = np.asarray(classes, np.int64)
+    usage = np.zeros((classes.shape[1], n_stamps), np.int64)
+    for m in range(classes.shape[1]):
+        usage[m] = np.bincount(classes[:, m], minlength=n_stamps)[:n_stamps]
+    return usage
+
+
+# --------------------------------------------------------------------------------------------------
+# All measures
+# --------------------------------------------------------------------------------------------------
+
+def measure_name(name: str, matching: str) -> str:
+    """Key of a measure in :func:`compute_measures`'s dict: matched measures get ``_hungarian`` appended
+    under Hungarian matching; 2019 (greedy) names are unchanged."""
+    return f"{name}_{matching}" if matching != "greedy" and name in MATCHED_MEASURES else name
+
+
+def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, coords=None, *,
+                     stamp_size: int, matching: str = "greedy", pedestrian: bool = False) -> dict:
+    """All evaluation measures as a JSON-serialisable dict.
+
+    images, recon (N, H, W[, 1]); stamp_probs (N, M, K); y_probs, x_probs (N, M, C); labels (N, n) int or
+    None; coords (N, n, 2) upper-left (y, x) or None.
+
+    Always: ``avg_total_mse``, ``avg_total_bce``, entropies, ``stamp_usage`` (M x K list),
+    ``n_stamps_used``, ``n_images``, ``matching``. With coords: ``iou`` and ``cor_loc``; with labels and
+    coords (or one slot and one object): ``nmi``, ``acc``, ``purity`` (matched slot's predicted class vs the
+    object's true label). Measures whose inputs are missing are ``None``. Matched measures are named by
+    :func:`measure_name`.
+
+    Entropies (bits, ``-sum p log2(p + 1e-5)``): ``entropy_stamp_mean/max`` over all slots of all images;
+    ``entropy_coord_mean/max`` over the y and the x distribution of every slot separately (N*M*2 values);
+    ``entropy_coord_joint_mean/max`` of H(y) + H(x) per slot, the entropy of the slot's 2-D coordinate map.
+
+    ``pedestrian=True``: coords (N, 1, 2) (or (N, 2)) is the pedestrian; labels are ignored. The slot
+    nearest to it (Manhattan) is labelled 1, the others 0; ``iou`` and ``cor_loc`` use that slot's box
+    only; ``purity`` is those slot labels vs the predicted classes of all slots; ``nmi``/``acc`` are None.
+    """
+    if matching not in MATCHING_METHODS:
+        raise ConfigError(f"unknown matching {matching!r}; choose one of {list(MATCHING_METHODS)}")
+    images, recon = np.asarray(images), np.asarray(recon)
+    if images.shape != recon.shape:
+        raise ValueError(f"images {images.shape} and reconstructions {recon.shape} differ in shape")
+    stamp_probs, y_probs, x_probs = (np.asarray(a, np.float64) for a in (stamp_probs, y_probs, x_probs))
+    canvas_shape = images.shape[1:3]
+    pred_coords, classes = predict_slots(stamp_probs, y_probs, x_probs)  # (N, M, 2), (N, M)
+    n_img, n_slots, n_stamps = stamp_probs.shape
+
+    h_stamp = entropy_bits(stamp_probs)  # (N, M)
+    h_y, h_x = entropy_bits(y_probs), entropy_bits(x_probs)  # (N, M) each
+    h_axes = np.stack([h_y, h_x], axis=-1)  # (N, M, 2)
+    usage = stamp_usage(classes, n_stamps)
+    out = {
+        "n_images": int(n_img),
+        "n_objects": None,
+        "matching": matching,
+        "avg_total_mse": avg_total_mse(images, recon),
+        "avg_total_bce": avg_total_bce(images, recon),
+        "iou": None,
+        measure_name("cor_loc", matching): None,
+        measure_name("nmi", matching): None,
+        measure_name("acc", matching): None,
+        measure_name("purity", matching): None,
+        "entropy_stamp_mean": float(h_stamp.mean()),
+        "entropy_stamp_max": float(h_stamp.max()),
+        "entropy_coord_mean": float(h_axes.mean()),
+        "entropy_coord_max": float(h_axes.max()),
+        "entropy_coord_joint_mean": float((h_y + h_x).mean()),
+        "entropy_coord_joint_max": float((h_y + h_x).max()),
+        "n_stamps_used": int((usage.sum(axis=0) > 0).sum()),
+        "stamp_usage": usage.tolist(),
+    }
+    key = lambda name: measure_name(name, matching)
+
+    if pedestrian:
+        if coords is None:
+            return out
+        ped = np.asarray(coords, np.int64).reshape(n_img, -1, 2)[:, :1]  # (N, 1, 2)
+        slot = match_slots(ped, pred_coords, matching)[:, 0]  # (N,) nearest slot
+        slot_labels = np.zeros((n_img, n_slots), np.int64)
+        slot_labels[np.arange(n_img), slot] = 1
+        ious = box_iou(ped[:, 0], pred_coords[np.arange(n_img), slot], stamp_size, canvas_shape)  # (N,)
+        out.update({"n_objects": int(n_img), "iou": float(ious.mean()),
+                    key("cor_loc"): float((ious >= 0.5).mean()),
+                    key("purity"): purity(slot_labels.ravel(), classes.ravel())})
+        return out
+
+    slot_of = None
+    if coords is not None:
+        coords = np.asarray(coords, np.int64)
+        slot_of = match_slots(coords, pred_coords, matching)  # (N, n)
+        out["n_objects"] = int(coords.shape[0] * coords.shape[1])
+        out["iou"] = float(union_iou(coords, pred_coords, stamp_size, canvas_shape).mean())
+        out[key("cor_loc")] = cor_loc(coords, pred_coords, slot_of, stamp_size, canvas_shape)
+    if labels is not None:
+        labels = np.asarray(labels, np.int64).reshape(n_img, -1)  # (N, n)
+        if slot_of is None and n_slots == 1 and labels.shape[1] == 1:
+            slot_of = np.zeros_like(labels)  # one slot, one object: nothing to match
+        if slot_of is not None:
+            out["n_objects"] = int(labels.size)
+            ok = slot_of >= 0
+            pred_labels = np.take_along_axis(classes, np.maximum(slot_of, 0), axis=1)  # (N, n)
+            t, p = labels[ok], pred_labels[ok]
+            out.update({key("nmi"): nmi(t, p), key("acc"): cluster_accuracy(t, p),
+                        key("purity"): purity(t, p)})
+    return out
+
+
+_TABLE_ORDER = ("n_images", "n_objects", "matching", "avg_total_mse", "avg_total_bce", "iou",
+                *(f"{m}{s}" for m in MATCHED_MEASURES for s in ("", "_hungarian")),
+                "entropy_stamp_mean", "entropy_stamp_max", "entropy_coord_mean", "entropy_coord_max",
+                "entropy_coord_joint_mean", "entropy_coord_joint_max", "n_stamps_used")
+
+
+def format_table(measures: dict) -> str:
+    """A two-column aligned text table of the scalar measures (lists such as stamp_usage are left out)."""
+    names = [k for k in _TABLE_ORDER if k in measures]
+    names += sorted(k for k in measures if k not in names)
+    rows = []
+    for name in names:
+        value = measures[name]
+        if value is None:
+            text = "n/a"
+        elif isinstance(value, (bool, np.bool_)):
+            text = str(bool(value))
+        elif isinstance(value, (int, np.integer)):
+            text = str(int(value))
+        elif isinstance(value, (float, np.floating)):
+            text = f"{float(value):.4f}" if abs(value) < 1e4 else f"{float(value):.4g}"
+        elif isinstance(value, str):
+            text = value
+        else:
+            continue  # lists / arrays / dicts
+        rows.append((name, text))
+    if not rows:
+        return ""
+    width = max(len(n) for n, _ in rows)
+    vwidth = max(len(t) for _, t in rows)
+    lines = [f"{'measure'.ljust(width)}  {'value'.rjust(vwidth)}", f"{'-' * width}  {'-' * vwidth}"]
+    lines += [f"{n.ljust(width)}  {t.rjust(vwidth)}" for n, t in rows]
+    return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""Build StampNet (the 2019 architecture) and its temperature schedule."""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from stampnet.config import validate
+from stampnet.layers import CoordinateMap, GumbelSoftmax, StampDecoder, sum_squared_error, temperature_at
+
+LEAKY_SLOPE = 0.3  # Keras 2's LeakyReLU default, used throughout the 2019 model
+
+
+def _conv_block(x, filters, kernel, padding, dropout, name, pool):
+    """Conv → LeakyReLU → BatchNorm → Dropout (→ MaxPool 2×2): the 2019 ``conv_layer``."""
+    x = layers.Conv2D(filters, kernel, padding=padding, name=f"{name}_conv")(x)
+    x = layers.LeakyReLU(LEAKY_SLOPE, name=f"{name}_act")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    if pool:
+        x = layers.MaxPooling2D(2, padding="same", name=f"{name}_pool")(x)
+    return x
+
+
+def encoder(image, encoder_parameters):
+    """Convolutional encoder down to a 1×1 latent; (B, H, W, 1) → (B, 1, 1, final_conv_size)."""
+    p = encoder_parameters
+    x = image
+    for i, filters in enumerate(p["conv_layer_sizes"], start=1):
+        x = _conv_block(x, filters, tuple(p["conv_kernel_size"]), "same", p["encoder_dropout_rate"],
+                        f"encoder_{i}", pool=True)
+    return _conv_block(x, p["final_conv_size"], tuple(p["final_conv_kernel"]), "valid",
+                       p["encoder_dropout_rate"], "latent", pool=False)
+
+
+def _encoding(latent, size, role):
+    """1×1 conv with LeakyReLU, then BatchNorm: the per-head 'dense' encoding; (B, 1, 1, size)."""
+    x = layers.Conv2D(size, 1, name=f"{role}_encoding")(latent)
+    x = layers.LeakyReLU(LEAKY_SLOPE, name=f"{role}_encoding_act")(x)
+    return layers.BatchNormalization(name=f"{role}_encoding_bn")(x)
+
+
+def _gumbel_head(encoding, size, slots, gumbel_parameters, role):
+    """1×1 conv to M·size logits → LeakyReLU → BatchNorm(0.8) → flatten → Gumbel softmax; (B, M, size)."""
+    x = layers.Conv2D(size * slots, 1, name=f"pre_softmax_{role}")(encoding)
+    x = layers.LeakyReLU(LEAKY_SLOPE, name=f"pre_softmax_{role}_act")(x)
+    x = layers.BatchNormalization(momentum=0.8, name=f"pre_softmax_{role}_bn")(x)
+    x = layers.Flatten(name=f"pre_softmax_{role}_flat")(x)                    # (B, M·size)
+    return GumbelSoftmax(size, slots, tau_init=gumbel_parameters["tau_init"], name=f"softmax_{role}")(x)
+
+
+def build_model(layer_parameters: dict, compile: bool = True, jit_compile=False) -> keras.Model:
+    """StampNet as a Keras model: canvas (B, H, W, 1) → reconstruction (B, H, W, 1).
+
+    The stamp distributions, coordinate distributions and coordinate maps are reachable through
+    :func:`analysis_model`. Layer roles and weight shapes are those of 2019 (see ``stampnet.legacy``).
+    """
+    cfg = validate({"layer_parameters": layer_parameters})["layer_parameters"]
+    inp, dec = cfg["input_parameters"], cfg["decoder_parameters"]
+    M, K, C = dec["stamps_per_canvas"], dec["nr_of_stamps"], dec["coord_tensor_size"]
+    gp = dec["gumbel_parameters"]
+
+    image = keras.Input((inp["img_rows"], inp["img_cols"], inp["img_channels"]), name="main_input")
+    latent = encoder(image, cfg["encoder_parameters"])                            # (B, 1, 1, F)
+    # Encodings in the 2019 creation order: stamp, y, x.
+    enc = {role: _encoding(latent, dec["decoder_enc_size"], role) for role in ("stamp", "y", "x")}
+    # Gumbel heads in the 2019 creation order: y, x, stamp.
+    y_probs = _gumbel_head(enc["y"], C, M, gp, "y")                               # (B, M, C)
+    x_probs = _gumbel_head(enc["x"], C, M, gp, "x")                               # (B, M, C)
+    stamp_probs = _gumbel_head(enc["stamp"], K, M, gp, "stamp")                   # (B, M, K)
+    decoded = StampDecoder(dec["stamp_size"], K, C, decoder=dec.get("decoder", "separable"),
+                           name="stamp_layer")(stamp_probs, y_probs, x_probs)     # (B, H, W, 1)
+    model = keras.Model(image, decoded, name="stampnet")
+    if compile:
+        model.compile(optimizer=keras.optimizers.Nadam(cfg.get("learning_rate", 0.002)),
+                      loss=sum_squared_error, jit_compile=jit_compile)
+    return model
+
+
+def analysis_model(model: keras.Model) -> keras.Model:
+    """The same network with every output of interest (shares the weights of ``model``).
+
+    Outputs a dict: reconstruction (B, H, W, 1), stamp_probs (B, M, K), y_probs / x_probs (B, M, C),
+    coord_maps (B, M, C, C).
+    """
+    y, x = model.get_layer("softmax_y").output, model.get_layer("softmax_x").output
+    return keras.Model(model.input, {
+        "reconstruction": model.output,
+        "stamp_probs": model.get_layer("softmax_stamp").output,
+        "y_probs": y,
+        "x_probs": x,
+        "coord_maps": CoordinateMap(name="coord_maps")(y, x),
+    }, name="stampnet_analysis")
+
+
+def gumbel_layers(model: keras.Model) -> list[GumbelSoftmax]:
+    return [layer for layer in model.layers if isinstance(layer, GumbelSoftmax)]
+
+
+def set_temperature(model: keras.Model, tau: float) -> None:
+    """Set τ of every Gumbel-softmax layer (e.g. the test temperature 1e-4)."""
+    for layer in gumbel_layers(model):
+        layer.temperature.assign(tau)
+
+
+def set_noise(model: keras.Model, noise: bool) -> None:
+    """Switch the Gumbel noise on or off (2019 kept it on at test time)."""
+    for layer in gumbel_layers(model):
+        layer.noise = noise
+
+
+def stamps(model: keras.Model):
+    """The learned stamps in drawing orientation; numpy (K, S, S)."""
+    return keras.ops.convert_to_numpy(model.get_layer("stamp_layer").stamps())
+
+
+class TemperatureSchedule(keras.callbacks.Callback):
+    """Anneals τ every training step from the optimizer's step counter, so a resumed run continues the
+    schedule where it stopped; logs ``tau`` each epoch."""
+
+    def __init__(self, gumbel_parameters: dict):
+        super().__init__()
+        gp = gumbel_parameters
+        self.schedule = dict(tau_init=gp["tau_init"], anneal_rate=gp["anneal_rate"],
+                             min_temperature=gp["min_temperature"], steps_per_epoch=gp["steps_per_epoch"])
+
+    def current(self) -> float:
+        return temperature_at(int(self.model.optimizer.iterations.numpy()), **self.schedule)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        set_temperature(self.model, self.current())
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["tau"] = float(gumbel_layers(self.model)[0].temperature.numpy())

@@ -1,0 +1,114 @@
+"""The decoder's two formulations, the placement geometry, the Gumbel softmax and the stamp constraint."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+from stampnet.layers import GumbelSoftmax, StampDecoder, UnitInterval, sum_squared_error, temperature_at
+
+
+def _random_distributions(rng, B, M, C, K):
+    soft = lambda shape: tf.nn.softmax(rng.normal(size=shape) * 3).numpy().astype("float32")
+    return soft((B, M, K)), soft((B, M, C)), soft((B, M, C))
+
+
+def _decoders(S, K, C):
+    sep = StampDecoder(S, K, C, decoder="separable", seed=1)
+    conv = StampDecoder(S, K, C, decoder="conv", seed=1)
+    rng = np.random.default_rng(0)
+    kernel = rng.uniform(0, 0.4, size=(S, S, K, 1)).astype("float32")
+    sep.kernel.assign(kernel)
+    conv.kernel.assign(kernel)
+    return sep, conv
+
+
+@pytest.mark.parametrize("S,K,C,M", [(5, 3, 8, 2), (4, 6, 9, 1), (7, 2, 6, 3)])
+def test_separable_equals_conv_output_and_gradients(S, K, C, M):
+    rng = np.random.default_rng(S)
+    p, y, x = _random_distributions(rng, 3, M, C, K)
+    sep, conv = _decoders(S, K, C)
+    results = []
+    for dec in (sep, conv):
+        inputs = [tf.Variable(a) for a in (p, y, x)]
+        with tf.GradientTape() as tape:
+            # Weight the output so the gradient is informative; keep below the clip at 1.
+            out = dec(*inputs)
+            loss = tf.reduce_sum(out * np.linspace(0.5, 1.5, out.shape[1] * out.shape[2]).reshape(out.shape[1:3] + (1,)))
+        grads = tape.gradient(loss, inputs + [dec.kernel])
+        results.append((out.numpy(), [g.numpy() for g in grads]))
+    (o1, g1), (o2, g2) = results
+    assert o1.shape == (3, C + S - 1, C + S - 1, 1)
+    assert np.abs(o1 - o2).max() <= 1e-5
+    for a, b in zip(g1, g2):
+        assert np.abs(a - b).max() <= 1e-5
+
+
+@pytest.mark.parametrize("decoder", ["separable", "conv"])
+def test_one_hot_draws_flipped_stamp_with_upper_left_corner(decoder):
+    S, K, C = 4, 2, 7
+    dec = StampDecoder(S, K, C, decoder=decoder)
+    kernel = np.zeros((S, S, K, 1), "float32")
+    kernel[..., 1, 0] = np.arange(S * S).reshape(S, S) / (S * S)
+    dec.kernel.assign(kernel)
+    y0, x0 = 2, 3
+    p = np.eye(K, dtype="float32")[[[1]]]          # (1, 1, K): stamp 1
+    y = np.eye(C, dtype="float32")[[[y0]]]         # (1, 1, C)
+    x = np.eye(C, dtype="float32")[[[x0]]]
+    out = dec(p, y, x).numpy()[0, ..., 0]
+    expected = np.zeros((C + S - 1, C + S - 1), "float32")
+    expected[y0:y0 + S, x0:x0 + S] = kernel[::-1, ::-1, 1, 0]
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    np.testing.assert_allclose(dec.stamps().numpy()[1], kernel[::-1, ::-1, 1, 0])
+    # Hard paste of the same choice gives the same canvas.
+    pasted = dec.paste(np.array([[1]]), np.array([[y0]]), np.array([[x0]])).numpy()[0, ..., 0]
+    np.testing.assert_allclose(pasted, expected, atol=1e-6)
+
+
+def test_sum_of_slots_is_clipped_at_one():
+    S, K, C = 3, 1, 5
+    dec = StampDecoder(S, K, C)
+    dec.kernel.assign(np.full((S, S, K, 1), 0.7, "float32"))
+    p = np.ones((1, 2, 1), "float32")
+    y = np.eye(C, dtype="float32")[[[1, 1]]]
+    out = dec(p, y, y).numpy()
+    assert out.max() == pytest.approx(1.0)
+
+
+def test_paste_matches_soft_decoder_on_one_hot_inputs():
+    S, K, C, M, B = 5, 4, 9, 3, 2
+    rng = np.random.default_rng(3)
+    sep, _ = _decoders(S, K, C)
+    k, yy, xx = rng.integers(0, K, (B, M)), rng.integers(0, C, (B, M)), rng.integers(0, C, (B, M))
+    soft = sep(np.eye(K, dtype="float32")[k], np.eye(C, dtype="float32")[yy], np.eye(C, dtype="float32")[xx])
+    np.testing.assert_allclose(sep.paste(k, yy, xx).numpy(), soft.numpy(), atol=1e-6)
+
+
+def test_gumbel_softmax_shapes_slot_layout_and_temperature():
+    layer = GumbelSoftmax(size=4, slots=2, tau_init=1.0, seed=0)
+    logits = np.zeros((3, 8), "float32")
+    logits[:, 1] = 50.0        # slot 0, class 1
+    logits[:, 4 + 3] = 50.0    # slot 1, class 3 (channel c belongs to slot c // size)
+    out = layer(logits).numpy()
+    assert out.shape == (3, 2, 4)
+    np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)
+    assert (out[:, 0].argmax(-1) == 1).all() and (out[:, 1].argmax(-1) == 3).all()
+    layer.temperature.assign(1e-4)
+    hard = layer(np.random.default_rng(0).normal(size=(5, 8)).astype("float32")).numpy()
+    assert np.allclose(hard.max(-1), 1.0, atol=1e-4)  # near one-hot at a low temperature
+    layer.noise = False
+    a, b = layer(logits).numpy(), layer(logits).numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+def test_temperature_schedule_formula():
+    assert temperature_at(0, 7, 0.01, 0.2, 128) == 7
+    assert temperature_at(128 * 100, 7, 0.01, 0.2, 128) == pytest.approx(7 * np.exp(-1))
+    assert temperature_at(10 ** 9, 7, 0.01, 0.2, 128) == 0.2
+
+
+def test_unit_interval_constraint_and_loss():
+    w = UnitInterval()(np.array([-1.0, 0.5, 2.0], "float32"))
+    np.testing.assert_array_equal(ops.convert_to_numpy(w), [0.0, 0.5, 1.0])
+    a = np.zeros((2, 3, 3, 1), "float32")
+    b = np.full((2, 3, 3, 1), 0.5, "float32")
+    np.testing.assert_allclose(ops.convert_to_numpy(sum_squared_error(a, b)), [9 * 0.25] * 2)
