@@ -109,7 +109,8 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
     if log_scalar is not None:
         callbacks.append(ScalarLogger(log_scalar))
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=rp["steps_per_epoch"], validation_data=val_ds,
-                        validation_steps=rp["validation_steps"] or None, callbacks=callbacks, verbose=0)
+                        validation_steps=rp["validation_steps"] or None, callbacks=callbacks, verbose=0,
+                        shuffle=False)
     logs = {k: float(v[-1]) for k, v in history.history.items()}
     if not all(math.isfinite(v) for v in logs.values()):
         raise FloatingPointError(f"training diverged (loss {logs.get('loss')}); the last good checkpoint is in "

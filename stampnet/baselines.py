@@ -1,0 +1,48 @@
+"""Non-neural baselines for StampNet's clustering measures.
+
+``kmeans_baseline``: k-means (scikit-learn, ``n_init=10``) on raw features, e.g. the flattened centred
+characters of :func:`stampnet.data.omniglot.load_characters`. It is fit on the train features and scored on the
+test features (or on the train features when none are given) with the same measures as StampNet
+(:mod:`stampnet.metrics`: NMI, cluster accuracy, purity).
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from stampnet import ConfigError
+from stampnet.metrics import cluster_accuracy, nmi, purity
+
+
+def _flat(features, name: str) -> np.ndarray:
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim < 2 or len(x) == 0:
+        raise ConfigError(f"{name} must be (N, D) (or (N, ...) images) with N >= 1, got shape {x.shape}")
+    return x.reshape(len(x), -1)
+
+
+def kmeans_baseline(features, labels_true, n_clusters: int, seed: int, test_features=None,
+                    test_labels=None) -> dict:
+    """Fit k-means on ``features`` (N, D); score its clusters of the test set. Returns dict(nmi, acc, purity).
+
+    Features of more than two dimensions (images) are flattened per sample. Without ``test_features`` the
+    train set itself is scored.
+    """
+    x = _flat(features, "features")
+    y = np.asarray(labels_true).ravel()
+    if len(y) != len(x):
+        raise ConfigError(f"{len(x)} train features but {len(y)} labels")
+    if not 1 <= int(n_clusters) <= len(x):
+        raise ConfigError(f"n_clusters must be in 1..{len(x)} (the number of train samples), got {n_clusters}")
+    if (test_features is None) != (test_labels is None):
+        raise ConfigError("give both test_features and test_labels, or neither")
+    if test_features is None:
+        x_eval, y_eval = x, y
+    else:
+        x_eval, y_eval = _flat(test_features, "test_features"), np.asarray(test_labels).ravel()
+        if x_eval.shape[1] != x.shape[1] or len(y_eval) != len(x_eval):
+            raise ConfigError(f"test features {x_eval.shape} / labels ({len(y_eval)}) do not match the train "
+                              f"features' dimension {x.shape[1]}")
+    km = KMeans(n_clusters=int(n_clusters), n_init=10, random_state=seed).fit(x)
+    pred = km.predict(x_eval)
+    return {"nmi": nmi(y_eval, pred), "acc": cluster_accuracy(y_eval, pred), "purity": purity(y_eval, pred)}
