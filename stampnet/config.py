@@ -23,7 +23,8 @@ DEFAULTS: dict = {
         "checkpoint_period": 10,
         "test_temperature": 1e-4,   # τ used by evaluate / figures (the 2019 notebook's value)
         "n_figure_images": 6,
-        "jit_compile": False,
+        "jit_compile": False,       # XLA for the training step
+        "mixed_precision": None,    # None (float32) or a Keras policy name, e.g. "mixed_bfloat16"
         "mnist_path": None,         # None: keras.datasets.mnist (download + cache); or an mnist.npz / IDX folder
     },
     "layer_parameters": {

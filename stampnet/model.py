@@ -132,3 +132,19 @@ class TemperatureSchedule(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["tau"] = float(gumbel_layers(self.model)[0].temperature.numpy())
+
+
+def head_model(model: keras.Model) -> keras.Model:
+    """Encoder and Gumbel heads only: canvas → (stamp_probs (B, M, K), y_probs (B, M, C), x_probs (B, M, C))."""
+    return keras.Model(model.input, [model.get_layer(f"softmax_{r}").output for r in ("stamp", "y", "x")],
+                       name="stampnet_heads")
+
+
+def hard_reconstruct(model: keras.Model, heads: keras.Model, images):
+    """Hard inference (τ → 0): paste each slot's argmax stamp at its argmax (y, x); no soft maps.
+
+    Returns (reconstruction (B, H, W, 1), stamp_index (B, M), y_index (B, M), x_index (B, M))."""
+    ops = keras.ops
+    stamp_probs, y_probs, x_probs = heads(images, training=False)
+    k, y, x = (ops.argmax(p, axis=-1) for p in (stamp_probs, y_probs, x_probs))
+    return model.get_layer("stamp_layer").paste(k, y, x), k, y, x

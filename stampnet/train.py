@@ -96,6 +96,8 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
     train_ds = as_dataset(train_part.images, batch, shuffle=rp["shuffle"], seed=seed)
     val_ds = as_dataset(val_part.images, batch) if rp["validation_steps"] else None
 
+    if rp.get("mixed_precision"):
+        keras.mixed_precision.set_global_policy(rp["mixed_precision"])
     model = build_model(lp, jit_compile=rp["jit_compile"])
     epochs, period = rp["epochs"], rp["checkpoint_period"]
     name = "weights.{epoch:02d}-{val_loss:.2f}.weights.h5" if val_ds is not None else "weights.{epoch:02d}-{loss:.2f}.weights.h5"
