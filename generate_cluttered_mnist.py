@@ -1,0 +1,78 @@
+#!/usr/bin/env python
+"""Generate the CT-MNIST files of 2019 (cluttered MNIST on 100×100 canvases) into data/cluttered_mnist/.
+
+    python generate_cluttered_mnist.py                      # both files, MNIST via keras (download + cache)
+    python generate_cluttered_mnist.py --mnist ../shared/data/mnist/mnist-subset.npz
+    python generate_cluttered_mnist.py --digits 2 --n-train 1000 --out /tmp/ct2.npz
+
+Defaults reproduce the 2019 files: 8x8-clutter-8-times.npz (1 digit, seed 43) and
+2-shape-8x8-clutter-8-times.npz (2 digits, seed 42), one canvas per training / test digit.
+See stampnet/data/cluttered.py for the exact recipe and data/README.md for the MNIST options.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from stampnet import ConfigError
+from stampnet.data.cluttered import DATA_DIR, default_file_name, generate_cluttered_mnist, save_npz_atomic
+from stampnet.data.mnist import load_mnist
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mnist", default=None, metavar="PATH",
+                    help="mnist.npz (Keras layout) or a folder with the IDX .gz files; default: keras download")
+    ap.add_argument("--digits", type=int, choices=(1, 2), default=None,
+                    help="digits per canvas; default: make both 2019 files")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="RandomState seed; default: the 2019 seed (43 for 1 digit, 42 for 2 digits)")
+    ap.add_argument("--n-train", type=int, default=None, help="training canvases (default: one per training digit)")
+    ap.add_argument("--n-test", type=int, default=None, help="test canvases (default: one per test digit)")
+    ap.add_argument("--canvas", type=int, default=100, help="canvas side in pixels (default 100)")
+    ap.add_argument("--n-clutter", type=int, default=8, help="clutter pieces per canvas (default 8)")
+    ap.add_argument("--clutter-size", type=int, default=8, help="side of a clutter piece (default 8)")
+    ap.add_argument("--out", default=None, metavar="PATH",
+                    help=f"output folder (default {DATA_DIR.relative_to(DATA_DIR.parents[1])}) or, with --digits, "
+                         "an output .npz file")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        out = Path(args.out) if args.out else DATA_DIR
+        digit_counts = (1, 2) if args.digits is None else (args.digits,)
+        if out.suffix == ".npz" and len(digit_counts) > 1:
+            raise ConfigError("--out names one .npz file, but two files are made; add --digits 1 or 2, "
+                              "or give a folder")
+        mnist = load_mnist(args.mnist)
+        print(f"MNIST: {len(mnist[0][0])} training and {len(mnist[1][0])} test digits "
+              f"from {args.mnist or 'keras.datasets.mnist'}")
+        for n in digit_counts:
+            start = time.perf_counter()
+            arrays = generate_cluttered_mnist(mnist, n, seed=args.seed, n_train=args.n_train, n_test=args.n_test,
+                                              canvas=args.canvas, n_clutter=args.n_clutter,
+                                              clutter_size=args.clutter_size, progress=True)
+            path = out if out.suffix == ".npz" else out / default_file_name(n, args.n_clutter, args.clutter_size)
+            try:
+                save_npz_atomic(path, arrays)
+            except OSError as err:
+                raise ConfigError(f"cannot write {path} ({err.strerror or err}); choose another --out") from None
+            print(f"wrote {path} ({len(arrays['x_train'])} train + {len(arrays['x_test'])} test canvases, "
+                  f"{time.perf_counter() - start:.1f} s)")
+            del arrays  # free before the next file
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the file in progress was not written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""MNIST digits (:func:`load_mnist`) and T-MNIST canvases (img_type ``t_mnist``).
+
+The MNIST path option (``--mnist`` / ``run_parameters.mnist_path`` / ``img_type_parameters.mnist_path``):
+None downloads and caches via ``keras.datasets.mnist``; otherwise a Keras-format ``mnist.npz`` (keys x_train,
+y_train, x_test, y_test) or a folder with the four IDX files (``.gz`` or uncompressed).
+"""
+from __future__ import annotations
+
+import gzip
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from stampnet import ConfigError
+from stampnet.data import Canvases, Splits, register
+from stampnet.data.placement import place_objects
+from stampnet.data.shapes import placement_params, split_rngs, split_sizes
+
+IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+FIX = ("download mnist.npz to ~/.keras/datasets/ or set run_parameters.mnist_path / --mnist to an "
+       "mnist.npz or a folder with the IDX .gz files")
+
+Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _keras_load() -> Arrays:
+    """keras.datasets.mnist.load_data() (downloads once into ~/.keras/datasets/mnist.npz)."""
+    import keras  # heavy: imported only when needed
+
+    return keras.datasets.mnist.load_data()
+
+
+def load_mnist(path=None) -> Arrays:
+    """((x_train (N, 28, 28) uint8, y_train (N,) uint8), (x_test, y_test)) from ``path`` (see module doc).
+
+    A folder holding only the t10k files gives empty training arrays ((0, 28, 28) and (0,)).
+    Raises ConfigError for a missing, unreadable or malformed source.
+    """
+    if path is None:
+        try:
+            (x_tr, y_tr), (x_te, y_te) = _keras_load()
+        except Exception as err:  # offline, blocked, corrupt cache...
+            raise ConfigError(f"could not get MNIST from keras.datasets ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''}); {FIX}") from None
+        return _checked(x_tr, y_tr, x_te, y_te, "keras.datasets.mnist")
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return _load_idx_folder(p)
+    if p.is_file():
+        return _load_npz(p)
+    raise ConfigError(f"MNIST path {str(p)!r} does not exist; {FIX}")
+
+
+def _load_npz(p: Path) -> Arrays:
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            missing = [k for k in NPZ_KEYS if k not in data.files]
+            if missing:
+                raise ConfigError(f"{p} lacks the MNIST keys {missing} (needs {list(NPZ_KEYS)}, the layout of "
+                                  f"Keras' mnist.npz); {FIX}")
+            arrays = [data[k] for k in NPZ_KEYS]
+    except ConfigError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as err:
+        raise ConfigError(f"{p} is not a readable .npz ({type(err).__name__}: {err}); {FIX}") from None
+    return _checked(*arrays, str(p))
+
+
+def _read_idx(path: Path, ndim: int, magic: int) -> np.ndarray:
+    """An IDX array (uint8) of ``ndim`` dimensions from ``path`` (gzip or raw)."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        raise ConfigError(f"cannot read IDX file {path} ({type(err).__name__}: {err}); {FIX}") from None
+    head = 4 + 4 * ndim
+    if len(raw) < head or int.from_bytes(raw[:4], "big") != magic:
+        raise ConfigError(f"{path} is not an MNIST IDX file (bad header); {FIX}")
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    if len(raw) - head != int(np.prod(dims)):
+        raise ConfigError(f"{path} is truncated or corrupt ({len(raw) - head} bytes of data for shape "
+                          f"{tuple(dims)}); {FIX}")
+    return np.frombuffer(raw, np.uint8, offset=head).reshape(dims)
+
+
+def _load_idx_folder(folder: Path) -> Arrays:
+    found = {}
+    for key, stem in IDX_FILES.items():
+        for name in (stem + ".gz", stem):
+            if (folder / name).is_file():
+                found[key] = folder / name
+                break
+    if "x_test" not in found or "y_test" not in found:
+        raise ConfigError(f"MNIST folder {folder} lacks {IDX_FILES['x_test']}(.gz) / {IDX_FILES['y_test']}(.gz); "
+                          f"{FIX}")
+    if ("x_train" in found) != ("y_train" in found):
+        raise ConfigError(f"MNIST folder {folder} has only one of the two training IDX files; {FIX}")
+    arrays = {}
+    for key, path in found.items():
+        arrays[key] = _read_idx(path, 3 if key.startswith("x") else 1, 2051 if key.startswith("x") else 2049)
+    if "x_train" not in arrays:  # test digits only
+        h, w = arrays["x_test"].shape[1:]
+        arrays["x_train"], arrays["y_train"] = np.zeros((0, h, w), np.uint8), np.zeros((0,), np.uint8)
+    return _checked(*(arrays[k] for k in NPZ_KEYS), str(folder))
+
+
+def _checked(x_tr, y_tr, x_te, y_te, source: str) -> Arrays:
+    """Check shapes and dtypes; return uint8 arrays."""
+    for name, x, y in (("train", x_tr, y_tr), ("test", x_te, y_te)):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise ConfigError(f"MNIST {name} arrays from {source} have shapes {x.shape} and {y.shape}; expected "
+                              f"(N, 28, 28) images and (N,) labels; {FIX}")
+        if x.size and (x.min() < 0 or x.max() > 255):
+            raise ConfigError(f"MNIST {name} images from {source} are not 0-255 values; {FIX}")
+    if len(x_te) == 0:
+        raise ConfigError(f"MNIST from {source} has no test digits; {FIX}")
+    u8 = lambda a: np.asarray(a).astype(np.uint8, copy=False)
+    return (u8(x_tr), u8(y_tr)), (u8(x_te), u8(y_te))
+
+
+def require_training_digits(x_train: np.ndarray, source) -> None:
+    """ConfigError when the MNIST source gave no training digits (e.g. a folder with only the t10k files)."""
+    if len(x_train) == 0:
+        raise ConfigError(f"the MNIST source {source!r} holds no training digits (only t10k files); give an "
+                          "mnist.npz with x_train (e.g. ../shared/data/mnist/mnist-subset.npz), a folder that "
+                          "also has train-images-idx3-ubyte.gz / train-labels-idx1-ubyte.gz, or None to download")
+
+
+def mnist_path(img_type_parameters: dict, run_parameters: dict):
+    """img_type_parameters.mnist_path, else run_parameters.mnist_path, else None (download)."""
+    path = (img_type_parameters or {}).get("mnist_path")
+    return path if path is not None else (run_parameters or {}).get("mnist_path")
+
+
+@register("t_mnist")
+def load_t_mnist(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
+    """T-MNIST: ``nr_img_per_canvas`` digits scaled to [0, 1] at random positions (grey-level, sum clipped
+    at 1); training canvases from the training digits, test canvases from the test digits."""
+    p = img_type_parameters or {}
+    source = mnist_path(p, run_parameters)
+    (x_tr, y_tr), (x_te, y_te) = load_mnist(source)
+    require_training_digits(x_tr, source)
+    per_canvas, overlap = placement_params(p)
+    n_train, n_test = split_sizes(p, input_parameters, run_parameters)
+    canvas = (input_parameters["img_rows"], input_parameters["img_cols"])
+    parts = []
+    for (x, y), n, rng in zip(((x_tr, y_tr), (x_te, y_te)), (n_train, n_test), split_rngs(seed)):
+        digits = x.astype(np.float32) / 255.0  # (N, 28, 28) in [0, 1]
+        images, labels, coords = place_objects(digits, y, canvas, per_canvas, rng, overlap=overlap, n_canvases=n)
+        parts.append(Canvases(images, labels, coords))
+    return Splits(*parts)
