@@ -158,6 +158,8 @@ def main(argv=None) -> int:
     parser.add_argument("--decoder", choices=("separable", "conv"), help="override the decoder implementation")
     parser.add_argument("--kmeans", action=argparse.BooleanOptionalAction, default=None,
                         help="add k-means baselines (default: on for Omniglot)")
+    parser.add_argument("--out", help="where to write measures.json (default: in the run folder; not written "
+                                      "for a bare config.json unless given)")
     parser.add_argument("--json", action="store_true", help="end stdout with one line of JSON")
     args = parser.parse_args(argv)
     try:
@@ -175,11 +177,14 @@ def main(argv=None) -> int:
         print("\nclustering, StampNet vs k-means (same K, same test characters):")
         print(format_kmeans(result["kmeans"]))
         report["kmeans"] = result["kmeans"]
-    out_path = result["run"].folder / "measures.json"
-    try:
-        out_path.write_text(json.dumps(report, indent=2))
-    except OSError:
-        print(f"(could not write {out_path}; read-only folder)", file=sys.stderr)
+    out_path = Path(args.out) if args.out else (result["run"].folder / "measures.json"
+                                                 if Path(args.target).is_dir() else None)
+    if out_path is not None:
+        try:
+            out_path.write_text(json.dumps(report, indent=2))
+            print(f"wrote {out_path}", file=sys.stderr)
+        except OSError as err:
+            print(f"could not write {out_path} ({err.strerror})", file=sys.stderr)
     if args.json:
         print(json.dumps(report))
     return 0
