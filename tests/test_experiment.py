@@ -1,17 +1,7 @@
 """End to end: a Sacred run of a tiny config from the command line writes the whole run folder."""
 import json
-import os
-import subprocess
-import sys
 
-from tests.conftest import REPO_ROOT
-from tests.tiny import TINY, overrides
-
-
-def run_script(script: str, args: list[str], cwd, timeout=300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, str(REPO_ROOT / script), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+from tests.tiny import TINY, overrides, run_script
 
 
 def test_sacred_run_writes_complete_run_folder(tmp_path):

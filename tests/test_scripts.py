@@ -1,0 +1,52 @@
+"""The pedestrian, Omniglot and your-own-images scripts run end to end (a few steps) and evaluate."""
+import json
+
+import cv2
+import numpy as np
+
+from tests.test_omniglot import make_zip
+from tests.tiny import run_script
+
+SHORT = ["run_parameters.epochs=1", "run_parameters.steps_per_epoch=2", "run_parameters.validation_steps=1",
+         "run_parameters.checkpoint_period=1", "run_parameters.n_figure_images=2",
+         "layer_parameters.input_parameters.batch_size=8"]
+
+
+def _train_and_evaluate(script, extra, cwd):
+    proc = run_script(script, ["with", *SHORT, *extra], cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = cwd / "runs" / script[:-3] / "1"
+    assert (run / "figures" / "stamps.png").is_file()
+    proc = run_script("-m stampnet.evaluate", [str(run), "--json"], cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_pedestrian_script_on_synthetic_data(tmp_path):
+    m = _train_and_evaluate("pedestrian.py", ["run_parameters.img_type_parameters.synthetic_n=40"], tmp_path)
+    assert (tmp_path / "data" / "pedestrian" / "ped_info.json").is_file()   # generated on first use
+    assert m["n_images"] == 8 and 0 <= m["cor_loc"] <= 1 and 0 <= m["iou"] <= 1
+    assert m["purity"] is not None and m["nmi"] is None                     # pedestrian variant
+
+
+def test_omniglot_script_reports_kmeans_rows(tmp_path):
+    make_zip(tmp_path / "tiny_omniglot.zip")
+    m = _train_and_evaluate("omniglot.py", ["run_parameters.img_type_parameters.data_path='tiny_omniglot.zip'",
+                                            "run_parameters.img_type_parameters.alphabets=None",
+                                            "layer_parameters.decoder_parameters.nr_of_stamps=5"], tmp_path)
+    methods = [row["method"] for row in m["kmeans"]]
+    assert methods[0] == "StampNet" and any("centred" in x for x in methods) and any("canvases" in x for x in methods)
+    assert all(0 <= row["nmi"] <= 1 for row in m["kmeans"])
+
+
+def test_folder_script_on_own_images(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        img = np.zeros((90, 120), np.uint8)
+        y, x = rng.integers(10, 70), rng.integers(10, 100)
+        cv2.circle(img, (int(x), int(y)), 8, 255, -1)
+        (tmp_path / "mine" / f"set{i % 2}").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / "mine" / f"set{i % 2}" / f"img{i}.png"), img)
+    m = _train_and_evaluate("folder.py", ["run_parameters.img_type_parameters.data_path='mine'"], tmp_path)
+    assert m["n_images"] >= 2 and m["avg_total_mse"] >= 0
+    assert m["cor_loc"] is None and m["nmi"] is None and len(m["stamp_usage"]) == 3  # unlabelled: no localisation
