@@ -30,3 +30,38 @@ def shared_dir() -> Path:
         print(f"SKIP: {reason}")
         pytest.skip(reason)
     return SHARED_DIR
+
+
+# --- Running experiment scripts in a subprocess (tests of resume, reproduce, bad input, MongoDB) ---
+
+def tf_quiet_lines(text: str) -> list[str]:
+    """The lines of a subprocess's stderr without TensorFlow's start-up chatter (absl/oneDNN/CPU notes)."""
+    noise = ("I0000", "W0000", "WARNING: All log messages", "To enable the following instructions")
+    return [line for line in text.splitlines() if line.strip() and not line.startswith(noise)]
+
+
+def experiment_env(**extra) -> dict:
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
+
+
+def run_experiment(args: list, cwd, timeout: int = 300, script: str = "simple_shapes_2.py", **env):
+    """``python <script> <args>`` in ``cwd`` (runs land in cwd/runs/); a CompletedProcess with text output."""
+    import subprocess
+
+    command = [sys.executable, *([str(REPO_ROOT / script)] if script else []), *map(str, args)]
+    return subprocess.run(command, cwd=cwd, env=experiment_env(**env), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A finished 2-epoch run of the tiny config made by the command line (runs/simple_shapes_2/1 in a
+    temporary folder); shared by the tests that only read it."""
+    from tests.tiny import TINY, overrides
+
+    cwd = tmp_path_factory.mktemp("tiny_run")
+    proc = run_experiment(["with", *overrides(TINY)], cwd)
+    assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-30:])
+    return cwd / "runs" / "simple_shapes_2" / "1"

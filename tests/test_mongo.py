@@ -1,0 +1,88 @@
+"""MongoDB recording (Sacred's MongoObserver, for Omniboard) switched on by the config key ``mongo_url`` or the
+environment variable STAMPNET_MONGO_URL, beside the file storage under runs/.
+
+No MongoDB server installs here (Debian has no mongodb-server package and the PyPI/npm helpers download the
+server at run time), so the observer writes to mongomock, pymongo's in-memory stand-in, through the same
+code path (MongoObserver.create_from on the database's runs/metrics collections and GridFS). Set
+STAMPNET_TEST_MONGO_URL=mongodb://HOST:PORT to run the same test against a real mongod as well.
+"""
+import json
+import os
+import textwrap
+
+import pytest
+
+from tests.conftest import REPO_ROOT, run_experiment, tf_quiet_lines
+from tests.tiny import TINY, overrides
+
+pytest.importorskip("pymongo")
+pytest.importorskip("mongomock")
+
+WRAPPER = textwrap.dedent("""
+    # Runs simple_shapes_2's experiment with stamp_network's MongoDB client replaced by mongomock (unless a real
+    # server is given), then dumps what the database holds as JSON.
+    import json, os, sys
+    sys.argv[0] = {script!r}
+    sys.path.insert(0, {repo!r})
+    import stamp_network
+    real = os.environ.get("STAMPNET_TEST_MONGO_URL")
+    if not real:
+        import mongomock, mongomock.gridfs
+        mongomock.gridfs.enable_gridfs_integration()
+        client = mongomock.MongoClient()
+        stamp_network._mongo_client = lambda url: client
+    else:
+        import pymongo
+        client = pymongo.MongoClient(real)
+    from simple_shapes_2 import ex
+    try:
+        ex.run_commandline([{script!r}, *sys.argv[1:]])
+    finally:
+        db = client[os.environ.get("DUMP_DB", "stampnet_test")]
+        runs = [{{k: r.get(k) for k in ("_id", "status", "config", "experiment", "result")}} for r in db.runs.find()]
+        metrics = [{{k: m.get(k) for k in ("name", "steps", "values", "run_id")}} for m in db.metrics.find()]
+        with open("dump.json", "w") as f:
+            json.dump({{"runs": runs, "metrics": metrics}}, f, default=str)
+""")
+
+
+def run_observed(tmp_path, args, **env):
+    (tmp_path / "observed.py").write_text(WRAPPER.format(script=str(REPO_ROOT / "simple_shapes_2.py"),
+                                                         repo=str(REPO_ROOT)))
+    proc = run_experiment(["observed.py", *args], tmp_path, script=None, **env)
+    assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-30:])
+    return json.loads((tmp_path / "dump.json").read_text())
+
+
+def test_mongo_url_records_the_run_and_keeps_file_storage(tmp_path):
+    url = os.environ.get("STAMPNET_TEST_MONGO_URL", "mongodb://stampnet-test:27017")
+    dump = run_observed(tmp_path, ["with", *overrides(TINY), f"mongo_url={url}", "mongo_db=stampnet_test"])
+    assert len(dump["runs"]) >= 1
+    run = dump["runs"][-1]
+    assert run["status"] == "COMPLETED" and run["experiment"]["name"] == "simple_shapes_2"
+    assert run["config"]["layer_parameters"]["decoder_parameters"]["stamp_size"] == 8
+    losses = [m for m in dump["metrics"] if m["name"] == "loss" and m["run_id"] == run["_id"]]
+    assert losses and losses[0]["steps"] == [1, 2]
+    files = json.loads((tmp_path / "runs" / "simple_shapes_2" / "1" / "metrics.json").read_text())
+    assert files["loss"]["values"] == losses[0]["values"]  # the same numbers in both stores
+
+
+def test_mongo_settings_from_config_or_environment(monkeypatch):
+    from stamp_network import mongo_settings
+
+    monkeypatch.delenv("STAMPNET_MONGO_URL", raising=False)
+    monkeypatch.delenv("STAMPNET_MONGO_DB", raising=False)
+    assert mongo_settings({"mongo_url": None, "mongo_db": None}) == (None, "stampnet")  # off by default
+    monkeypatch.setenv("STAMPNET_MONGO_URL", "mongodb://db-host:27017")
+    monkeypatch.setenv("STAMPNET_MONGO_DB", "sweeps")
+    assert mongo_settings({"mongo_url": None, "mongo_db": None}) == ("mongodb://db-host:27017", "sweeps")
+    assert mongo_settings({"mongo_url": "mongodb://other:1", "mongo_db": "x"}) == ("mongodb://other:1", "x")
+
+
+def test_unreachable_mongo_is_one_clear_error(monkeypatch):
+    import stamp_network
+    from stampnet import ConfigError
+
+    monkeypatch.setenv("STAMPNET_MONGO_TIMEOUT_MS", "300")
+    with pytest.raises(ConfigError, match=r"^cannot reach MongoDB at mongodb://127.0.0.1:9 .*start mongod"):
+        stamp_network.mongo_observer("mongodb://127.0.0.1:9", "stampnet")
