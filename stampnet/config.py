@@ -9,10 +9,15 @@ from pathlib import Path
 from stampnet import ConfigError
 
 DECODERS = ("separable", "conv")
+DISTRIBUTE = (None, "mirrored")
 
 # The defaults of every run; experiment scripts override them with the 2019 values of each experiment.
 DEFAULTS: dict = {
     "seed": 0,
+    "resume_from": None,     # a run folder: a new run that continues its training (stampnet/train.py)
+    "reproduce_from": None,  # a run folder: a new run from scratch with its stored config
+    "mongo_url": None,       # also record the run in MongoDB (or STAMPNET_MONGO_URL); runs/ stays on
+    "mongo_db": None,
     "run_parameters": {
         "epochs": 1000,
         "steps_per_epoch": 128,
@@ -26,6 +31,8 @@ DEFAULTS: dict = {
         "jit_compile": False,       # XLA for the training step
         "mixed_precision": None,    # None (float32) or a Keras policy name, e.g. "mixed_bfloat16"
         "mnist_path": None,         # None: keras.datasets.mnist (download + cache); or an mnist.npz / IDX folder
+        "deterministic": None,      # TF op determinism; None: on when no GPU is visible
+        "distribute": None,         # None or "mirrored" (tf.distribute.MirroredStrategy over all GPUs)
     },
     "layer_parameters": {
         "input_parameters": {"img_rows": 84, "img_cols": 84, "img_channels": 1, "batch_size": 64},
@@ -125,6 +132,14 @@ def validate(config: dict) -> dict:
     rp = cfg["run_parameters"]
     for key in ("epochs", "steps_per_epoch", "validation_steps", "checkpoint_period"):
         _require_int(rp[key], f"run_parameters.{key}", minimum=0 if key == "validation_steps" else 1)
+    if rp["deterministic"] not in (None, True, False):
+        raise ConfigError(f"run_parameters.deterministic must be true, false or null (auto: true on CPU), got "
+                          f"{rp['deterministic']!r}")
+    if rp["distribute"] not in DISTRIBUTE:
+        raise ConfigError(f"run_parameters.distribute must be null or 'mirrored', got {rp['distribute']!r}")
+    for key in ("resume_from", "reproduce_from"):
+        if cfg[key] is not None and not isinstance(cfg[key], str):
+            raise ConfigError(f"{key} must be a run folder path, got {cfg[key]!r}")
     return cfg
 
 

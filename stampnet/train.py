@@ -27,7 +27,6 @@ from stampnet.data import load_data
 from stampnet.data.pipeline import as_dataset, split_train_validation
 from stampnet.model import TemperatureSchedule, build_model
 
-DISTRIBUTE = (None, "mirrored")
 STATE_FILE = "state.weights.h5"   # in <run>/backup/
 STATE_GROUP = "stampnet_resume"  # the HDF5 group (beside Keras' own) with epoch, history and seed states
 
@@ -198,31 +197,14 @@ def latest_weights(trained_dir: Path) -> Optional[Path]:
     return files[-1] if files else None
 
 
-def run_options(cfg: dict) -> dict:
-    """The run options of this module beside config.validate's: deterministic (None = on when no GPU is
-    visible), distribute (None or "mirrored") and resume_from; raises ConfigError for a bad value."""
-    rp = cfg["run_parameters"]
-    deterministic, distribute = rp.get("deterministic"), rp.get("distribute")
-    if deterministic not in (None, True, False):
-        raise ConfigError(f"run_parameters.deterministic must be true, false or null (auto: true on CPU), got "
-                          f"{deterministic!r}")
-    if distribute not in DISTRIBUTE:
-        raise ConfigError(f"run_parameters.distribute must be null or 'mirrored', got {distribute!r}")
-    resume_from = cfg.get("resume_from")
-    if resume_from is not None and not isinstance(resume_from, str):
-        raise ConfigError(f"resume_from must be a run folder path, got {resume_from!r}")
-    return {"deterministic": deterministic, "distribute": distribute, "resume_from": resume_from}
-
-
 def preflight(config: dict) -> dict:
     """Every check that needs no data and no model: the config, the run options and the resume source.
     ``stamp_network`` calls it before Sacred creates the run folder, so a bad config leaves no files."""
     cfg = validate(config)
-    opts = run_options(cfg)
-    if opts["resume_from"]:
-        done, epochs = resume_epoch(*resume_source(opts["resume_from"])), cfg["run_parameters"]["epochs"]
+    if cfg["resume_from"]:
+        done, epochs = resume_epoch(*resume_source(cfg["resume_from"])), cfg["run_parameters"]["epochs"]
         if done >= epochs:
-            raise ConfigError(f"{opts['resume_from']} already trained {done} of {epochs} epochs; to train further "
+            raise ConfigError(f"{cfg['resume_from']} already trained {done} of {epochs} epochs; to train further "
                               f"add run_parameters.epochs=<more than {done}>")
     return cfg
 
@@ -281,12 +263,11 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
     ``config["resume_from"]`` (a run folder) continues that run's training state in ``run_dir``;
     ``callbacks`` are added to Keras' fit (tests use it)."""
     cfg = preflight(config)
-    opts = run_options(cfg)
     rp, lp = cfg["run_parameters"], cfg["layer_parameters"]
     seed, batch = cfg["seed"], lp["input_parameters"]["batch_size"]
     run_dir = Path(run_dir)
     trained, board, figures = run_dir / "trained", run_dir / "board", run_dir / "figures"
-    set_determinism(opts["deterministic"])
+    set_determinism(rp["deterministic"])
     keras.utils.set_random_seed(seed)  # model init, dropout, Gumbel noise
 
     # The data first: a missing or bad data file stops the run before it writes anything.
@@ -297,14 +278,14 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
 
     if rp.get("mixed_precision"):
         keras.mixed_precision.set_global_policy(rp["mixed_precision"])
-    with make_strategy(opts["distribute"], batch).scope():
+    with make_strategy(rp["distribute"], batch).scope():
         model = build_model(lp, jit_compile=rp["jit_compile"])
         start_epoch, past = 0, []
-        if opts["resume_from"]:
-            source, kind = resume_source(opts["resume_from"])
+        if cfg["resume_from"]:
+            source, kind = resume_source(cfg["resume_from"])
             start_epoch, past = restore_state(model, source, kind)
             exact = "" if kind == "state" else " (from a checkpoint: the random generators start afresh)"
-            print(f"resuming {opts['resume_from']} after epoch {start_epoch}{exact}", flush=True)
+            print(f"resuming {cfg['resume_from']} after epoch {start_epoch}{exact}", flush=True)
     epochs, period = rp["epochs"], rp["checkpoint_period"]
     trained.mkdir(parents=True, exist_ok=True)
     if log_scalar is not None:  # the earlier epochs, so this run's metrics have no gap

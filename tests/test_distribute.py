@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from stampnet import ConfigError
-from stampnet.train import run_options
+from stampnet.config import validate
 from tests.conftest import REPO_ROOT, run_experiment, tf_quiet_lines
 
 SCRIPT = textwrap.dedent("""
@@ -45,4 +45,4 @@ def test_mirrored_on_two_cpu_devices_matches_single_device(tmp_path):
 
 def test_distribute_takes_null_or_mirrored():
     with pytest.raises(ConfigError, match="distribute must be null or 'mirrored'"):
-        run_options({"run_parameters": {"distribute": "tpu"}})
+        validate({"run_parameters": {"distribute": "tpu"}})

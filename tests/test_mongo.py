@@ -19,18 +19,18 @@ pytest.importorskip("pymongo")
 pytest.importorskip("mongomock")
 
 WRAPPER = textwrap.dedent("""
-    # Runs simple_shapes_2's experiment with stamp_network's MongoDB client replaced by mongomock (unless a real
+    # Runs simple_shapes_2's experiment with stampnet.tracking's MongoDB client replaced by mongomock (unless a real
     # server is given), then dumps what the database holds as JSON.
     import json, os, sys
     sys.argv[0] = {script!r}
     sys.path.insert(0, {repo!r})
-    import stamp_network
+    import stampnet.tracking
     real = os.environ.get("STAMPNET_TEST_MONGO_URL")
     if not real:
         import mongomock, mongomock.gridfs
         mongomock.gridfs.enable_gridfs_integration()
         client = mongomock.MongoClient()
-        stamp_network._mongo_client = lambda url: client
+        stampnet.tracking._mongo_client = lambda url: client
     else:
         import pymongo
         client = pymongo.MongoClient(real)
@@ -68,7 +68,7 @@ def test_mongo_url_records_the_run_and_keeps_file_storage(tmp_path):
 
 
 def test_mongo_settings_from_config_or_environment(monkeypatch):
-    from stamp_network import mongo_settings
+    from stampnet.tracking import mongo_settings
 
     monkeypatch.delenv("STAMPNET_MONGO_URL", raising=False)
     monkeypatch.delenv("STAMPNET_MONGO_DB", raising=False)
@@ -80,9 +80,9 @@ def test_mongo_settings_from_config_or_environment(monkeypatch):
 
 
 def test_unreachable_mongo_is_one_clear_error(monkeypatch):
-    import stamp_network
     from stampnet import ConfigError
+    from stampnet.tracking import mongo_observer
 
     monkeypatch.setenv("STAMPNET_MONGO_TIMEOUT_MS", "300")
     with pytest.raises(ConfigError, match=r"^cannot reach MongoDB at mongodb://127.0.0.1:9 .*start mongod"):
-        stamp_network.mongo_observer("mongodb://127.0.0.1:9", "stampnet")
+        mongo_observer("mongodb://127.0.0.1:9", "stampnet")
