@@ -40,6 +40,8 @@ class GumbelSoftmax(keras.layers.Layer):
     """
 
     def __init__(self, size: int, slots: int, tau_init: float = 7.0, noise: bool = True, seed=None, **kwargs):
+        # float32 under a mixed policy too: the noise's ε (1.2e-7) and logits / τ at τ → 1e-4 need it.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.size, self.slots, self.tau_init, self.noise = size, slots, tau_init, noise
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -78,6 +80,9 @@ class StampDecoder(keras.layers.Layer):
 
     def __init__(self, stamp_size: int, nr_of_stamps: int, coord_size: int, decoder: str = "separable",
                  seed=None, **kwargs):
+        # float32 under a mixed policy too: the sum of up to M·K weighted stamps and the clip at 1 stay exact
+        # (the decoder is a small share of a step, so bfloat16 would gain little here).
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if decoder not in ("separable", "conv"):
             raise ValueError(f"decoder must be 'separable' or 'conv', got {decoder!r}")
@@ -119,21 +124,21 @@ class StampDecoder(keras.layers.Layer):
     def paste(self, stamp_index, y_index, x_index):
         """Hard inference: paste stamp k at (y, x) for each slot directly, no soft maps.
 
-        Integer inputs (B, M); returns (B, H, W, 1) — equal to ``call`` on one-hot distributions.
+        Integer inputs (B, M) (indices in range: k < K, y, x < C); returns (B, H, W, 1) — equal to ``call``
+        on one-hot distributions. One scatter-add of the M·S² chosen pixels per image (slots overlapping sum,
+        then the clip at 1): O(B·M·S²), no (B, M, H, W) intermediate.
         """
         S, C = self.stamp_size, self.coord_size
         H = C + S - 1
-        chosen = ops.take(self.stamps(), stamp_index, axis=0)                        # (B, M, S, S)
-        span = ops.arange(H, dtype="int32")
-        rows = span[None, None, :] - ops.cast(y_index, "int32")[..., None]           # (B, M, H)
-        cols = span[None, None, :] - ops.cast(x_index, "int32")[..., None]           # (B, M, W)
-        inside = lambda r: ops.cast((r >= 0) & (r < S), chosen.dtype)
-        picked = ops.take_along_axis(chosen, ops.clip(rows, 0, S - 1)[..., None], axis=2)  # (B, M, H, S)
-        picked = picked * inside(rows)[..., None]
-        picked = ops.take_along_axis(picked, ops.broadcast_to(ops.clip(cols, 0, S - 1)[:, :, None, :],
-                                                              ops.shape(rows)[:2] + (H, H)), axis=3)
-        picked = picked * inside(cols)[:, :, None, :]                                # (B, M, H, W)
-        return ops.minimum(ops.sum(picked, axis=1), 1.0)[..., None]
+        chosen = ops.take(self.stamps(), ops.cast(stamp_index, "int32"), axis=0)    # (B, M, S, S)
+        shape = ops.shape(chosen)
+        span = ops.arange(S, dtype="int32")
+        batch = ops.arange(shape[0], dtype="int32")[:, None, None, None]             # (B, 1, 1, 1)
+        rows = ops.cast(y_index, "int32")[:, :, None, None] + span[None, None, :, None]  # (B, M, S, 1)
+        cols = ops.cast(x_index, "int32")[:, :, None, None] + span[None, None, None, :]  # (B, M, 1, S)
+        where = ops.stack([ops.broadcast_to(i, shape) for i in (batch, rows, cols)], axis=-1)  # (B, M, S, S, 3)
+        canvas = ops.scatter(ops.reshape(where, (-1, 3)), ops.reshape(chosen, (-1,)), (shape[0], H, H))
+        return ops.minimum(canvas, 1.0)[..., None]
 
     def get_config(self):
         return {**super().get_config(), "stamp_size": self.stamp_size, "nr_of_stamps": self.nr_of_stamps,

@@ -1,0 +1,55 @@
+"""The benchmark command runs and reports its JSON; mixed precision keeps the Gumbel softmax and decoder in float32.
+
+The benchmark's targets (speedup, decoder share, pipeline, generation time) are numbers of the benchmark's
+report (docs/performance.md), not assertions: here a toy-sized run (``--tiny``) checks that every measure is
+produced and positive.
+"""
+import json
+
+import keras
+import numpy as np
+
+from stampnet.config import validate
+from stampnet.model import build_model
+from tests.tiny import TINY, run_script
+
+REQUIRED = ("train_img_s_conv", "train_img_s_separable", "speedup", "decoder_fraction", "infer_img_s", "device")
+POSITIVE = ("train_img_s_conv", "train_img_s_separable", "speedup", "infer_img_s", "infer_img_s_hard",
+            "infer_img_s_reconstruction", "fit_step_s_in_memory", "fit_step_s_pipeline", "pipeline_ratio",
+            "gen_s", "gen_70k_s")
+
+
+def test_bench_reports_json(tmp_path):
+    saved = tmp_path / "bench.json"
+    done = run_script("-m stampnet.bench", ["--tiny", "--json", "--only", "pipeline,inference", "--save", str(saved)],
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert json.loads(saved.read_text()) == report
+    assert "speedup separable / conv" in done.stdout  # the table came first
+    for key in REQUIRED + POSITIVE:
+        assert key in report, key
+    assert isinstance(report["device"], str) and report["device"]
+    for key in POSITIVE:
+        assert report[key] > 0, (key, report[key])
+    assert 0 <= report["decoder_fraction"] <= 1
+    assert report["hard_vs_soft_argmax_agree"] == 1.0
+    assert set(report["targets"]) == {"speedup", "decoder_fraction", "pipeline_ratio", "gen_70k_s"}
+
+
+def test_mixed_bfloat16_keeps_gumbel_and_decoder_in_float32():
+    lp = validate(TINY)["layer_parameters"]
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_model(lp)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.get_layer("encoder_1_conv").compute_dtype == "bfloat16"
+    for name in ("softmax_stamp", "softmax_y", "softmax_x", "stamp_layer"):
+        assert model.get_layer(name).compute_dtype == "float32", name
+    assert model.output.dtype == "float32"
+    x = (np.random.default_rng(0).random((8, 32, 32, 1)) > 0.7).astype("float32")
+    loss = model.train_on_batch(x, x)
+    assert np.isfinite(loss)
