@@ -24,7 +24,7 @@ import tensorflow as tf
 from stampnet import ConfigError
 from stampnet.config import validate
 from stampnet.data import load_data
-from stampnet.data.pipeline import as_dataset, split_train_validation
+from stampnet.data.pipeline import as_dataset, epoch_dataset, split_train_validation
 from stampnet.model import TemperatureSchedule, build_model
 
 STATE_FILE = "state.weights.h5"   # in <run>/backup/
@@ -233,27 +233,6 @@ def make_strategy(distribute: Optional[str], batch_size: int) -> tf.distribute.S
                           f"set layer_parameters.input_parameters.batch_size to a multiple of "
                           f"{strategy.num_replicas_in_sync}")
     return strategy
-
-
-def epoch_dataset(images: np.ndarray, batch_size: int, shuffle: bool, seed: int, first_epoch: int = 0) -> tf.data.Dataset:
-    """(image, image) batches, epoch after epoch from ``first_epoch`` on; ``images`` is exactly one epoch
-    (steps_per_epoch · batch_size canvases, as split_train_validation gives), so epoch e starts at its start.
-
-    With ``shuffle`` every epoch is a permutation drawn from (seed, epoch) alone, so a resumed run sees the
-    same data order as an uninterrupted one."""
-    n = len(images)
-    if not shuffle:
-        return as_dataset(images, batch_size)
-    data = tf.constant(images.astype(np.float32, copy=False))
-    seed = int(seed) % (2 ** 31)
-
-    def one_epoch(epoch):
-        order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-        return tf.data.Dataset.from_tensor_slices(order)
-
-    ds = tf.data.Dataset.range(first_epoch, 2 ** 62).flat_map(one_epoch)
-    ds = ds.batch(batch_size, drop_remainder=True).map(lambda i: (tf.gather(data, i),) * 2)
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = None,
