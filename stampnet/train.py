@@ -158,7 +158,7 @@ def resume_source(folder: str | Path) -> tuple[Path, str]:
 def resume_epoch(source: Path, kind: str) -> int:
     """The number of epochs done at a resume source."""
     if kind == "checkpoint":
-        return int(source.name.split(".")[1].split("-")[0])
+        return checkpoint_epoch(source)
     try:
         with h5py.File(source, "r") as f:
             return int(f[STATE_GROUP].attrs["epoch"])
@@ -191,9 +191,14 @@ def restore_state(model: keras.Model, source: Path, kind: str) -> tuple[int, lis
     return epoch, history
 
 
+def checkpoint_epoch(path: Path) -> int:
+    """The epoch of a checkpoint named weights.<epoch>-<val_loss>.weights.h5."""
+    return int(Path(path).name.split(".")[1].split("-")[0])
+
+
 def latest_weights(trained_dir: Path) -> Optional[Path]:
     """The weights file of the highest epoch in ``trained/`` (names weights.<epoch>-<val_loss>.weights.h5)."""
-    files = sorted(Path(trained_dir).glob("weights.*.weights.h5"), key=lambda p: int(p.name.split(".")[1].split("-")[0]))
+    files = sorted(Path(trained_dir).glob("weights.*.weights.h5"), key=checkpoint_epoch)
     return files[-1] if files else None
 
 
