@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.special import entr, xlogy
 from sklearn.metrics import normalized_mutual_info_score
 
 from stampnet import ConfigError
 
-EPS = 1e-5  # the 2019 notebook's epsilon inside log2 (entropies and binary cross-entropy)
+EPS = 1e-5  # the 2019 notebook's epsilon: the floor of a reconstruction's value inside log2 (BCE)
 MATCHING_METHODS = ("greedy", "hungarian")
 MATCHED_MEASURES = ("cor_loc", "nmi", "acc", "purity")
 
@@ -134,10 +135,12 @@ def nmi(labels_true, labels_pred, average_method: str = "geometric") -> float:
 # Entropies and reconstruction errors
 # --------------------------------------------------------------------------------------------------
 
-def entropy_bits(probs, axis: int = -1, eps: float = EPS):
-    """Entropy in bits along ``axis``: ``-sum p * log2(p + eps)`` (the 2019 notebook's form)."""
-    probs = np.asarray(probs, dtype=np.float64)
-    return -np.sum(probs * np.log2(probs + eps), axis=axis)
+def entropy_bits(probs, axis: int = -1):
+    """Entropy in bits along ``axis``, ``-sum p log2 p`` with 0 log 0 = 0: never below 0, 0 for a one-hot
+    distribution, log2(n) for a uniform one over n. (The 2019 notebook's ``-sum p log2(p + 1e-5)`` is below 0
+    for a one-hot p.)"""
+    h = np.sum(entr(np.asarray(probs, dtype=np.float64)), axis=axis) / np.log(2.0)
+    return h + 0.0  # entr(1) is -0.0: print 0, not -0
 
 
 def avg_total_mse(images, recon) -> float:
@@ -146,12 +149,13 @@ def avg_total_mse(images, recon) -> float:
 
 
 def avg_total_bce(images, recon, eps: float = EPS) -> float:
-    """Base-2 binary cross-entropy ``-(y log2(y_hat+eps) + (1-y) log2(1-y_hat+eps))``, summed over the
-    pixels of an image, averaged over images."""
+    """Base-2 binary cross-entropy ``-(y log2 y_hat + (1-y) log2(1-y_hat))`` with 0 log 0 = 0, summed over the
+    pixels of an image, averaged over images. A pixel's log is floored at log2(eps) (a pixel wrong by 1 costs
+    -log2(1e-5) = 16.6 bits, as in 2019, not infinity); a perfect binary reconstruction gives exactly 0."""
     y = np.asarray(images, np.float64)
     y_hat = np.asarray(recon, np.float64)
-    per_pixel = y * np.log2(y_hat + eps) + (1 - y) * np.log2(1 - y_hat + eps)
-    return float(-np.mean(per_pixel.reshape(len(y), -1).sum(axis=1)))
+    per_pixel = (xlogy(y, np.maximum(y_hat, eps)) + xlogy(1 - y, np.maximum(1 - y_hat, eps))) / np.log(2.0)
+    return float(0.0 - np.mean(per_pixel.reshape(len(y), -1).sum(axis=1)))  # 0.0 - x: never -0.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -258,7 +262,7 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     object's true label). Measures whose inputs are missing are ``None``. Matched measures are named by
     :func:`measure_name`.
 
-    Entropies (bits, ``-sum p log2(p + 1e-5)``): ``entropy_stamp_mean/max`` over all slots of all images;
+    Entropies (bits, ``-sum p log2 p``, 0 log 0 = 0): ``entropy_stamp_mean/max`` over all slots of all images;
     ``entropy_coord_mean/max`` over the y and the x distribution of every slot separately (N*M*2 values);
     ``entropy_coord_joint_mean/max`` of H(y) + H(x) per slot, the entropy of the slot's 2-D coordinate map.
 

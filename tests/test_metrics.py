@@ -102,7 +102,32 @@ def test_nmi_uses_the_geometric_mean_of_2019():
 
 def test_entropy_bits():
     h = entropy_bits(np.array([[0.25] * 4, [1, 0, 0, 0], [0.5, 0.5, 0, 0]]))
-    assert h == pytest.approx([2.0, 0.0, 1.0], abs=1e-4)
+    assert h == pytest.approx([2.0, 0.0, 1.0], abs=1e-12)
+    assert h[1] == 0.0  # one-hot: exactly 0 (0 log 0 = 0), not the 2019 formula's -1.4e-5
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 57])
+def test_entropy_bits_uniform_one_hot_and_never_negative(n):
+    assert entropy_bits(np.full(n, 1 / n)) == pytest.approx(math.log2(n), abs=1e-12)
+    assert entropy_bits(np.eye(n)).tolist() == [0.0] * n
+    rng = np.random.default_rng(n)
+    p = rng.dirichlet(np.full(n, 0.05), size=200)  # many near-one-hot rows
+    p[:50] = np.eye(n)[rng.integers(0, n, 50)]
+    h = entropy_bits(p)
+    assert (h >= 0).all() and (h <= math.log2(n) + 1e-12).all()
+
+
+def test_measures_of_a_perfect_hard_reconstruction_are_zero():
+    """One-hot distributions and a perfect binary reconstruction: every entropy and the BCE are exactly 0."""
+    rng = np.random.default_rng(0)
+    images = (rng.random((3, 6, 6, 1)) > 0.5).astype(np.float32)
+    one_hot = lambda size: np.eye(size)[rng.integers(0, size, (3, 2))]  # (N, M, size)
+    out = compute_measures(images, images.copy(), one_hot(4), one_hot(5), one_hot(5), stamp_size=2)
+    assert out["avg_total_bce"] == 0.0 and out["avg_total_mse"] == 0.0
+    for key in ("entropy_stamp_mean", "entropy_stamp_max", "entropy_coord_mean", "entropy_coord_max",
+                "entropy_coord_joint_mean", "entropy_coord_joint_max"):
+        assert out[key] == 0.0, key
+    assert "-0.0000" not in format_table(out)
 
 
 def test_mse_and_bce_by_hand():
@@ -112,6 +137,10 @@ def test_mse_and_bce_by_hand():
     # image 0: two pixels at 1 bit each, two exact; image 1 exact: (2 + 0) / 2 = 1 bit
     assert avg_total_bce(images, recon) == pytest.approx(1.0, abs=1e-3)
     assert avg_total_bce(images[..., None], recon[..., None]) == pytest.approx(1.0, abs=1e-3)
+    assert avg_total_bce(images, images) == 0.0                    # perfect binary reconstruction
+    assert avg_total_bce(np.ones((1, 1, 1)), np.zeros((1, 1, 1))) == pytest.approx(-math.log2(1e-5))  # bounded
+    grey = np.full((1, 1, 1), 0.5)
+    assert avg_total_bce(grey, grey) == pytest.approx(1.0)         # a grey pixel's own entropy
 
 
 # ------------------------------------------------------------------ localisation
