@@ -51,10 +51,15 @@ DEFAULTS: dict = {
             "stamp_size": 28,
             "stamps_per_canvas": 2,
             "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.01, "min_temperature": 0.2,
-                                  "steps_per_epoch": 128},
+                                  "steps_per_epoch": 128,
+                                  # Beyond 2019 (stampnet/recipe.py), off by default; fractions of training:
+                                  "tau_schedule": None,           # [[0, τ0], [f1, τ1], …] log-linear knots
+                                  "straight_through_from": None},  # hard forward, soft gradient from here on
         },
         "loss": "mse",  # 2019 name; the loss is the per-image sum of squared errors (2019 `my_loss`)
         "learning_rate": 0.002,  # Nadam; the Keras 2 default the authors used
+        "learning_rate_decay_from": None,  # beyond 2019: cosine decay from this fraction of training on …
+        "learning_rate_decay_to": 0.1,     # … down to learning_rate × this at the end
     },
 }
 
@@ -84,6 +89,35 @@ def _require_int(value, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def _fraction(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"{name} must be a fraction of training between 0 and 1, got {value!r}; e.g. "
+                          f"`with {name}=0.9`")
+    return float(value)
+
+
+def _validate_recipe(gp: dict, lp: dict) -> None:
+    """The training options beyond 2019 (stampnet/recipe.py)."""
+    knots = gp["tau_schedule"]
+    if knots is not None:
+        name = "layer_parameters.decoder_parameters.gumbel_parameters.tau_schedule"
+        ok = isinstance(knots, (list, tuple)) and len(knots) >= 1 and all(
+            isinstance(k, (list, tuple)) and len(k) == 2 for k in knots)
+        if ok:
+            fractions = [_fraction(f, f"{name} (fraction)") for f, _ in knots]
+            ok = fractions == sorted(fractions) and all(
+                isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for _, t in knots)
+        if not ok:
+            raise ConfigError(f"{name} must be a list of [fraction of training, τ > 0] pairs with ascending "
+                              f"fractions, e.g. [[0, 7], [0.7, 2], [0.9, 0.2]]; got {knots!r}")
+    if gp["straight_through_from"] is not None:
+        _fraction(gp["straight_through_from"], "layer_parameters.decoder_parameters.gumbel_parameters."
+                                               "straight_through_from")
+    if lp["learning_rate_decay_from"] is not None:
+        _fraction(lp["learning_rate_decay_from"], "layer_parameters.learning_rate_decay_from")
+    _fraction(lp["learning_rate_decay_to"], "layer_parameters.learning_rate_decay_to")
 
 
 def validate(config: dict) -> dict:
@@ -129,6 +163,7 @@ def validate(config: dict) -> dict:
     for key in ("tau_init", "anneal_rate", "min_temperature"):
         if not isinstance(gp[key], (int, float)) or isinstance(gp[key], bool) or gp[key] < 0:
             raise ConfigError(f"gumbel_parameters.{key} must be a non-negative number, got {gp[key]!r}")
+    _validate_recipe(gp, lp)
     rp = cfg["run_parameters"]
     for key in ("epochs", "steps_per_epoch", "validation_steps", "checkpoint_period"):
         _require_int(rp[key], f"run_parameters.{key}", minimum=0 if key == "validation_steps" else 1)

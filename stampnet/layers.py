@@ -5,8 +5,6 @@ C coordinates per axis (coord_tensor_size = img − S + 1), H = W = C + S − 1 
 """
 from __future__ import annotations
 
-import math
-
 import keras
 import numpy as np
 from keras import ops
@@ -23,12 +21,6 @@ class UnitInterval(keras.constraints.Constraint):
         return ops.clip(w, 0.0, 1.0)
 
 
-def temperature_at(step, tau_init: float, anneal_rate: float, min_temperature: float,
-                   steps_per_epoch: int) -> float:
-    """τ = max(tau_init · exp(−anneal_rate · step / steps_per_epoch), min_temperature)."""
-    return max(tau_init * math.exp(-anneal_rate * step / steps_per_epoch), min_temperature)
-
-
 @keras.saving.register_keras_serializable(package="stampnet")
 class GumbelSoftmax(keras.layers.Layer):
     """Gumbel-softmax sample of M categorical variables of ``size`` classes each.
@@ -37,30 +29,43 @@ class GumbelSoftmax(keras.layers.Layer):
     Output: softmax((logits + g) / τ) with g = −log(−log(U + ε) + ε), U ~ uniform; (B, M, size).
     τ is a non-trainable variable set by :class:`stampnet.model.TemperatureSchedule` (and by evaluation).
     The noise is drawn in training and inference alike, as in 2019; ``noise=False`` switches it off.
+    ``straight_through=True`` adds a switch (variable ``hard``, off at first) to the one-hot argmax forward
+    with the soft gradient (see stampnet/recipe.py).
     """
 
-    def __init__(self, size: int, slots: int, tau_init: float = 7.0, noise: bool = True, seed=None, **kwargs):
+    def __init__(self, size: int, slots: int, tau_init: float = 7.0, noise: bool = True, seed=None,
+                 straight_through: bool = False, **kwargs):
         # float32 under a mixed policy too: the noise's ε (1.2e-7) and logits / τ at τ → 1e-4 need it.
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.size, self.slots, self.tau_init, self.noise = size, slots, tau_init, noise
+        self.straight_through = straight_through
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.temperature = self.add_weight(shape=(), initializer=keras.initializers.Constant(tau_init),
                                            trainable=False, name="temperature")
+        if straight_through:
+            # 0: the soft sample (2019); 1: its one-hot argmax forward, soft gradient backward. A variable, so
+            # a callback can switch it mid-training without retracing the compiled step.
+            self.hard = self.add_weight(shape=(), initializer="zeros", trainable=False, name="hard")
 
     def call(self, logits):
         if self.noise:
             u = keras.random.uniform(ops.shape(logits), seed=self.seed_generator)
             logits = logits - ops.log(-ops.log(u + EPSILON) + EPSILON)  # (B, M·size)
         logits = ops.reshape(logits, (-1, self.slots, self.size))      # (B, M, size)
-        return ops.softmax(logits / ops.cast(self.temperature, logits.dtype), axis=-1)
+        soft = ops.softmax(logits / ops.cast(self.temperature, logits.dtype), axis=-1)
+        if not self.straight_through:
+            return soft
+        # Straight-through Gumbel-softmax (Jang et al. 2017, §2.2): forward one-hot, backward ∂soft.
+        one_hot = ops.one_hot(ops.argmax(soft, axis=-1), self.size, dtype=soft.dtype)  # (B, M, size)
+        return soft + ops.cast(self.hard, soft.dtype) * ops.stop_gradient(one_hot - soft)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.slots, self.size)
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "slots": self.slots, "tau_init": self.tau_init,
-                "noise": self.noise}
+                "noise": self.noise, "straight_through": self.straight_through}
 
 
 @keras.saving.register_keras_serializable(package="stampnet")

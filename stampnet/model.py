@@ -5,7 +5,8 @@ import keras
 from keras import layers
 
 from stampnet.config import validate
-from stampnet.layers import CoordinateMap, GumbelSoftmax, StampDecoder, sum_squared_error, temperature_at
+from stampnet.layers import CoordinateMap, GumbelSoftmax, StampDecoder, sum_squared_error
+from stampnet.schedules import tau_at
 
 LEAKY_SLOPE = 0.3  # Keras 2's LeakyReLU default, used throughout the 2019 model
 
@@ -45,7 +46,8 @@ def _gumbel_head(encoding, size, slots, gumbel_parameters, role):
     x = layers.LeakyReLU(LEAKY_SLOPE, name=f"pre_softmax_{role}_act")(x)
     x = layers.BatchNormalization(momentum=0.8, name=f"pre_softmax_{role}_bn")(x)
     x = layers.Flatten(name=f"pre_softmax_{role}_flat")(x)                    # (B, M·size)
-    return GumbelSoftmax(size, slots, tau_init=gumbel_parameters["tau_init"], name=f"softmax_{role}")(x)
+    return GumbelSoftmax(size, slots, tau_init=gumbel_parameters["tau_init"], name=f"softmax_{role}",
+                         straight_through=gumbel_parameters["straight_through_from"] is not None)(x)
 
 
 def build_model(layer_parameters: dict, compile: bool = True, jit_compile=False) -> keras.Model:
@@ -114,24 +116,24 @@ def stamps(model: keras.Model):
 
 
 class TemperatureSchedule(keras.callbacks.Callback):
-    """Anneals τ every training step from the optimizer's step counter, so a resumed run continues the
-    schedule where it stopped; logs ``tau`` each epoch."""
+    """Sets τ every training step from the optimizer's step counter (so a resumed run continues the schedule
+    where it stopped): the 2019 exponential, or the knots of ``tau_schedule`` over ``total_steps``; logs
+    ``tau`` each epoch."""
 
-    def __init__(self, gumbel_parameters: dict):
+    def __init__(self, gumbel_parameters: dict, total_steps: int = 1):
         super().__init__()
-        gp = gumbel_parameters
-        self.schedule = dict(tau_init=gp["tau_init"], anneal_rate=gp["anneal_rate"],
-                             min_temperature=gp["min_temperature"], steps_per_epoch=gp["steps_per_epoch"])
+        self.gumbel_parameters, self.total_steps = gumbel_parameters, total_steps
 
     def current(self) -> float:
-        return temperature_at(int(self.model.optimizer.iterations.numpy()), **self.schedule)
+        return tau_at(int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)), self.gumbel_parameters,
+                      self.total_steps)
 
     def on_train_batch_begin(self, batch, logs=None):
         set_temperature(self.model, self.current())
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["tau"] = float(gumbel_layers(self.model)[0].temperature.numpy())
+            logs["tau"] = float(keras.ops.convert_to_numpy(gumbel_layers(self.model)[0].temperature))
 
 
 def head_model(model: keras.Model) -> keras.Model:

@@ -26,6 +26,7 @@ from stampnet.config import validate
 from stampnet.data import load_data
 from stampnet.data.pipeline import as_dataset, epoch_dataset, split_train_validation
 from stampnet.model import TemperatureSchedule, build_model
+from stampnet.recipe import recipe_callbacks
 
 STATE_FILE = "state.weights.h5"   # in <run>/backup/
 STATE_GROUP = "stampnet_resume"  # the HDF5 group (beside Keras' own) with epoch, history and seed states
@@ -61,7 +62,7 @@ class EpochLine(keras.callbacks.Callback):
         logs = logs or {}
         rate = self.images_per_epoch / max(time.perf_counter() - self._start, 1e-9)
         parts = [f"epoch {epoch + 1}/{self.epochs}"] + [
-            f"{k} {v:.4g}" for k, v in logs.items() if k in ("loss", "val_loss", "tau")]
+            f"{k} {v:.4g}" for k, v in logs.items() if k in ("loss", "val_loss", "tau", "lr", "hard")]
         print("  ".join(parts + [f"{rate:.1f} img/s"]), flush=True)
 
 
@@ -280,7 +281,8 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
 
     name = "weights.{epoch:02d}-{val_loss:.2f}.weights.h5" if val_ds is not None else "weights.{epoch:02d}-{loss:.2f}.weights.h5"
     all_callbacks = [
-        TemperatureSchedule(lp["decoder_parameters"]["gumbel_parameters"]),
+        TemperatureSchedule(lp["decoder_parameters"]["gumbel_parameters"], epochs * rp["steps_per_epoch"]),
+        *recipe_callbacks(lp, epochs * rp["steps_per_epoch"]),
         keras.callbacks.TerminateOnNaN(),
         ResumeState(run_dir / "backup", past),
         PeriodicCheckpoint(trained / name, period),

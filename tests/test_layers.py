@@ -4,7 +4,8 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from stampnet.layers import GumbelSoftmax, StampDecoder, UnitInterval, sum_squared_error, temperature_at
+from stampnet.layers import GumbelSoftmax, StampDecoder, UnitInterval, sum_squared_error
+from stampnet.schedules import temperature_at
 
 
 def _random_distributions(rng, B, M, C, K):

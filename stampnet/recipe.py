@@ -1,0 +1,75 @@
+"""Training options beyond the 2019 schedule, each off by default (the 2019 configs train as they did).
+
+They exist for the ``fast`` named config (``stamp_network.py``), which reaches the paper's numbers with a
+fraction of the 2019 training canvases. All positions in training are *fractions of the run's steps*
+(``run_parameters.epochs × steps_per_epoch``), so one recipe serves every experiment and stretches with the
+budget; they are read from the optimizer's step counter, so a resumed run continues where it stopped.
+
+- ``gumbel_parameters.tau_schedule``: ``[[0, τ0], [f1, τ1], …]`` — τ interpolated log-linearly between the
+  knots (constant after the last), in place of the 2019 exponential.
+- ``gumbel_parameters.straight_through_from``: from this fraction on, training draws the one-hot argmax of the
+  Gumbel sample in the forward pass and keeps the soft sample's gradient (straight-through Gumbel-softmax,
+  Jang et al. 2017), so the decoder trains on the hard choices evaluation makes.
+- ``layer_parameters.learning_rate_decay_from`` / ``learning_rate_decay_to``: cosine decay of the learning
+  rate from that fraction on, down to ``learning_rate × learning_rate_decay_to`` at the end.
+"""
+from __future__ import annotations
+
+import keras
+
+from stampnet.model import gumbel_layers
+from stampnet.schedules import cosine_factor
+
+
+def _fraction(model: keras.Model, total_steps: int) -> float:
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations)) / total_steps
+
+
+class StraightThrough(keras.callbacks.Callback):
+    """Switches the Gumbel layers to straight-through (hard forward, soft gradient) from ``start`` (a fraction
+    of ``total_steps``) on; the layers must be built with ``straight_through=True``."""
+
+    def __init__(self, start: float, total_steps: int):
+        super().__init__()
+        self.start, self.total_steps, self._on = start, total_steps, None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        on = _fraction(self.model, self.total_steps) >= self.start
+        if on != self._on:
+            for layer in gumbel_layers(self.model):
+                layer.hard.assign(1.0 if on else 0.0)
+            self._on = on
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["hard"] = float(bool(self._on))
+
+
+class LearningRateDecay(keras.callbacks.Callback):
+    """Cosine decay of the optimizer's learning rate from ``decay_from`` (fraction of training) to the end,
+    set every step from the step counter; logs ``lr`` each epoch."""
+
+    def __init__(self, base: float, decay_from: float, decay_to: float, total_steps: int):
+        super().__init__()
+        self.base, self.decay_from, self.decay_to, self.total_steps = base, decay_from, decay_to, total_steps
+
+    def on_train_batch_begin(self, batch, logs=None):
+        factor = cosine_factor(_fraction(self.model, self.total_steps), self.decay_from, self.decay_to)
+        self.model.optimizer.learning_rate.assign(self.base * factor)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+def recipe_callbacks(layer_parameters: dict, total_steps: int) -> list[keras.callbacks.Callback]:
+    """The callbacks the config's recipe options ask for (none for a 2019 config)."""
+    gp = layer_parameters["decoder_parameters"]["gumbel_parameters"]
+    out: list[keras.callbacks.Callback] = []
+    if gp["straight_through_from"] is not None:
+        out.append(StraightThrough(gp["straight_through_from"], total_steps))
+    if layer_parameters["learning_rate_decay_from"] is not None:
+        out.append(LearningRateDecay(layer_parameters["learning_rate"], layer_parameters["learning_rate_decay_from"],
+                                     layer_parameters["learning_rate_decay_to"], total_steps))
+    return out
+

@@ -1,0 +1,136 @@
+"""The training options beyond 2019 (stampnet/recipe.py): off by default, and each does what it says."""
+import keras
+import numpy as np
+import pytest
+
+from stampnet import ConfigError
+from stampnet.config import validate
+from stampnet.layers import GumbelSoftmax
+from stampnet.model import TemperatureSchedule, build_model, gumbel_layers
+from stampnet.recipe import LearningRateDecay, StraightThrough, recipe_callbacks
+from stampnet.schedules import cosine_factor, tau_at, tau_from_knots, temperature_at
+from stampnet.train import train
+from tests.tiny import REPO_ROOT, TINY, tiny
+
+SCRIPTS = ["simple_shapes_1.py", "simple_shapes_2.py", "t_mnist_1.py", "t_mnist_2.py", "ct_mnist_1.py",
+           "ct_mnist_2.py", "pedestrian.py", "omniglot.py"]
+
+
+def _script_config(script):
+    """The config an experiment script adds (read by exec'ing it with a stand-in ``ex``)."""
+    added = {}
+
+    class Ex:
+        def add_config(self, cfg):
+            added.update(cfg)
+
+        def run_commandline(self):
+            pass
+
+    source = (REPO_ROOT / script).read_text().replace("from stamp_network import ex", "")
+    exec(compile(source, script, "exec"), {"ex": Ex(), "__name__": "not_main"})
+    return validate(added)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_options_are_off_in_every_2019_script(script):
+    cfg = _script_config(script)
+    lp = cfg["layer_parameters"]
+    gp = lp["decoder_parameters"]["gumbel_parameters"]
+    assert gp["tau_schedule"] is None and gp["straight_through_from"] is None
+    assert lp["learning_rate_decay_from"] is None
+    assert recipe_callbacks(lp, 1000) == []
+    # the 2019 exponential, step for step
+    for step in (0, 1000, 50_000, 10 ** 7):
+        assert tau_at(step, gp, 10 ** 6) == temperature_at(step, gp["tau_init"], gp["anneal_rate"],
+                                                           gp["min_temperature"], gp["steps_per_epoch"])
+
+
+def test_default_model_has_no_straight_through_switch():
+    model = build_model(validate(TINY)["layer_parameters"], compile=False)
+    assert all(not layer.straight_through and not hasattr(layer, "hard") for layer in gumbel_layers(model))
+    # the same weights as before the option existed: 3 temperatures, no more non-trainable Gumbel variables
+    assert sum(len(layer.weights) for layer in gumbel_layers(model)) == 3
+
+
+def test_tau_knots_are_log_linear_and_flat_outside():
+    knots = [[0, 8], [0.5, 2], [1.0, 0.5]]
+    assert tau_from_knots(0, knots) == 8
+    assert tau_from_knots(0.25, knots) == pytest.approx(4.0)  # geometric mean of 8 and 2
+    assert tau_from_knots(0.75, knots) == pytest.approx(1.0)
+    assert tau_from_knots(2.0, knots) == 0.5
+    assert tau_from_knots(0.3, [[0.5, 3.0]]) == 3.0
+
+
+def test_cosine_factor():
+    assert cosine_factor(0.5, None, 0.1) == 1.0
+    assert cosine_factor(0.7, 0.8, 0.1) == 1.0
+    assert cosine_factor(0.9, 0.8, 0.1) == pytest.approx(0.55)
+    assert cosine_factor(1.0, 0.8, 0.1) == pytest.approx(0.1)
+
+
+def test_straight_through_is_one_hot_forward_with_the_soft_gradient():
+    layer = GumbelSoftmax(5, 2, tau_init=1.0, noise=False, straight_through=True)
+    logits = keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=(3, 10)).astype("float32"))
+    soft = np.asarray(layer(logits))
+    assert not np.allclose(soft.max(-1), 1.0)  # switch off: the soft sample
+    layer.hard.assign(1.0)
+    hard = np.asarray(layer(logits))
+    np.testing.assert_array_equal(hard, np.eye(5)[soft.argmax(-1)])
+
+    import tensorflow as tf  # the gradient check uses the test backend (TensorFlow)
+
+    weights = tf.constant(np.random.default_rng(1).normal(size=(3, 2, 5)).astype("float32"))
+
+    def grad(hard_on):
+        layer.hard.assign(hard_on)
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            out = tf.reduce_sum(layer(logits) * weights)
+        return tape.gradient(out, logits).numpy()
+
+    np.testing.assert_allclose(grad(1.0), grad(0.0), atol=1e-6)
+
+
+def test_config_rejects_bad_recipe_values():
+    with pytest.raises(ConfigError, match="tau_schedule"):
+        validate({"layer_parameters": {"decoder_parameters": {"gumbel_parameters": {
+            "tau_schedule": [[0.5, 2], [0.2, 1]]}}}})
+    with pytest.raises(ConfigError, match="tau_schedule"):
+        validate({"layer_parameters": {"decoder_parameters": {"gumbel_parameters": {"tau_schedule": [[0, 0]]}}}})
+    with pytest.raises(ConfigError, match="straight_through_from"):
+        validate({"layer_parameters": {"decoder_parameters": {"gumbel_parameters": {"straight_through_from": 2}}}})
+    with pytest.raises(ConfigError, match="learning_rate_decay_from"):
+        validate({"layer_parameters": {"learning_rate_decay_from": "late"}})
+
+
+def test_recipe_in_a_tiny_run_follows_its_schedules(tmp_path):
+    cfg = tiny(epochs=4, steps_per_epoch=4, validation_steps=1, checkpoint_period=2)
+    gp = cfg["layer_parameters"]["decoder_parameters"]["gumbel_parameters"]
+    gp.update(tau_schedule=[[0, 4.0], [0.5, 1.0], [1.0, 0.25]], straight_through_from=0.75)
+    cfg["layer_parameters"].update(learning_rate_decay_from=0.5, learning_rate_decay_to=0.1)
+    logged = {}
+    train(cfg, tmp_path, log_scalar=lambda name, value, step: logged.setdefault(name, []).append(value))
+    total = 16
+    # τ / lr / hard are set at the start of each step; the epoch logs show the last step's (4·e − 1)
+    for e, tau in enumerate(logged["tau"], start=1):
+        assert tau == pytest.approx(tau_from_knots((4 * e - 1) / total, gp["tau_schedule"]), rel=1e-5)
+    assert logged["hard"] == [0.0, 0.0, 0.0, 1.0]  # on from step 12 = 0.75 · 16
+    assert logged["lr"][0] == pytest.approx(0.002)
+    assert logged["lr"][-1] == pytest.approx(0.002 * cosine_factor(15 / 16, 0.5, 0.1), rel=1e-5)
+
+
+def test_schedule_callbacks_resume_from_the_step_counter():
+    lp = validate(TINY)["layer_parameters"]
+    model = build_model(lp)
+    x = np.zeros((8, 32, 32, 1), "float32")
+    model.fit(x, x, batch_size=8, epochs=1, verbose=0)
+    model.optimizer.iterations.assign(90)  # as after restoring a run 90 steps in
+    gp = {**lp["decoder_parameters"]["gumbel_parameters"], "tau_schedule": [[0, 4.0], [1.0, 1.0]]}
+    schedule = TemperatureSchedule(gp, total_steps=100)
+    decay = LearningRateDecay(0.002, 0.5, 0.1, total_steps=100)
+    for cb in (schedule, decay):
+        cb.set_model(model)
+        cb.on_train_batch_begin(0)
+    assert float(gumbel_layers(model)[0].temperature.numpy()) == pytest.approx(tau_from_knots(0.9, gp["tau_schedule"]))
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.002 * cosine_factor(0.9, 0.5, 0.1))
