@@ -2,8 +2,12 @@
 
 The 2019 layers carry Keras' automatic names (conv2d_N, batch_normalization_N) numbered in creation order:
 the encoder blocks, the final conv, the stamp / y / x encodings, the y / x / stamp Gumbel pre-layers, each
-conv followed by its batch norm; the stamps are ``stamp_layer``'s kernel (S, S, K, 1). The file's own layer
-order is not creation order, so layers are matched by their number's rank (role) and checked by shape.
+conv followed by its batch norm; the stamps are ``stamp_layer``'s kernel (S, S, K, 1). Some 2019 files name
+the three Gumbel pre-layer convs ``pre-softmax_y``, ``pre-softmax_x``, ``pre-softmax_stamp`` (the authors'
+``gumbel_softmax_layer`` names them; older runs did not) and number only the other convs. The file's own layer
+order is not creation order, and a session that built a model before numbers from higher N, so layers are
+matched by role: a named head by its name, the numbered layers by their number's rank among the roles left;
+every shape is checked.
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ import numpy as np
 from stampnet import ConfigError
 
 BN_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
+HEADS = ("y", "x", "stamp")  # the Gumbel pre-layers in 2019 creation order
+NAMED_CONVS = {f"pre_softmax_{r}": f"pre-softmax_{r}" for r in HEADS}  # our role -> its 2019 name, when named
 
 
 def is_legacy_file(path: str | Path) -> bool:
@@ -32,7 +38,7 @@ def _our_roles(model: keras.Model) -> list[str]:
     """Our conv/batch-norm layer name stems in the 2019 creation order."""
     n_blocks = sum(1 for layer in model.layers if re.fullmatch(r"encoder_\d+_conv", layer.name))
     return ([f"encoder_{i}" for i in range(1, n_blocks + 1)] + ["latent"]
-            + [f"{r}_encoding" for r in ("stamp", "y", "x")] + [f"pre_softmax_{r}" for r in ("y", "x", "stamp")])
+            + [f"{r}_encoding" for r in ("stamp", "y", "x")] + [f"pre_softmax_{r}" for r in HEADS])
 
 
 def _numbered(group: h5py.File, prefix: str) -> list[str]:
@@ -40,11 +46,15 @@ def _numbered(group: h5py.File, prefix: str) -> list[str]:
     return sorted(names, key=lambda n: int(n.rsplit("_", 1)[1]))
 
 
-def _read(group: h5py.Group, layer: str) -> dict[str, np.ndarray]:
-    """{weight name without ':0': array} of one 2019 layer."""
+def _read(group: h5py.Group, layer: str, names) -> dict[str, np.ndarray]:
+    """{weight name without ':0': array} of one 2019 layer; ConfigError when one of ``names`` is missing."""
     out = {}
     group[layer].visititems(lambda name, obj: out.__setitem__(name.rsplit("/", 1)[-1].split(":")[0], obj[()])
                             if isinstance(obj, h5py.Dataset) else None)
+    missing = [n for n in names if n not in out]
+    if missing:
+        raise ConfigError(f"{Path(group.filename).name}: layer {layer} has no {', '.join(missing)} weights; the file "
+                          "is damaged or not a StampNet weight file")
     return out
 
 
@@ -61,23 +71,28 @@ def load_legacy_weights(model: keras.Model, path: str | Path) -> None:
                           "or a Keras 3 .weights.h5 file saved by this project")
     roles = _our_roles(model)
     with h5py.File(path, "r") as f:
-        convs, norms = _numbered(f, "conv2d"), _numbered(f, "batch_normalization")
-        if len(convs) != len(roles) or len(norms) != len(roles) or "stamp_layer" not in f:
+        named = {role: name for role, name in NAMED_CONVS.items() if role in roles and name in f}
+        numbered, norms = _numbered(f, "conv2d"), _numbered(f, "batch_normalization")
+        unnamed = [role for role in roles if role not in named]
+        if len(numbered) != len(unnamed) or len(norms) != len(roles) or "stamp_layer" not in f:
+            heads = f" ({len(numbered)} numbered, named {sorted(named.values())})" if named else ""
             raise ConfigError(
-                f"{path.name} has {len(convs)} conv layers, {len(norms)} batch norms"
+                f"{path.name} has {len(numbered) + len(named)} conv layers{heads}, {len(norms)} batch norms"
                 f"{'' if 'stamp_layer' in f else ' and no stamp_layer'}; the configured model needs "
                 f"{len(roles)} of each and a stamp_layer: build the model from the config.json saved with "
                 "these weights (its conv_layer_sizes)")
+        convs = {**dict(zip(unnamed, numbered)), **named}  # our role -> the file's conv layer
         assignments = []  # (our variable, array, description)
-        for role, conv, norm in zip(roles, convs, norms):
-            w = _read(f, conv)
+        for role, norm in zip(roles, norms):
+            conv = convs[role]
+            w = _read(f, conv, ("kernel", "bias"))
             ours = model.get_layer(f"{role}_conv" if role.startswith(("encoder", "latent")) else role)
             assignments += [(ours.kernel, w["kernel"], f"{conv}/kernel -> {ours.name}"),
                             (ours.bias, w["bias"], f"{conv}/bias -> {ours.name}")]
-            w = _read(f, norm)
+            w = _read(f, norm, BN_WEIGHTS)
             bn = model.get_layer(f"{role}_bn")
             assignments += [(getattr(bn, n), w[n], f"{norm}/{n} -> {bn.name}") for n in BN_WEIGHTS]
-        stamp = _read(f, "stamp_layer")["kernel"]
+        stamp = _read(f, "stamp_layer", ("kernel",))["kernel"]
         assignments.append((model.get_layer("stamp_layer").kernel, stamp, "stamp_layer/kernel"))
     for variable, value, what in assignments:
         if tuple(variable.shape) != value.shape:
