@@ -16,11 +16,13 @@ from stampnet import ConfigError
 @dataclass
 class Canvases:
     """images (N, H, W, 1) float32 in [0, 1]; labels (N, n_obj) int64 or None; coords (N, n_obj, 2) int64
-    upper-left (y, x) of each object, or None when unknown."""
+    upper-left (y, x) of each object, or None when unknown; intensities (N, n_obj) float32, the factor each
+    object was drawn with (``img_type_parameters.intensities``), or None when all objects are drawn as they are."""
 
     images: np.ndarray
     labels: Optional[np.ndarray] = None
     coords: Optional[np.ndarray] = None
+    intensities: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -28,7 +30,7 @@ class Canvases:
     def take(self, index) -> "Canvases":
         """The canvases at ``index`` (a slice or an index array)."""
         pick = lambda a: None if a is None else a[index]
-        return Canvases(self.images[index], pick(self.labels), pick(self.coords))
+        return Canvases(self.images[index], pick(self.labels), pick(self.coords), pick(self.intensities))
 
 
 @dataclass

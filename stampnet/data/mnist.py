@@ -15,7 +15,7 @@ import numpy as np
 
 from stampnet import ConfigError
 from stampnet.data import Canvases, Splits, register
-from stampnet.data.placement import place_objects
+from stampnet.data.placement import check_intensities, place_objects
 from stampnet.data.shapes import placement_params, split_rngs, split_sizes
 
 IDX_FILES = {
@@ -143,17 +143,20 @@ def mnist_path(img_type_parameters: dict, run_parameters: dict):
 @register("t_mnist")
 def load_t_mnist(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """T-MNIST: ``nr_img_per_canvas`` digits scaled to [0, 1] at random positions (grey-level, sum clipped
-    at 1); training canvases from the training digits, test canvases from the test digits."""
+    at 1); training canvases from the training digits, test canvases from the test digits. ``intensities``: one
+    factor per digit (see :func:`stampnet.data.placement.place_objects`)."""
     p = img_type_parameters or {}
     source = mnist_path(p, run_parameters)
     (x_tr, y_tr), (x_te, y_te) = load_mnist(source)
     require_training_digits(x_tr, source)
     per_canvas, overlap = placement_params(p)
+    intensities = check_intensities(p.get("intensities"), per_canvas)
     n_train, n_test = split_sizes(p, input_parameters, run_parameters)
     canvas = (input_parameters["img_rows"], input_parameters["img_cols"])
     parts = []
     for (x, y), n, rng in zip(((x_tr, y_tr), (x_te, y_te)), (n_train, n_test), split_rngs(seed)):
         digits = x.astype(np.float32) / 255.0  # (N, 28, 28) in [0, 1]
-        images, labels, coords = place_objects(digits, y, canvas, per_canvas, rng, overlap=overlap, n_canvases=n)
-        parts.append(Canvases(images, labels, coords))
+        images, labels, coords, factors = place_objects(digits, y, canvas, per_canvas, rng, overlap=overlap,
+                                                        n_canvases=n, intensities=intensities)
+        parts.append(Canvases(images, labels, coords, factors))
     return Splits(*parts)

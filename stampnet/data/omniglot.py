@@ -12,7 +12,8 @@ Characters are inverted (strokes = 1, background = 0) and resized with ``cv2.INT
 Label = the character's index over the chosen alphabets, ordered by (alphabet name, character name); the
 alphabet index is kept too (:class:`OmniglotSet`). Train/test: for every character, its drawings are split at
 random (run seed) with ``test_fraction`` of them (at least one, at most all but one) in the test set, so every
-character appears in both sets.
+character appears in both sets. ``test_fraction: 0`` holds nothing out: both splits are all drawings of the
+chosen alphabets (clustering is unsupervised, and k-means is scored on the drawings it was fit on too).
 
 img_type_parameters:
 
@@ -20,10 +21,13 @@ img_type_parameters:
 ``alphabets``          None = all; a list of alphabet names; or an integer n = the first n alphabets (sorted)
 ``n_characters``       None = all; else at most this many characters per alphabet (the first, by sorted name)
 ``char_size``          28
-``test_fraction``      0.25 (of the drawings of each character)
+``test_fraction``      0.25 (of the drawings of each character); 0: train and test are both all drawings
 ``nr_img_per_canvas``  1; characters are placed at random (``place_objects``) on an img_rows x img_cols canvas
 ``overlap``            false (only matters with several characters per canvas)
-``n_train``/``n_test`` None = one canvas per drawing of the split; else that many canvases (drawings cycled)
+``n_train``/``n_test`` None = one canvas per drawing of the split; else that many canvases (drawings cycled,
+                       each time at a new random place: ``n_train`` = k x the drawings is translation
+                       augmentation, k places per drawing; an epoch trains on steps_per_epoch x batch_size
+                       of them, the same every epoch)
 """
 from __future__ import annotations
 
@@ -186,9 +190,14 @@ def read_omniglot(img_type_parameters: dict) -> OmniglotSet:
 
 
 def split_by_drawing(char_labels: np.ndarray, test_fraction: float, rng: np.random.Generator):
-    """(train, test) indices: per character, ``test_fraction`` of its drawings (>= 1, < all) go to test."""
-    if not 0 < test_fraction < 1:
-        raise ConfigError(f"img_type_parameters.test_fraction must be in (0, 1), got {test_fraction}")
+    """(train, test) indices: per character, ``test_fraction`` of its drawings (>= 1, < all) go to test;
+    ``test_fraction`` 0: both are all drawings."""
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 <= test_fraction < 1:
+        raise ConfigError(f"img_type_parameters.test_fraction must be in [0, 1) (0: train and test are both all "
+                          f"drawings), got {test_fraction!r}")
+    if test_fraction == 0:
+        every = np.arange(len(char_labels))
+        return every, every.copy()
     train, test = [], []
     for c in np.unique(char_labels):
         idx = np.flatnonzero(char_labels == c)
@@ -206,7 +215,7 @@ def load_characters(img_type_parameters: dict, seed: int):
     ("alphabet/character"); the split is the same as the canvases' (``split_by_drawing`` with ``seed``).
     """
     data = read_omniglot(img_type_parameters)
-    train, test = split_by_drawing(data.char_labels, float(img_type_parameters.get("test_fraction", 0.25)),
+    train, test = split_by_drawing(data.char_labels, img_type_parameters.get("test_fraction", 0.25),
                                    np.random.default_rng([seed, 0]))
     return (data.images[train], data.char_labels[train], data.images[test], data.char_labels[test],
             data.char_names)
@@ -225,7 +234,7 @@ def load_omniglot(img_type_parameters: dict, input_parameters: dict, run_paramet
     out = []
     for k, (x, y, n) in enumerate(((x_train, y_train, p.get("n_train")), (x_test, y_test, p.get("n_test"))),
                                   start=1):
-        images, labels, coords = place_objects(x, y, canvas, per_canvas, np.random.default_rng([seed, k]),
-                                               overlap=overlap, n_canvases=None if n is None else int(n))
+        images, labels, coords, _ = place_objects(x, y, canvas, per_canvas, np.random.default_rng([seed, k]),
+                                                  overlap=overlap, n_canvases=None if n is None else int(n))
         out.append(Canvases(images, labels, coords))
     return Splits(*out)

@@ -51,21 +51,45 @@ def paste(canvas: np.ndarray, obj: np.ndarray, y: int, x: int) -> None:
     np.minimum(region + obj, 1.0, out=region)
 
 
+def check_intensities(values, per_canvas: int):
+    """``img_type_parameters.intensities`` as a float32 array (per_canvas,), or None when not set.
+
+    One factor per placed object, each in (0, 1]; ConfigError otherwise."""
+    if values is None:
+        return None
+    ok = isinstance(values, (list, tuple, np.ndarray)) and len(values) == per_canvas and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and 0 < v <= 1
+        for v in values)
+    if not ok:
+        raise ConfigError(f"img_type_parameters.intensities must be a list of nr_img_per_canvas={per_canvas} "
+                          f"numbers in (0, 1], one per object (e.g. {[1.0, 0.7, 0.4][:per_canvas]}), or null; "
+                          f"got {values!r}")
+    return np.asarray(values, np.float32)
+
+
 def place_objects(objects: np.ndarray, labels: np.ndarray, canvas: tuple[int, int], per_canvas: int,
-                  rng: np.random.Generator, overlap: bool = True, n_canvases: int | None = None):
+                  rng: np.random.Generator, overlap: bool = True, n_canvases: int | None = None,
+                  intensities: np.ndarray | None = None):
     """Put ``per_canvas`` objects (drawn from ``objects`` (N, h, w) in [0, 1]) on each canvas.
 
     As 2019: canvas i takes object perm_j[i] from ``per_canvas`` independent permutations (cycled when
-    ``n_canvases`` > N). Returns images (n, H, W, 1) float32, labels (n, per_canvas), coords (n, per_canvas, 2).
+    ``n_canvases`` > N). ``intensities`` (per_canvas,) (see :func:`check_intensities`): every canvas draws its
+    objects multiplied by these factors, in an order of its own (a random permutation per canvas); None draws
+    them as they are and uses the random generator exactly as before. Returns images (n, H, W, 1) float32,
+    labels (n, per_canvas), coords (n, per_canvas, 2) and the factors (n, per_canvas) float32 or None.
     """
     N = len(objects)
     n = N if n_canvases is None else n_canvases
     idx = np.stack([np.resize(rng.permutation(N), n) for _ in range(per_canvas)], axis=1)  # (n, per_canvas)
+    factors = None
+    if intensities is not None:
+        factors = rng.permuted(np.tile(np.asarray(intensities, np.float32), (n, 1)), axis=1)  # (n, per_canvas)
     h, w = objects.shape[1:3]
     images = np.zeros((n, canvas[0], canvas[1]), np.float32)
     coords = np.empty((n, per_canvas, 2), np.int64)
     for i in range(n):
         coords[i] = random_positions(rng, canvas, [(h, w)] * per_canvas, overlap)
         for j in range(per_canvas):
-            paste(images[i], objects[idx[i, j]], *coords[i, j])
-    return images[..., None], np.asarray(labels)[idx].astype(np.int64), coords
+            obj = objects[idx[i, j]] if factors is None else objects[idx[i, j]] * factors[i, j]
+            paste(images[i], obj, *coords[i, j])
+    return images[..., None], np.asarray(labels)[idx].astype(np.int64), coords, factors

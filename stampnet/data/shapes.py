@@ -13,7 +13,7 @@ import numpy as np
 
 from stampnet import ConfigError
 from stampnet.data import Canvases, Splits, register
-from stampnet.data.placement import place_objects
+from stampnet.data.placement import check_intensities, place_objects
 
 # The Simple-Shapes-2 run's shapes, in its order (label = index into shapes_to_use).
 DEFAULT_SHAPES = ("plus", "equal", "triangle", "divide", "doublevertical")
@@ -136,18 +136,20 @@ def split_rngs(seed) -> tuple[np.random.Generator, np.random.Generator]:
 @register("t_shape")
 def load_shapes(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """Simple Shapes canvases: each of ``nr_img_per_canvas`` objects is a uniformly random shape of
-    ``shapes_to_use`` at a uniformly random position (labels = index into shapes_to_use)."""
+    ``shapes_to_use`` at a uniformly random position (labels = index into shapes_to_use); ``intensities``
+    (one factor per object, see :func:`stampnet.data.placement.place_objects`) dims them."""
     p = img_type_parameters or {}
     names = p.get("shapes_to_use", list(DEFAULT_SHAPES))
     templates = shape_templates(names, p.get("shape_size", 28))  # (K, S, S)
     per_canvas, overlap = placement_params(p)
+    intensities = check_intensities(p.get("intensities"), per_canvas)
     n_train, n_test = split_sizes(p, input_parameters, run_parameters)
     canvas = (input_parameters["img_rows"], input_parameters["img_cols"])
     parts = []
     for n, rng in zip((n_train, n_test), split_rngs(seed)):
         labels = rng.integers(len(templates), size=n)  # the shape of every object (n,)
         # Canvas i takes objects perm_j[i]: with a pool of n iid shapes each slot is an iid shape.
-        images, lab, coords = place_objects(templates[labels], labels, canvas, per_canvas, rng,
-                                            overlap=overlap, n_canvases=n)
-        parts.append(Canvases(images, lab, coords))
+        images, lab, coords, factors = place_objects(templates[labels], labels, canvas, per_canvas, rng,
+                                                     overlap=overlap, n_canvases=n, intensities=intensities)
+        parts.append(Canvases(images, lab, coords, factors))
     return Splits(*parts)
