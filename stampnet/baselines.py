@@ -3,7 +3,8 @@
 ``kmeans_baseline``: k-means (scikit-learn, ``n_init=10``) on raw features, e.g. the flattened centred
 characters of :func:`stampnet.data.omniglot.load_characters`. It is fit on the train features and scored on the
 test features (or on the train features when none are given) with the same measures as StampNet
-(:mod:`stampnet.metrics`: NMI, cluster accuracy, purity).
+(:mod:`stampnet.metrics`: NMI, cluster accuracy, purity). ``kmeans_clusters``: the same fit, returning the
+centroids and the clusters themselves (for figures).
 """
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ def kmeans_baseline(features, labels_true, n_clusters: int, seed: int, test_feat
     Features of more than two dimensions (images) are flattened per sample. Without ``test_features`` the
     train set itself is scored.
     """
+    _, y_eval, pred = kmeans_clusters(features, labels_true, n_clusters, seed, test_features, test_labels)
+    return {"nmi": nmi(y_eval, pred), "acc": cluster_accuracy(y_eval, pred), "purity": purity(y_eval, pred)}
+
+
+def kmeans_clusters(features, labels_true, n_clusters: int, seed: int, test_features=None, test_labels=None):
+    """(centroids (K, ...) shaped as one feature sample, labels of the scored set (n,), its clusters (n,)) of
+    k-means fit on ``features``, as :func:`kmeans_baseline` scores them."""
     x = _flat(features, "features")
     y = np.asarray(labels_true).ravel()
     if len(y) != len(x):
@@ -44,5 +52,5 @@ def kmeans_baseline(features, labels_true, n_clusters: int, seed: int, test_feat
             raise ConfigError(f"test features {x_eval.shape} / labels ({len(y_eval)}) do not match the train "
                               f"features' dimension {x.shape[1]}")
     km = KMeans(n_clusters=int(n_clusters), n_init=10, random_state=seed).fit(x)
-    pred = km.predict(x_eval)
-    return {"nmi": nmi(y_eval, pred), "acc": cluster_accuracy(y_eval, pred), "purity": purity(y_eval, pred)}
+    shape = np.shape(features)[1:]
+    return km.cluster_centers_.reshape(-1, *shape), y_eval, km.predict(x_eval)

@@ -31,7 +31,8 @@ from stampnet import ConfigError
 
 EPS = 1e-5  # the 2019 notebook's epsilon: the floor of a reconstruction's value inside log2 (BCE)
 MATCHING_METHODS = ("greedy", "hungarian")
-MATCHED_MEASURES = ("cor_loc", "nmi", "acc", "purity")
+MATCHED_MEASURES = ("cor_loc", "nmi", "acc", "purity", "empty_slot_rate")
+EMPTY_INK = 0.05  # an unmatched slot drawing less than this share of the mean object's ink is empty
 
 
 # --------------------------------------------------------------------------------------------------
@@ -111,6 +112,17 @@ def cluster_accuracy(labels_true, labels_pred) -> float:
         return float("nan")
     rows, cols = linear_sum_assignment(table, maximize=True)
     return float(table[rows, cols].sum() / table.sum())
+
+
+def cluster_to_label(labels_true, labels_pred) -> dict:
+    """{cluster: label} of the best one-to-one mapping (the one :func:`cluster_accuracy` scores); clusters left
+    without a label are absent."""
+    t_names, t = np.unique(np.asarray(labels_true).ravel(), return_inverse=True)
+    p_names, p = np.unique(np.asarray(labels_pred).ravel(), return_inverse=True)
+    table = np.zeros((len(t_names), len(p_names)), dtype=np.int64)
+    np.add.at(table, (t, p), 1)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    return {p_names[c].item(): t_names[r].item() for r, c in zip(rows, cols)}
 
 
 def purity(labels_true, labels_pred) -> float:
@@ -240,6 +252,119 @@ def stamp_usage(classes, n_stamps: int):
 
 
 # --------------------------------------------------------------------------------------------------
+# The authors' README claims: an empty stamp for unused slots, the brightest objects first
+# --------------------------------------------------------------------------------------------------
+
+def slot_ink(stamps, stamp_probs):
+    """Ink (N, M) each slot puts on the canvas: the pixel sum of its drawn stamp, sum_k p[k] * sum(stamp_k)
+    (at the test temperature p is one-hot: the argmax stamp's pixel sum). The decoder places a stamp wholly
+    inside the canvas and a slot's coordinate probabilities sum to 1, so the position does not change it.
+
+    stamps (K, S, S[, 1]) as drawn; stamp_probs (N, M, K)."""
+    stamps = np.asarray(stamps, np.float64)
+    return np.asarray(stamp_probs, np.float64) @ stamps.reshape(len(stamps), -1).sum(axis=1)
+
+
+def mean_object_ink(images, n_objects: int) -> float:
+    """The mean object's ink: the canvases' pixel sum over the number of objects on them (exact where objects
+    do not overlap; overlaps are clipped at 1 on the canvas)."""
+    return float(np.asarray(images, np.float64).sum() / max(int(n_objects), 1))
+
+
+def unmatched_ink(ink, slot_of, object_ink: float):
+    """(N, M): the ink of every slot that no object was matched to, relative to ``object_ink`` (the mean
+    object's ink); NaN at matched slots. ink (N, M) from :func:`slot_ink`, slot_of (N, n) from
+    :func:`match_slots`."""
+    ink, slot_of = np.asarray(ink, np.float64), np.asarray(slot_of, np.int64)
+    matched = np.zeros(ink.shape, bool)
+    rows, objs = np.nonzero(slot_of >= 0)
+    matched[rows, slot_of[rows, objs]] = True
+    return np.where(matched, np.nan, ink / max(float(object_ink), 1e-12))
+
+
+def empty_slot_rate(relative_ink, threshold: float = EMPTY_INK) -> float:
+    """Share of unmatched slots drawing less than ``threshold`` of the mean object's ink (relative_ink from
+    :func:`unmatched_ink`); NaN when every slot is matched."""
+    values = np.asarray(relative_ink, np.float64)
+    values = values[~np.isnan(values)]
+    return float((values < threshold).mean()) if values.size else float("nan")
+
+
+def localised_objects(true_coords, pred_coords, stamp_size: int, canvas_shape=None, threshold: float = 0.5):
+    """Boolean (N, n): objects whose box has IoU >= threshold with the box of some slot (any slot: no matching,
+    which with more objects than slots would depend on the objects' order)."""
+    true_coords, pred_coords = np.asarray(true_coords, np.int64), np.asarray(pred_coords, np.int64)
+    ious = box_iou(true_coords[:, :, None, :], pred_coords[:, None, :, :], stamp_size, canvas_shape)  # (N, n, M)
+    return (ious >= threshold).any(axis=2)
+
+
+def brightest_first(localised, intensities, n_slots: int):
+    """Boolean (N,): a canvas's localised objects are exactly its ``n_slots`` brightest — that many of them,
+    none dimmer than an object left out (objects of equal intensity at the boundary may swap).
+
+    localised (N, n) from :func:`localised_objects`; intensities (N, n) the objects' brightness factors."""
+    loc, inten = np.asarray(localised, bool), np.asarray(intensities, np.float64)
+    count_ok = loc.sum(axis=1) == min(int(n_slots), loc.shape[1])
+    dimmest_in = np.where(loc, inten, np.inf).min(axis=1)
+    brightest_out = np.where(loc, -np.inf, inten).max(axis=1)
+    return count_ok & (dimmest_in >= brightest_out)
+
+
+def canvas_failures(images, recon, stamp_probs, y_probs, x_probs, labels=None, coords=None, *, stamp_size: int,
+                    matching: str = "greedy", stamps=None, intensities=None):
+    """(scores (N,), notes [N str]): how badly each canvas fares at what :func:`compute_measures` reports for
+    it, the worst highest, with a short note for a figure's caption. By the first that applies:
+
+    - intensities and more objects than slots: 1 where ``brightest_first`` fails;
+    - stamps and fewer objects than slots: the largest relative ink of an unmatched slot;
+    - coords: the share of objects not localised by their matched slot, plus with labels the share whose
+      matched stamp maps (best one-to-one, as ``acc``) to another label;
+    - otherwise: nothing but the tie-break, the canvas's squared error (scaled below 0.01).
+    """
+    images, recon = np.asarray(images, np.float64), np.asarray(recon, np.float64)
+    sq_err = ((images - recon) ** 2).reshape(len(images), -1).sum(axis=1)
+    tie = 0.01 * sq_err / max(float(sq_err.max(initial=0.0)), 1e-12)
+    notes = [f"SE {e:.1f}" for e in sq_err]
+    if coords is None:
+        return tie, notes
+    pred_coords, classes = predict_slots(stamp_probs, y_probs, x_probs)
+    coords = np.asarray(coords, np.int64)
+    canvas_shape = images.shape[1:3]
+    n_obj, n_slots = coords.shape[1], pred_coords.shape[1]
+    if intensities is not None and n_obj > n_slots:
+        inten = np.asarray(intensities, np.float64)
+        found = localised_objects(coords, pred_coords, stamp_size, canvas_shape)
+        bad = ~brightest_first(found, inten, n_slots)
+        notes = [("FAIL " if b else "") + "found " + "/".join(f"{v:.2g}" for v in sorted(i[f], reverse=True))
+                 + " of " + "/".join(f"{v:.2g}" for v in sorted(i, reverse=True))
+                 for b, i, f in zip(bad, inten, found)]
+        return bad + tie, notes
+    slot_of = match_slots(coords, pred_coords, matching)
+    if stamps is not None and n_obj < n_slots:
+        rel = unmatched_ink(slot_ink(stamps, stamp_probs), slot_of, mean_object_ink(images, coords[..., 0].size))
+        worst = np.nanmax(rel, axis=1)
+        notes = [("FAIL " if w >= EMPTY_INK else "") + f"unmatched ink {w:.0%}" for w in worst]
+        return worst + tie, notes
+    matched = np.take_along_axis(pred_coords, np.maximum(slot_of, 0)[..., None], axis=1)  # (N, n, 2)
+    lost = ~((box_iou(coords, matched, stamp_size, canvas_shape) >= 0.5) & (slot_of >= 0))  # (N, n)
+    score = lost.mean(axis=1)
+    wrong = np.zeros_like(lost)
+    if labels is not None:
+        labels = np.asarray(labels, np.int64).reshape(len(images), -1)
+        pred = np.take_along_axis(classes, np.maximum(slot_of, 0), axis=1)  # (N, n)
+        ok = slot_of >= 0
+        label_of = np.full(int(pred.max(initial=0)) + 1, -1, np.int64)  # cluster -> mapped label, -1: none
+        for cluster, label in cluster_to_label(labels[ok], pred[ok]).items():
+            label_of[cluster] = label
+        wrong = ok & (label_of[pred] != labels)
+        score = score + wrong.mean(axis=1)
+    notes = [", ".join(filter(None, ((f"{int(l.sum())} not localised" if l.any() else ""),
+                                     (f"{int(w.sum())} in another class" if w.any() else "")))) or "ok"
+             for l, w in zip(lost, wrong)]
+    return score + tie, notes
+
+
+# --------------------------------------------------------------------------------------------------
 # All measures
 # --------------------------------------------------------------------------------------------------
 
@@ -250,7 +375,8 @@ def measure_name(name: str, matching: str) -> str:
 
 
 def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, coords=None, *,
-                     stamp_size: int, matching: str = "greedy", pedestrian: bool = False) -> dict:
+                     stamp_size: int, matching: str = "greedy", pedestrian: bool = False, stamps=None,
+                     intensities=None) -> dict:
     """All evaluation measures as a JSON-serialisable dict.
 
     images, recon (N, H, W[, 1]); stamp_probs (N, M, K); y_probs, x_probs (N, M, C); labels (N, n) int or
@@ -269,6 +395,11 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     ``pedestrian=True``: coords (N, 1, 2) (or (N, 2)) is the pedestrian; labels are ignored. The slot
     nearest to it (Manhattan) is labelled 1, the others 0; ``iou`` and ``cor_loc`` use that slot's box
     only; ``purity`` is those slot labels vs the predicted classes of all slots; ``nmi``/``acc`` are None.
+
+    The README's claims, present only where they apply: with coords, stamps (K, S, S) and fewer objects than
+    slots, ``empty_slot_rate`` (matched; :func:`empty_slot_rate`) and ``unmatched_slot_ink`` (the mean ink of
+    an unmatched slot relative to the mean object's); with coords, intensities (N, n) and more objects than
+    slots, ``brightest_first`` (share of canvases whose localised objects are exactly the M brightest).
     """
     if matching not in MATCHING_METHODS:
         raise ConfigError(f"unknown matching {matching!r}; choose one of {list(MATCHING_METHODS)}")
@@ -326,6 +457,14 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
         out["n_objects"] = int(coords.shape[0] * coords.shape[1])
         out["iou"] = float(union_iou(coords, pred_coords, stamp_size, canvas_shape).mean())
         out[key("cor_loc")] = cor_loc(coords, pred_coords, slot_of, stamp_size, canvas_shape)
+        n_obj = coords.shape[1]
+        if stamps is not None and n_obj < n_slots:
+            rel = unmatched_ink(slot_ink(stamps, stamp_probs), slot_of, mean_object_ink(images, coords[..., 0].size))
+            out[key("empty_slot_rate")] = empty_slot_rate(rel)
+            out["unmatched_slot_ink"] = float(np.nanmean(rel))
+        if intensities is not None and n_obj > n_slots:
+            found = localised_objects(coords, pred_coords, stamp_size, canvas_shape)
+            out["brightest_first"] = float(brightest_first(found, intensities, n_slots).mean())
     if labels is not None:
         labels = np.asarray(labels, np.int64).reshape(n_img, -1)  # (N, n)
         if slot_of is None and n_slots == 1 and labels.shape[1] == 1:
@@ -341,7 +480,8 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
 
 
 _TABLE_ORDER = ("n_images", "n_objects", "matching", "avg_total_mse", "avg_total_bce", "iou",
-                *(f"{m}{s}" for m in MATCHED_MEASURES for s in ("", "_hungarian")),
+                *(f"{m}{s}" for m in MATCHED_MEASURES for s in ("", "_hungarian")), "unmatched_slot_ink",
+                "brightest_first",
                 "entropy_stamp_mean", "entropy_stamp_max", "entropy_coord_mean", "entropy_coord_max",
                 "entropy_coord_joint_mean", "entropy_coord_joint_max", "n_stamps_used")
 
