@@ -19,8 +19,7 @@ ex.add_config({
         "input_parameters": {"img_rows": 64, "img_cols": 64, "img_channels": 1, "batch_size": 64},
         "encoder_parameters": {"final_conv_kernel": [2, 2]},
         "decoder_parameters": {"nr_of_stamps": 10, "stamp_size": 16, "stamps_per_canvas": 3,
-                               "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.03, "min_temperature": 0.2,
-                                                     "steps_per_epoch": 128}},
+                               "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.03, "min_temperature": 0.2}},
     },
 })
 

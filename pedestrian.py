@@ -15,8 +15,7 @@ ex.add_config({
         "input_parameters": {"img_rows": 80, "img_cols": 80, "img_channels": 1, "batch_size": 64},
         "encoder_parameters": {"final_conv_kernel": [3, 3]},
         "decoder_parameters": {"nr_of_stamps": 40, "stamp_size": 40, "stamps_per_canvas": 3,
-                               "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.01, "min_temperature": 0.2,
-                                                     "steps_per_epoch": 128}},
+                               "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.01, "min_temperature": 0.2}},
     },
 })
 

@@ -14,7 +14,10 @@ Beside the model's keys the config has:
   environment variables STAMPNET_MONGO_URL / STAMPNET_MONGO_DB do the same; Sacred's own ``-m HOST:PORT:DB``
   works too. The file storage under ``runs/`` stays on.
 - ``run_parameters.deterministic`` (null = on without a GPU) and ``run_parameters.distribute`` (null or
-  "mirrored": tf.distribute.MirroredStrategy over all GPUs).
+  "mirrored": data parallel over all GPUs, TensorFlow's MirroredStrategy or JAX's DataParallel).
+
+The Keras backend is chosen by the environment (``KERAS_BACKEND=jax python simple_shapes_2.py with quick``;
+TensorFlow by default); the run records it in ``info.json`` (``backend``).
 """
 import copy
 import os
@@ -91,7 +94,7 @@ def quick():
     run_parameters = {"epochs": 6, "steps_per_epoch": 40, "validation_steps": 4, "checkpoint_period": 3,
                       "img_type_parameters": {"test_size": 256}}
     layer_parameters = {"input_parameters": {"batch_size": 32},
-                        "decoder_parameters": {"gumbel_parameters": {"anneal_rate": 0.5, "steps_per_epoch": 40}}}
+                        "decoder_parameters": {"gumbel_parameters": {"anneal_rate": 0.5}}}
 
 
 @ex.named_config
@@ -99,7 +102,7 @@ def cpu():
     """Under an hour on 2 CPU cores: 100 epochs × 128 steps, τ reaching its minimum by epoch ~60 (2019: 800–1000
     epochs, minimum at epoch ~360–700). Architecture, batch and data unchanged."""
     run_parameters = {"epochs": 100, "steps_per_epoch": 128, "validation_steps": 10, "checkpoint_period": 10}
-    layer_parameters = {"decoder_parameters": {"gumbel_parameters": {"anneal_rate": 0.06, "steps_per_epoch": 128}}}
+    layer_parameters = {"decoder_parameters": {"gumbel_parameters": {"anneal_rate": 0.06}}}
 
 
 @ex.named_config
@@ -120,8 +123,10 @@ def fast():
 
 @ex.main
 def main(_run, _config):
+    from stampnet.backend import versions
     from stampnet.train import train
 
+    _run.info["backend"] = versions()  # which Keras backend trained the run (info.json)
     run_dir = _file_storage_dir(_run)
     if run_dir is None:
         raise ConfigError("no file-storage observer: run without -u/--unobserved so results have a run folder")

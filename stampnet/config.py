@@ -28,11 +28,12 @@ DEFAULTS: dict = {
         "checkpoint_period": 10,
         "test_temperature": 1e-4,   # τ used by evaluate / figures (the 2019 notebook's value)
         "n_figure_images": 6,
-        "jit_compile": False,       # XLA for the training step
+        "jit_compile": "auto",      # XLA for the training step: true, false or "auto" (Keras: on with JAX and on
+                                    # GPUs, off with TensorFlow on a CPU, where XLA is 10x slower here)
         "mixed_precision": None,    # None (float32) or a Keras policy name, e.g. "mixed_bfloat16"
         "mnist_path": None,         # None: keras.datasets.mnist (download + cache); or an mnist.npz / IDX folder
-        "deterministic": None,      # TF op determinism; None: on when no GPU is visible
-        "distribute": None,         # None or "mirrored" (tf.distribute.MirroredStrategy over all GPUs)
+        "deterministic": None,      # deterministic kernels (stampnet/backend.py); None: on when no GPU is visible
+        "distribute": None,         # None or "mirrored": data parallel over all GPUs (TF MirroredStrategy, JAX DataParallel)
     },
     "layer_parameters": {
         "input_parameters": {"img_rows": 84, "img_cols": 84, "img_channels": 1, "batch_size": 64},
@@ -51,12 +52,12 @@ DEFAULTS: dict = {
             "stamp_size": 28,
             "stamps_per_canvas": 2,
             "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.01, "min_temperature": 0.2,
-                                  "steps_per_epoch": 128,
+                                  # None: the run's run_parameters.steps_per_epoch (2019 configs set both, equal)
+                                  "steps_per_epoch": None,
                                   # Beyond 2019 (stampnet/recipe.py), off by default; fractions of training:
                                   "tau_schedule": None,           # [[0, τ0], [f1, τ1], …] log-linear knots
                                   "straight_through_from": None},  # hard forward, soft gradient from here on
         },
-        "loss": "mse",  # 2019 name; the loss is the per-image sum of squared errors (2019 `my_loss`)
         "learning_rate": 0.002,  # Nadam; the Keras 2 default the authors used
         "learning_rate_decay_from": None,  # beyond 2019: cosine decay from this fraction of training on …
         "learning_rate_decay_to": 0.1,     # … down to learning_rate × this at the end
@@ -120,10 +121,20 @@ def _validate_recipe(gp: dict, lp: dict) -> None:
     _fraction(lp["learning_rate_decay_to"], "layer_parameters.learning_rate_decay_to")
 
 
+def _drop_legacy_loss(layer_parameters: dict) -> None:
+    """2019 configs carry ``loss: "mse"``, a key nothing reads: the loss is always the per-image sum of squared
+    errors (2019 ``my_loss``). Accept that value and drop the key; refuse any other."""
+    loss = layer_parameters.pop("loss", "mse")
+    if loss != "mse":
+        raise ConfigError(f"layer_parameters.loss={loss!r}: the loss is always the per-image sum of squared errors "
+                          "(2019 configs' 'mse' is accepted and ignored); remove layer_parameters.loss")
+
+
 def validate(config: dict) -> dict:
     """Check a full config and fill in derived values; returns a new config. Raises ConfigError."""
     cfg = merge(DEFAULTS, config)
     lp = cfg["layer_parameters"]
+    _drop_legacy_loss(lp)
     inp, enc, dec = lp["input_parameters"], lp["encoder_parameters"], lp["decoder_parameters"]
     rows = _require_int(inp["img_rows"], "layer_parameters.input_parameters.img_rows")
     cols = _require_int(inp["img_cols"], "layer_parameters.input_parameters.img_cols")
@@ -167,6 +178,11 @@ def validate(config: dict) -> dict:
     rp = cfg["run_parameters"]
     for key in ("epochs", "steps_per_epoch", "validation_steps", "checkpoint_period"):
         _require_int(rp[key], f"run_parameters.{key}", minimum=0 if key == "validation_steps" else 1)
+    if gp["steps_per_epoch"] is None:  # one steps_per_epoch: τ follows the run's unless the config sets its own
+        gp["steps_per_epoch"] = rp["steps_per_epoch"]
+    _require_int(gp["steps_per_epoch"], "layer_parameters.decoder_parameters.gumbel_parameters.steps_per_epoch")
+    if rp["jit_compile"] not in (True, False, "auto"):
+        raise ConfigError(f"run_parameters.jit_compile must be true, false or 'auto', got {rp['jit_compile']!r}")
     if rp["deterministic"] not in (None, True, False):
         raise ConfigError(f"run_parameters.deterministic must be true, false or null (auto: true on CPU), got "
                           f"{rp['deterministic']!r}")

@@ -189,3 +189,28 @@ def training_curves(metrics: dict, path=None) -> Figure:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def save_run_figures(model, test, figures_dir: Path, history: dict | None = None, n_images: int = 6,
+                     tau: float = 1e-4) -> None:
+    """The figures of a training run in ``figures_dir``: the stamp grid with their usage on the first
+    ``n_images`` test canvases, those inputs with predicted boxes beside their reconstructions (at τ ``tau``),
+    and the training curves from ``history`` ({name: per-epoch values})."""
+    from stampnet.metrics import predict_slots
+    from stampnet.model import analysis_model, set_temperature, stamps
+
+    n = min(n_images, len(test))
+    if n == 0:
+        return
+    decoder = model.get_layer("stamp_layer")
+    set_temperature(model, tau)
+    out = analysis_model(model).predict(test.images[:n], verbose=0)
+    coords, classes = predict_slots(out["stamp_probs"], out["y_probs"], out["x_probs"])
+    usage = np.bincount(classes.ravel(), minlength=decoder.nr_of_stamps)
+    stamp_grid(stamps(model), usage=usage, path=Path(figures_dir) / "stamps.png")
+    reconstructions(test.images[:n], out["reconstruction"], coords, decoder.stamp_size, pred_classes=classes,
+                    true_coords=None if test.coords is None else test.coords[:n],
+                    path=Path(figures_dir) / "reconstructions.png")
+    if history:
+        curves = {k: {"steps": list(range(1, len(v) + 1)), "values": [float(x) for x in v]} for k, v in history.items()}
+        training_curves(curves, path=Path(figures_dir) / "training_curves.png")

@@ -1,12 +1,11 @@
-"""Build StampNet (the 2019 architecture) and its temperature schedule."""
+"""Build StampNet (the 2019 architecture) and reach into it: analysis outputs, τ, noise, stamps, hard inference."""
 from __future__ import annotations
 
 import keras
 from keras import layers
 
-from stampnet.config import validate
 from stampnet.layers import CoordinateMap, GumbelSoftmax, StampDecoder, sum_squared_error
-from stampnet.schedules import tau_at
+from stampnet.spec import ModelSpec
 
 LEAKY_SLOPE = 0.3  # Keras 2's LeakyReLU default, used throughout the 2019 model
 
@@ -22,15 +21,12 @@ def _conv_block(x, filters, kernel, padding, dropout, name, pool):
     return x
 
 
-def encoder(image, encoder_parameters):
+def encoder(image, spec: ModelSpec):
     """Convolutional encoder down to a 1×1 latent; (B, H, W, 1) → (B, 1, 1, final_conv_size)."""
-    p = encoder_parameters
     x = image
-    for i, filters in enumerate(p["conv_layer_sizes"], start=1):
-        x = _conv_block(x, filters, tuple(p["conv_kernel_size"]), "same", p["encoder_dropout_rate"],
-                        f"encoder_{i}", pool=True)
-    return _conv_block(x, p["final_conv_size"], tuple(p["final_conv_kernel"]), "valid",
-                       p["encoder_dropout_rate"], "latent", pool=False)
+    for i, filters in enumerate(spec.conv_layer_sizes, start=1):
+        x = _conv_block(x, filters, spec.conv_kernel, "same", spec.dropout, f"encoder_{i}", pool=True)
+    return _conv_block(x, spec.final_conv_size, spec.final_conv_kernel, "valid", spec.dropout, "latent", pool=False)
 
 
 def _encoding(latent, size, role):
@@ -40,41 +36,42 @@ def _encoding(latent, size, role):
     return layers.BatchNormalization(name=f"{role}_encoding_bn")(x)
 
 
-def _gumbel_head(encoding, size, slots, gumbel_parameters, role):
+def _gumbel_head(encoding, size, spec: ModelSpec, role):
     """1×1 conv to M·size logits → LeakyReLU → BatchNorm(0.8) → flatten → Gumbel softmax; (B, M, size)."""
-    x = layers.Conv2D(size * slots, 1, name=f"pre_softmax_{role}")(encoding)
+    x = layers.Conv2D(size * spec.slots, 1, name=f"pre_softmax_{role}")(encoding)
     x = layers.LeakyReLU(LEAKY_SLOPE, name=f"pre_softmax_{role}_act")(x)
     x = layers.BatchNormalization(momentum=0.8, name=f"pre_softmax_{role}_bn")(x)
     x = layers.Flatten(name=f"pre_softmax_{role}_flat")(x)                    # (B, M·size)
-    return GumbelSoftmax(size, slots, tau_init=gumbel_parameters["tau_init"], name=f"softmax_{role}",
-                         straight_through=gumbel_parameters["straight_through_from"] is not None)(x)
+    return GumbelSoftmax(size, spec.slots, tau_init=spec.tau_init, name=f"softmax_{role}",
+                         straight_through=spec.straight_through)(x)
 
 
-def build_model(layer_parameters: dict, compile: bool = True, jit_compile=False) -> keras.Model:
+def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False) -> keras.Model:
     """StampNet as a Keras model: canvas (B, H, W, 1) → reconstruction (B, H, W, 1).
 
-    The stamp distributions, coordinate distributions and coordinate maps are reachable through
+    ``spec``: a :class:`~stampnet.spec.ModelSpec`, or the 2019 ``layer_parameters`` (validated into one).
+    ``jit_compile``: True, False or "auto" (Keras' choice: XLA with JAX and on GPUs, not with TensorFlow on a
+    CPU). The stamp distributions, coordinate distributions and coordinate maps are reachable through
     :func:`analysis_model`. Layer roles and weight shapes are those of 2019 (see ``stampnet.legacy``).
     """
-    cfg = validate({"layer_parameters": layer_parameters})["layer_parameters"]
-    inp, dec = cfg["input_parameters"], cfg["decoder_parameters"]
-    M, K, C = dec["stamps_per_canvas"], dec["nr_of_stamps"], dec["coord_tensor_size"]
-    gp = dec["gumbel_parameters"]
+    if not isinstance(spec, ModelSpec):
+        spec = ModelSpec.from_layer_parameters(spec)
+    K, C = spec.n_stamps, spec.coord_size
 
-    image = keras.Input((inp["img_rows"], inp["img_cols"], inp["img_channels"]), name="main_input")
-    latent = encoder(image, cfg["encoder_parameters"])                            # (B, 1, 1, F)
+    image = keras.Input((spec.image_size, spec.image_size, spec.channels), name="main_input")
+    latent = encoder(image, spec)                                                 # (B, 1, 1, F)
     # Encodings in the 2019 creation order: stamp, y, x.
-    enc = {role: _encoding(latent, dec["decoder_enc_size"], role) for role in ("stamp", "y", "x")}
+    enc = {role: _encoding(latent, spec.encoding_size, role) for role in ("stamp", "y", "x")}
     # Gumbel heads in the 2019 creation order: y, x, stamp.
-    y_probs = _gumbel_head(enc["y"], C, M, gp, "y")                               # (B, M, C)
-    x_probs = _gumbel_head(enc["x"], C, M, gp, "x")                               # (B, M, C)
-    stamp_probs = _gumbel_head(enc["stamp"], K, M, gp, "stamp")                   # (B, M, K)
-    decoded = StampDecoder(dec["stamp_size"], K, C, decoder=dec.get("decoder", "separable"),
+    y_probs = _gumbel_head(enc["y"], C, spec, "y")                                # (B, M, C)
+    x_probs = _gumbel_head(enc["x"], C, spec, "x")                                # (B, M, C)
+    stamp_probs = _gumbel_head(enc["stamp"], K, spec, "stamp")                    # (B, M, K)
+    decoded = StampDecoder(spec.stamp_size, K, C, decoder=spec.decoder,
                            name="stamp_layer")(stamp_probs, y_probs, x_probs)     # (B, H, W, 1)
     model = keras.Model(image, decoded, name="stampnet")
     if compile:
-        model.compile(optimizer=keras.optimizers.Nadam(cfg.get("learning_rate", 0.002)),
-                      loss=sum_squared_error, jit_compile=jit_compile)
+        model.compile(optimizer=keras.optimizers.Nadam(spec.learning_rate), loss=sum_squared_error,
+                      jit_compile=jit_compile)
     return model
 
 
@@ -115,27 +112,6 @@ def stamps(model: keras.Model):
     return keras.ops.convert_to_numpy(model.get_layer("stamp_layer").stamps())
 
 
-class TemperatureSchedule(keras.callbacks.Callback):
-    """Sets τ every training step from the optimizer's step counter (so a resumed run continues the schedule
-    where it stopped): the 2019 exponential, or the knots of ``tau_schedule`` over ``total_steps``; logs
-    ``tau`` each epoch."""
-
-    def __init__(self, gumbel_parameters: dict, total_steps: int = 1):
-        super().__init__()
-        self.gumbel_parameters, self.total_steps = gumbel_parameters, total_steps
-
-    def current(self) -> float:
-        return tau_at(int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)), self.gumbel_parameters,
-                      self.total_steps)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        set_temperature(self.model, self.current())
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["tau"] = float(keras.ops.convert_to_numpy(gumbel_layers(self.model)[0].temperature))
-
-
 def head_model(model: keras.Model) -> keras.Model:
     """Encoder and Gumbel heads only: canvas → (stamp_probs (B, M, K), y_probs (B, M, C), x_probs (B, M, C))."""
     return keras.Model(model.input, [model.get_layer(f"softmax_{r}").output for r in ("stamp", "y", "x")],
@@ -150,3 +126,12 @@ def hard_reconstruct(model: keras.Model, heads: keras.Model, images):
     stamp_probs, y_probs, x_probs = heads(images, training=False)
     k, y, x = (ops.argmax(p, axis=-1) for p in (stamp_probs, y_probs, x_probs))
     return model.get_layer("stamp_layer").paste(k, y, x), k, y, x
+
+
+def __getattr__(name):
+    # The temperature schedule lives with the other training callbacks (stampnet.callbacks); older imports work.
+    if name == "TemperatureSchedule":
+        from stampnet.callbacks import TemperatureSchedule
+
+        return TemperatureSchedule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import keras
 
+from stampnet.callbacks import optimizer_step
 from stampnet.model import gumbel_layers
 from stampnet.schedules import cosine_factor
 
 
 def _fraction(model: keras.Model, total_steps: int) -> float:
-    return int(keras.ops.convert_to_numpy(model.optimizer.iterations)) / total_steps
+    return optimizer_step(model) / total_steps  # JAX: syncs the variables first, so the assignments count
 
 
 class StraightThrough(keras.callbacks.Callback):

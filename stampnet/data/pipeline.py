@@ -1,8 +1,11 @@
-"""Training / validation splits as in 2019 and their tf.data feeding."""
+"""Training / validation splits as in 2019 and the training feed: NumPy batches, which every Keras backend takes
+(TensorFlow wraps them in tf.data itself; JAX moves them to the device one batch ahead)."""
 from __future__ import annotations
 
+import itertools
+from typing import Iterator
+
 import numpy as np
-import tensorflow as tf
 
 from stampnet import ConfigError
 from stampnet.data import Canvases
@@ -22,32 +25,24 @@ def split_train_validation(train: Canvases, steps_per_epoch: int, validation_ste
     return train.take(index[:n_train]), train.take(index[n_train:])
 
 
-def as_dataset(images: np.ndarray, batch_size: int, repeat: bool = True) -> tf.data.Dataset:
-    """(image, image) batches for an autoencoder in the given order, prefetched so the model never waits on
-    Python."""
-    ds = tf.data.Dataset.from_tensor_slices(images.astype(np.float32, copy=False))
-    if repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=repeat).map(lambda x: (x, x), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def epoch_dataset(images: np.ndarray, batch_size: int, shuffle: bool, seed: int, first_epoch: int = 0) -> tf.data.Dataset:
-    """(image, image) batches, epoch after epoch from ``first_epoch`` on; ``images`` is exactly one epoch
-    (steps_per_epoch · batch_size canvases, as split_train_validation gives), so epoch e starts at its start.
-
-    With ``shuffle`` every epoch is a permutation drawn from (seed, epoch) alone, so a resumed run sees the
-    same data order as an uninterrupted one."""
-    n = len(images)
+def epoch_order(n: int, shuffle: bool, seed: int, epoch: int) -> np.ndarray:
+    """The order of epoch ``epoch`` over ``n`` canvases: as given, or (``shuffle``) a permutation drawn from
+    (seed, epoch) alone, so a resumed run sees the same order as an uninterrupted one."""
     if not shuffle:
-        return as_dataset(images, batch_size)
-    data = tf.constant(images.astype(np.float32, copy=False))
-    seed = int(seed) % (2 ** 31)
+        return np.arange(n)
+    return np.random.default_rng([int(seed) % 2 ** 32, int(epoch)]).permutation(n)
 
-    def one_epoch(epoch):
-        order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-        return tf.data.Dataset.from_tensor_slices(order)
 
-    ds = tf.data.Dataset.range(first_epoch, 2 ** 62).flat_map(one_epoch)
-    ds = ds.batch(batch_size, drop_remainder=True).map(lambda i: (tf.gather(data, i),) * 2)
-    return ds.prefetch(tf.data.AUTOTUNE)
+def epoch_batches(images: np.ndarray, batch_size: int, shuffle: bool, seed: int,
+                  first_epoch: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(image, image) batches, epoch after epoch from ``first_epoch`` on, without end; ``images`` is exactly one
+    epoch (steps_per_epoch · batch_size canvases, as split_train_validation gives), so epoch e starts at its
+    start. Give ``model.fit`` the ``steps_per_epoch``."""
+    images = np.asarray(images, dtype=np.float32)
+    steps = len(images) // batch_size
+    for epoch in itertools.count(first_epoch):
+        order = epoch_order(len(images), shuffle, seed, epoch)
+        for step in range(steps):
+            x = images[order[step * batch_size:(step + 1) * batch_size]] if shuffle else \
+                images[step * batch_size:(step + 1) * batch_size]
+            yield x, x

@@ -1,0 +1,163 @@
+"""Checkpoints and the resume state of a run: what is written during training, and how a run continues.
+
+Every file is written to a temporary name and renamed, so a kill never leaves a half-written one.
+
+- ``trained/weights.<epoch>-<val_loss>.weights.h5``: the weights every ``checkpoint_period`` epochs
+  (:class:`PeriodicCheckpoint`) and at the end.
+- ``backup/state.weights.h5``: after every epoch (:class:`ResumeState`) the whole training state — weights,
+  optimizer state with its step counter (hence τ and every schedule), the random generators' states, the epoch
+  and the per-epoch logs so far. ``resume_from=<run folder>`` restores it into a new run, which then continues
+  at the next epoch with the same data order (the data of epoch e depends on (seed, e) only).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Callable, Optional
+
+import h5py
+import keras
+
+from stampnet import ConfigError
+
+STATE_FILE = "state.weights.h5"   # in <run>/backup/
+STATE_GROUP = "stampnet_resume"  # the HDF5 group (beside Keras' own) with epoch, history and seed states
+
+
+def finite(logs) -> bool:
+    return all(math.isfinite(float(v)) for v in (logs or {}).values())
+
+
+class PeriodicCheckpoint(keras.callbacks.Callback):
+    """Saves the weights every ``period`` epochs to ``pattern`` (formatted with epoch and the logs).
+
+    Written to a temporary file, then renamed: a kill never leaves a half-written checkpoint. An epoch whose
+    loss is NaN/inf is not saved, so the last checkpoint stays a good one."""
+
+    def __init__(self, pattern: Path, period: int):
+        super().__init__()
+        self.pattern, self.period = Path(pattern), period
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.period == 0 and finite(logs):
+            save_weights_atomic(self.model, self.pattern.parent / self.pattern.name.format(epoch=epoch + 1, **(logs or {})))
+
+
+class ResumeState(keras.callbacks.Callback):
+    """After every epoch with a finite loss, saves the whole training state to ``backup_dir/state.weights.h5``
+    (atomically): what :func:`restore_state` needs to continue the run exactly. ``history`` is the list of
+    per-epoch logs before this fit (from a resumed run); this epoch's logs are appended."""
+
+    def __init__(self, backup_dir: Path, history: Optional[list] = None):
+        super().__init__()
+        self.path = Path(backup_dir) / STATE_FILE
+        self.history = list(history or [])
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not finite(logs):
+            return
+        self.history = self.history[:epoch] + [{k: float(v) for k, v in (logs or {}).items()}]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        save_state(self.model, self.path, epoch + 1, self.history)
+
+
+def save_weights_atomic(model: keras.Model, path: Path, extra: Optional[Callable[[h5py.File], None]] = None) -> None:
+    """``model.save_weights(path)`` via a temporary file and a rename; ``extra(h5file)`` may add to the file
+    before the rename."""
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        model.save_weights(str(tmp))
+        if extra is not None:
+            with h5py.File(tmp, "a") as f:
+                extra(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _seed_states(model: keras.Model) -> list:
+    """The state variables of the model's random generators (Gumbel noise, dropout), in creation order.
+    Keras' weight files leave them out; a resumed run needs them to draw the same noise."""
+    return [v for v in model.variables if v.name == "seed_generator_state"]
+
+
+def save_state(model: keras.Model, path: Path, epoch: int, history: list) -> None:
+    """The resumable training state: weights + optimizer (Keras' file) and a group with the epoch, the
+    per-epoch logs and the random generators' states."""
+
+    def extra(f):
+        group = f.create_group(STATE_GROUP)
+        group.attrs["epoch"] = epoch
+        group.attrs["history"] = json.dumps(history)
+        for i, v in enumerate(_seed_states(model)):
+            group[f"seed_state_{i:03d}"] = keras.ops.convert_to_numpy(v)
+
+    save_weights_atomic(model, path, extra)
+
+
+def resume_source(folder: str | Path) -> tuple[Path, str]:
+    """The file to resume from in run ``folder``: (path, kind) with kind "state" (backup/state.weights.h5,
+    exact) or "checkpoint" (the latest trained/ checkpoint of a run without a state file: weights and
+    optimizer, not the random generators). Raises ConfigError when there is neither."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"resume_from={str(folder)!r} is not a folder; give a run folder such as "
+                          "runs/simple_shapes_2/3")
+    if (folder / "backup" / STATE_FILE).is_file():
+        return folder / "backup" / STATE_FILE, "state"
+    checkpoint = latest_weights(folder / "trained")
+    if checkpoint is not None:
+        return checkpoint, "checkpoint"
+    raise ConfigError(f"{folder} has nothing to resume from (no backup/{STATE_FILE}, no trained/ checkpoint): "
+                      f"it stopped before its first epoch ended; start it afresh with "
+                      f"`python -m stampnet.reproduce {folder}`")
+
+
+def resume_epoch(source: Path, kind: str) -> int:
+    """The number of epochs done at a resume source."""
+    if kind == "checkpoint":
+        return checkpoint_epoch(source)
+    try:
+        with h5py.File(source, "r") as f:
+            return int(f[STATE_GROUP].attrs["epoch"])
+    except (OSError, KeyError) as err:
+        raise ConfigError(f"{source} is not a readable training state ({err}); delete it to resume from the "
+                          "run's latest trained/ checkpoint instead") from None
+
+
+def restore_state(model: keras.Model, source: Path, kind: str) -> tuple[int, list]:
+    """Load a resume source into ``model`` (compiled, built); returns (epochs done, per-epoch logs)."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(str(source))
+    except (ValueError, KeyError, OSError) as err:
+        raise ConfigError(f"{source} does not fit this model ({str(err).splitlines()[0]}); resume with the "
+                          "run's own config (do not override the architecture together with resume_from)") from None
+    if kind == "checkpoint":
+        return resume_epoch(source, kind), []
+    with h5py.File(source, "r") as f:
+        group = f[STATE_GROUP]
+        epoch, history = int(group.attrs["epoch"]), json.loads(group.attrs["history"])
+        saved = [group[k][()] for k in sorted(k for k in group.keys() if k.startswith("seed_state_"))]
+    states = _seed_states(model)
+    if len(saved) != len(states):
+        raise ConfigError(f"{source} holds {len(saved)} random-generator states, the model has {len(states)}; "
+                          "resume with the run's own config")
+    for variable, value in zip(states, saved):
+        variable.assign(value)
+    return epoch, history
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The epoch of a checkpoint named weights.<epoch>-<val_loss>.weights.h5."""
+    return int(Path(path).name.split(".")[1].split("-")[0])
+
+
+def latest_weights(trained_dir: Path) -> Optional[Path]:
+    """The weights file of the highest epoch in ``trained/`` (names weights.<epoch>-<val_loss>.weights.h5)."""
+    files = sorted(Path(trained_dir).glob("weights.*.weights.h5"), key=checkpoint_epoch)
+    return files[-1] if files else None

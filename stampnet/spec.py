@@ -1,0 +1,126 @@
+"""The validated config as plain named values: what the model and the trainer take.
+
+Configs are read and written as the nested 2019 dict (experiment scripts, ``config.json``, the 2019 files).
+:func:`from_config` validates one once (``stampnet.config.validate``) and turns it into these frozen
+dataclasses; below this boundary nothing reads a 2019 key again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from stampnet.config import validate
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """StampNet's architecture and optimizer (``build_model``)."""
+
+    image_size: int                  # H = W
+    channels: int
+    conv_layer_sizes: tuple          # encoder blocks, each conv → LeakyReLU → BN → dropout → pool
+    conv_kernel: tuple
+    dropout: float
+    final_conv_size: int
+    final_conv_kernel: tuple         # 'valid', down to a 1×1 latent
+    encoding_size: int               # the per-head encodings (2019 decoder_enc_size)
+    n_stamps: int                    # K
+    stamp_size: int                  # S
+    slots: int                       # M (2019 stamps_per_canvas)
+    decoder: str = "separable"       # or "conv", the 2019 formulation
+    tau_init: float = 7.0
+    straight_through: bool = False   # Gumbel layers that can switch to hard samples (recipe)
+    learning_rate: float = 0.002     # Nadam
+
+    @property
+    def coord_size(self) -> int:
+        """C = H − S + 1 coordinates per axis (2019 coord_tensor_size)."""
+        return self.image_size - self.stamp_size + 1
+
+    @classmethod
+    def from_layer_parameters(cls, layer_parameters: dict) -> "ModelSpec":
+        """From the 2019 ``layer_parameters`` (validated here)."""
+        return from_config({"layer_parameters": layer_parameters})[0]
+
+
+@dataclass(frozen=True)
+class TauSchedule:
+    """The Gumbel temperature over training: the 2019 exponential, or log-linear ``knots`` (recipe)."""
+
+    tau_init: float
+    anneal_rate: float
+    min_temperature: float
+    steps_per_epoch: int             # of the τ curve: the run's unless the config sets its own
+    knots: Optional[tuple] = None    # ((fraction of training, τ), …)
+
+    def at(self, step: int, total_steps: int) -> float:
+        from stampnet.schedules import tau_from_knots, temperature_at
+
+        if self.knots is not None:
+            return tau_from_knots(step / total_steps, self.knots)
+        return temperature_at(step, self.tau_init, self.anneal_rate, self.min_temperature, self.steps_per_epoch)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """One run's training: schedule, data feeding, checkpoints, backend options."""
+
+    seed: int
+    epochs: int
+    steps_per_epoch: int
+    validation_steps: int
+    batch_size: int
+    shuffle: bool
+    checkpoint_period: int
+    tau: TauSchedule
+    learning_rate: float
+    learning_rate_decay_from: Optional[float] = None
+    learning_rate_decay_to: float = 0.1
+    straight_through_from: Optional[float] = None
+    test_temperature: float = 1e-4
+    n_figure_images: int = 6
+    jit_compile: object = False      # True, False or "auto" (Keras' choice per backend)
+    mixed_precision: Optional[str] = None
+    deterministic: Optional[bool] = None
+    distribute: Optional[str] = None
+    resume_from: Optional[str] = None
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def images_per_epoch(self) -> int:
+        return self.steps_per_epoch * self.batch_size
+
+
+def from_config(config: dict) -> tuple[ModelSpec, TrainSpec]:
+    """Validate a (partial) 2019-style config and return its model and training specs."""
+    return from_validated(validate(config))
+
+
+def from_validated(cfg: dict) -> tuple[ModelSpec, TrainSpec]:
+    """The specs of a config that ``stampnet.config.validate`` returned."""
+    rp, lp = cfg["run_parameters"], cfg["layer_parameters"]
+    inp, enc, dec = lp["input_parameters"], lp["encoder_parameters"], lp["decoder_parameters"]
+    gp = dec["gumbel_parameters"]
+    model = ModelSpec(
+        image_size=inp["img_rows"], channels=inp["img_channels"],
+        conv_layer_sizes=tuple(enc["conv_layer_sizes"]), conv_kernel=tuple(enc["conv_kernel_size"]),
+        dropout=enc["encoder_dropout_rate"], final_conv_size=enc["final_conv_size"],
+        final_conv_kernel=tuple(enc["final_conv_kernel"]), encoding_size=dec["decoder_enc_size"],
+        n_stamps=dec["nr_of_stamps"], stamp_size=dec["stamp_size"], slots=dec["stamps_per_canvas"],
+        decoder=dec["decoder"], tau_init=gp["tau_init"],
+        straight_through=gp["straight_through_from"] is not None, learning_rate=lp["learning_rate"])
+    knots = None if gp["tau_schedule"] is None else tuple(tuple(k) for k in gp["tau_schedule"])
+    tau = TauSchedule(gp["tau_init"], gp["anneal_rate"], gp["min_temperature"], gp["steps_per_epoch"], knots)
+    train = TrainSpec(
+        seed=cfg["seed"], epochs=rp["epochs"], steps_per_epoch=rp["steps_per_epoch"],
+        validation_steps=rp["validation_steps"], batch_size=inp["batch_size"], shuffle=bool(rp["shuffle"]),
+        checkpoint_period=rp["checkpoint_period"], tau=tau, learning_rate=lp["learning_rate"],
+        learning_rate_decay_from=lp["learning_rate_decay_from"], learning_rate_decay_to=lp["learning_rate_decay_to"],
+        straight_through_from=gp["straight_through_from"], test_temperature=rp["test_temperature"],
+        n_figure_images=rp["n_figure_images"], jit_compile=rp["jit_compile"],
+        mixed_precision=rp["mixed_precision"], deterministic=rp["deterministic"], distribute=rp["distribute"],
+        resume_from=cfg["resume_from"])
+    return model, train
