@@ -3,23 +3,27 @@
 TARGET is a run folder (``runs/ct_mnist_2/3``) or a config.json (ours or a 2019 one). The weights are the
 latest in the run's ``trained/`` unless ``--epoch`` or ``--weights`` says otherwise; ``--weights`` also takes
 the 2019 Keras 2.2.2 HDF5 files. Prints the measures as a table and writes ``measures.json`` beside the config.
+The test-time Gumbel noise is drawn from ``--seed`` (default 0), so the same call gives the same numbers.
+
+``--epochs 10,20,40`` (or ``all``) measures several checkpoints of a run instead — the 2019 notebook's
+``custom_weight_epochs`` — prints one row per epoch and writes ``measures_by_epoch.json`` / ``.csv`` and
+``figures/quality_by_epoch.png`` (CorLoc, IoU, purity against training canvases) into the run folder.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from stampnet import ConfigError  # first: quiets TensorFlow's start-up without a GPU (stampnet/tf_noise.py)
+from stampnet.config import read_config
 
-from stampnet import ConfigError  # noqa: E402
-from stampnet.config import read_config  # noqa: E402
+DEFAULT_SEED = 0  # of the test-time Gumbel noise: evaluate twice, get the same numbers
 
 
 @dataclass
@@ -27,28 +31,46 @@ class LoadedRun:
     config: dict
     model: object        # keras.Model
     folder: Path         # where the config lives (results are written here)
-    weights: Path
+    weights: Optional[Path]
+
+
+def checkpoints(trained_dir: Path) -> dict[int, Path]:
+    """{epoch: weight file} of every checkpoint in a run's ``trained/`` folder, by epoch."""
+    from stampnet.train import checkpoint_epoch
+
+    files = Path(trained_dir).glob("weights.*.weights.h5")
+    return dict(sorted((checkpoint_epoch(f), f) for f in files))
 
 
 def find_weights(trained_dir: Path, epoch: Optional[int] = None) -> Path:
     """The weights of ``epoch`` (or the latest) in a run's ``trained/`` folder."""
-    from stampnet.train import latest_weights
-
-    if epoch is None:
-        found = latest_weights(trained_dir)
-    else:
-        found = next(iter(sorted(Path(trained_dir).glob(f"weights.{epoch:02d}-*.weights.h5"))), None)
-    if found is None:
-        what = f"epoch {epoch}" if epoch is not None else "any epoch"
-        raise ConfigError(f"no weights for {what} in {trained_dir}; train the run first (or let it reach a "
-                          "checkpoint), or pass --weights FILE")
-    return found
+    found = checkpoints(trained_dir)
+    if found and (epoch is None or epoch in found):
+        return found[max(found) if epoch is None else epoch]
+    what = f"epoch {epoch}" if epoch is not None else "any epoch"
+    have = f" (it has epochs {', '.join(map(str, found))})" if found else ""
+    raise ConfigError(f"no weights for {what} in {trained_dir}{have}; train the run first (or let it reach a "
+                      "checkpoint), or pass --weights FILE")
 
 
-def load_run(target: str | Path, epoch: Optional[int] = None, weights: Optional[str | Path] = None,
-             decoder: Optional[str] = None) -> LoadedRun:
-    """Rebuild the model of a run folder / config.json and load its weights (ours or 2019's)."""
+def load_weights(model, weights: Path, config_path: Path) -> None:
+    """Load a weight file into ``model``: ours (Keras 3 .weights.h5) or a 2019 Keras 2.2.2 HDF5 file."""
     from stampnet.legacy import is_legacy_file, load_legacy_weights
+
+    if not weights.is_file():
+        raise ConfigError(f"no weight file at {weights}")
+    if is_legacy_file(weights):
+        load_legacy_weights(model, weights)
+        return
+    try:
+        model.load_weights(str(weights))
+    except (ValueError, KeyError, OSError) as err:
+        raise ConfigError(f"{weights} does not fit the model of {config_path} ({str(err).splitlines()[0]}); "
+                          "use the config.json saved with these weights") from None
+
+
+def build_run(target: str | Path, decoder: Optional[str] = None) -> LoadedRun:
+    """The model of a run folder / config.json, without weights (``weights`` is None)."""
     from stampnet.model import build_model
 
     target = Path(target)
@@ -57,83 +79,252 @@ def load_run(target: str | Path, epoch: Optional[int] = None, weights: Optional[
     if decoder:
         cfg["layer_parameters"]["decoder_parameters"]["decoder"] = decoder
     model = build_model(cfg["layer_parameters"], compile=False)
-    weights = Path(weights) if weights else find_weights(config_path.parent / "trained", epoch)
-    if not weights.is_file():
-        raise ConfigError(f"no weight file at {weights}")
-    if is_legacy_file(weights):
-        load_legacy_weights(model, weights)
-    else:
-        try:
-            model.load_weights(str(weights))
-        except (ValueError, KeyError, OSError) as err:
-            raise ConfigError(f"{weights} does not fit the model of {config_path} ({str(err).splitlines()[0]}); "
-                              "use the config.json saved with these weights") from None
-    return LoadedRun(cfg, model, config_path.parent, weights)
+    return LoadedRun(cfg, model, config_path.parent, None)
+
+
+def load_run(target: str | Path, epoch: Optional[int] = None, weights: Optional[str | Path] = None,
+             decoder: Optional[str] = None) -> LoadedRun:
+    """Rebuild the model of a run folder / config.json and load its weights (ours or 2019's)."""
+    run = build_run(target, decoder)
+    run.weights = Path(weights) if weights else find_weights(run.folder / "trained", epoch)
+    load_weights(run.model, run.weights, run.folder / "config.json")
+    return run
+
+
+def seed_noise(model, seed: int) -> None:
+    """Start the test-time Gumbel noise of every Gumbel-softmax layer from ``seed``: the same seed, the same
+    noise, the same measures."""
+    from stampnet.model import gumbel_layers
+
+    layers = gumbel_layers(model)
+    seeds = np.random.SeedSequence(seed).generate_state(len(layers)) % (2 ** 31)  # one stream per layer
+    for layer, layer_seed in zip(layers, seeds):
+        state = layer.seed_generator.state
+        state.assign(np.array([layer_seed, 0]).astype(state.dtype))
 
 
 def predict(model, images: np.ndarray, tau: float, batch_size: int = 256, noise: bool = True,
-            progress: bool = False) -> dict:
+            progress: bool = False, seed: Optional[int] = DEFAULT_SEED, net=None) -> dict:
     """The analysis outputs for ``images`` at temperature ``tau`` (Gumbel noise on, as in 2019, unless
-    ``noise=False``): reconstruction, stamp_probs, y_probs, x_probs."""
+    ``noise=False``; drawn from ``seed``, or unseeded with ``seed=None``): reconstruction, stamp_probs, y_probs,
+    x_probs. Runs compiled (Keras' predict function; τ, the noise switch and the noise's generator state are
+    variables, so it is traced once). ``net``: the :func:`~stampnet.model.analysis_model` of ``model`` to
+    reuse (its compiled function too)."""
     from tqdm import tqdm
 
     from stampnet.model import analysis_model, set_noise, set_temperature
 
     set_temperature(model, tau)
     set_noise(model, noise)
-    net = analysis_model(model)
+    if seed is not None:
+        seed_noise(model, seed)
+    net = net if net is not None else analysis_model(model)
     keys = ("reconstruction", "stamp_probs", "y_probs", "x_probs")
     parts = {k: [] for k in keys}
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
-        out = net(images[start:start + batch_size], training=False)
+        out = net.predict_on_batch(images[start:start + batch_size])
         for k in keys:
             parts[k].append(np.asarray(out[k]))
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def kmeans_rows(cfg: dict, test, stamp_measures: dict) -> list[dict]:
-    """Omniglot: StampNet's clusters beside k-means (same K) on the centred characters and on the canvases."""
-    from stampnet.baselines import kmeans_baseline
+def kmeans_clusterings(cfg: dict, test) -> dict:
+    """Omniglot's k-means baselines with StampNet's K, {method: (centroids, labels, clusters)}: on the centred
+    characters (fit on the training characters, scored on the test ones: the upper reference) and on the raw
+    test canvases (fit and scored on them: the fair baseline, its input as translated as StampNet's)."""
+    from stampnet.baselines import kmeans_clusters
     from stampnet.data.omniglot import load_characters
 
     itp, seed = cfg["run_parameters"].get("img_type_parameters") or {}, cfg["seed"]
     K = cfg["layer_parameters"]["decoder_parameters"]["nr_of_stamps"]
     xtr, ytr, xte, yte, _ = load_characters(itp, seed)
-    rows = [{"method": "StampNet", **{k: stamp_measures.get(k) for k in ("nmi", "acc", "purity")}}]
-    rows.append({"method": "k-means, centred 28x28 characters",
-                 **kmeans_baseline(xtr.reshape(len(xtr), -1), ytr, K, seed, xte.reshape(len(xte), -1), yte)})
-    canvases = test.images.reshape(len(test), -1)
-    rows.append({"method": "k-means, raw canvases", **kmeans_baseline(canvases, test.labels[:, 0], K, seed)})
+    size = xtr.shape[1]
+    return {f"k-means, centred {size}x{size} characters": kmeans_clusters(xtr, ytr, K, seed, xte, yte),
+            "k-means, raw canvases": kmeans_clusters(test.images[..., 0], test.labels[:, 0], K, seed)}
+
+
+def kmeans_rows(stamp_measures: dict, clusterings: dict, matching: str = "greedy") -> list[dict]:
+    """Omniglot: StampNet's clusters beside k-means (same K, :func:`kmeans_clusterings`): nmi, acc, purity."""
+    from stampnet.metrics import cluster_accuracy, measure_name, nmi, purity
+
+    rows = [{"method": "StampNet", **{k: stamp_measures.get(measure_name(k, matching))
+                                      for k in ("nmi", "acc", "purity")}}]
+    rows += [{"method": method, "nmi": nmi(y, pred), "acc": cluster_accuracy(y, pred), "purity": purity(y, pred)}
+             for method, (_, y, pred) in clusterings.items()]
     return rows
 
 
-def evaluate(target, epoch=None, weights=None, tau=None, limit=None, matching="greedy", noise=True,
-             batch_size=256, decoder=None, kmeans=None, progress=False) -> dict:
-    """Load a run, predict its test split and compute the measures (the 2019 notebook's). Returns a dict
-    with ``measures`` (and ``kmeans`` rows for Omniglot), plus ``outputs``, ``test`` and ``run`` for
-    figures (the notebook uses them)."""
-    from stampnet.data import load_data
-    from stampnet.metrics import compute_measures
+def save_claim_figures(result: dict, folder: Path, matching: str = "greedy") -> list[Path]:
+    """Figures of a measured run in ``folder``: ``typical_canvases.png`` — test canvases in data order and the
+    worst by :func:`stampnet.metrics.canvas_failures` (what the run's measures of the README's claims look at),
+    inputs with true and predicted boxes beside reconstructions; with k-means rows (Omniglot) also
+    ``stamps_vs_kmeans.png`` — per character a test drawing, its stamp and the k-means centroids (best
+    one-to-one mapping of clusters to characters)."""
+    from stampnet import figures
+    from stampnet.metrics import canvas_failures, cluster_to_label, match_slots, predict_slots
 
-    run = load_run(target, epoch, weights, decoder)
-    cfg = run.config
-    rp, lp = cfg["run_parameters"], cfg["layer_parameters"]
+    test, out, cfg = result["test"], result["outputs"], result["run"].config
+    stamp_size = cfg["layer_parameters"]["decoder_parameters"]["stamp_size"]
+    pedestrian = cfg["run_parameters"]["img_type"] == "pedestrian"
+    labels = None if pedestrian else test.labels
+    pred_coords, classes = predict_slots(out["stamp_probs"], out["y_probs"], out["x_probs"])
+    scores, notes = canvas_failures(test.images, out["reconstruction"], out["stamp_probs"], out["y_probs"],
+                                    out["x_probs"], labels, test.coords, stamp_size=stamp_size,
+                                    matching=matching, stamps=out["stamps"], intensities=test.intensities)
+    written = [Path(folder) / "typical_canvases.png"]
+    figures.typical_canvases(test.images, out["reconstruction"], pred_coords, stamp_size, scores, notes,
+                             classes, test.coords, path=written[0])
+    if "kmeans_clusterings" in result and test.labels is not None and test.coords is not None:
+        slot = np.maximum(match_slots(test.coords[:, :1], pred_coords, matching)[:, 0], 0)
+        y, stamp_of = test.labels[:, 0], classes[np.arange(len(test)), slot]
+        chars = np.unique(y)
+        first = {c: int(np.flatnonzero(y == c)[0]) for c in chars}
+        examples = [figures.crop(test.images[first[c]], *test.coords[first[c], 0], stamp_size) for c in chars]
+
+        def by_char(prototypes, truth, clusters):
+            char_of = cluster_to_label(truth, clusters)
+            proto = {char: prototypes[cluster] for cluster, char in char_of.items()}
+            return [proto.get(c) for c in chars]
+
+        columns = {"StampNet": by_char(out["stamps"], y, stamp_of)}
+        for method, (centroids, truth, clusters) in result["kmeans_clusterings"].items():
+            columns[method.replace("k-means, ", "k-means\n")] = by_char(centroids, truth, clusters)
+        written.append(Path(folder) / "stamps_vs_kmeans.png")
+        figures.prototypes_by_class(examples, columns, [str(c) for c in chars], path=written[-1])
+    return written
+
+
+def test_split(cfg: dict, limit: Optional[int] = None):
+    """The run's test canvases (the first ``limit`` of them)."""
+    from stampnet.data import load_data
+
+    rp = cfg["run_parameters"]
+    test = load_data(rp, cfg["layer_parameters"]["input_parameters"], cfg["seed"]).test
+    return test.take(slice(0, limit)) if limit else test
+
+
+def measure(run: LoadedRun, test, tau=None, matching="greedy", noise=True, batch_size=256, seed=DEFAULT_SEED,
+            progress=False, net=None) -> tuple[dict, dict]:
+    """(measures, outputs) of the loaded weights of ``run`` on ``test``."""
+    from stampnet.metrics import compute_measures
+    from stampnet.model import stamps
+
+    rp, lp = run.config["run_parameters"], run.config["layer_parameters"]
     tau = rp["test_temperature"] if tau is None else tau
-    test = load_data(rp, lp["input_parameters"], cfg["seed"]).test
-    if limit:
-        test = test.take(slice(0, limit))
-    out = predict(run.model, test.images, tau, batch_size, noise, progress)
+    out = predict(run.model, test.images, tau, batch_size, noise, progress, seed, net)
+    out["stamps"] = stamps(run.model)  # (K, S, S): the ink of empty slots, the claims' figures
     pedestrian = rp["img_type"] == "pedestrian"
     measures = compute_measures(test.images, out["reconstruction"], out["stamp_probs"], out["y_probs"],
                                 out["x_probs"], None if pedestrian else test.labels, test.coords,
                                 stamp_size=lp["decoder_parameters"]["stamp_size"], matching=matching,
-                                pedestrian=pedestrian)
-    measures.update(tau=tau, noise=noise, weights=str(run.weights))
+                                pedestrian=pedestrian, stamps=out["stamps"], intensities=test.intensities)
+    measures.update(tau=tau, noise=noise, seed=seed, weights=str(run.weights))
+    return measures, out
+
+
+def evaluate(target, epoch=None, weights=None, tau=None, limit=None, matching="greedy", noise=True,
+             batch_size=256, decoder=None, kmeans=None, progress=False, seed=DEFAULT_SEED) -> dict:
+    """Load a run, predict its test split and compute the measures (the 2019 notebook's). Returns a dict
+    with ``measures`` (and ``kmeans`` rows for Omniglot), plus ``outputs``, ``test`` and ``run`` for
+    figures (the notebook uses them). ``seed``: of the test-time Gumbel noise (None: unseeded)."""
+    run = load_run(target, epoch, weights, decoder)
+    test = test_split(run.config, limit)
+    measures, out = measure(run, test, tau, matching, noise, batch_size, seed, progress)
     result = {"measures": measures, "outputs": out, "test": test, "run": run}
-    if kmeans if kmeans is not None else rp["img_type"] == "omniglot":
-        result["kmeans"] = kmeans_rows(cfg, test, measures)
+    if kmeans if kmeans is not None else run.config["run_parameters"]["img_type"] == "omniglot":
+        result["kmeans_clusterings"] = kmeans_clusterings(run.config, test)
+        result["kmeans"] = kmeans_rows(measures, result["kmeans_clusterings"], matching)
     return result
+
+
+def training_canvases(cfg: dict, epoch: int) -> int:
+    """Canvases seen in training by the end of ``epoch``: epoch × steps_per_epoch × batch_size."""
+    return epoch * cfg["run_parameters"]["steps_per_epoch"] * cfg["layer_parameters"]["input_parameters"]["batch_size"]
+
+
+def parse_epochs(text) -> Optional[list[int]] | str:
+    """``"10,20,40"`` → [10, 20, 40]; ``"all"`` (or None) stays as it is; a list of ints passes."""
+    if text is None or text == "all":
+        return text
+    items = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    try:
+        epochs = [int(str(e).strip()) for e in items if str(e).strip()]
+    except ValueError:
+        epochs = []
+    if not epochs or any(e < 1 for e in epochs):
+        raise ConfigError(f"epochs must be 'all' or epochs >= 1 separated by commas, e.g. --epochs 10,20,40; "
+                          f"got {text!r}")
+    return sorted(set(epochs))
+
+
+def evaluate_epochs(target, epochs="all", tau=None, limit=None, matching="greedy", noise=True, batch_size=256,
+                    decoder=None, seed=DEFAULT_SEED, progress=False) -> dict:
+    """The measures of several checkpoints of one run (``epochs``: a list, ``"10,20"`` or ``"all"``), each on
+    the same test canvases with the same noise. Returns ``rows`` (one dict per epoch: epoch,
+    training_canvases, the measures) and ``run``."""
+    from stampnet.model import analysis_model
+
+    run = build_run(target, decoder)
+    found = checkpoints(run.folder / "trained")
+    epochs = parse_epochs(epochs)
+    if epochs in (None, "all"):
+        epochs = list(found)
+    missing = [e for e in epochs if e not in found]
+    if not found or missing:
+        have = f"it has epochs {', '.join(map(str, found))}" if found else "it has no checkpoints yet"
+        raise ConfigError(f"no checkpoint for epoch(s) {', '.join(map(str, missing or epochs))} in "
+                          f"{run.folder / 'trained'} ({have}); choose from those, or --epochs all")
+    test = test_split(run.config, limit)
+    net = analysis_model(run.model)  # traced once, reused for every checkpoint
+    rows = []
+    for epoch in epochs:
+        run.weights = found[epoch]
+        load_weights(run.model, run.weights, run.folder / "config.json")
+        measures, _ = measure(run, test, tau, matching, noise, batch_size, seed, progress, net)
+        rows.append({"epoch": epoch, "training_canvases": training_canvases(run.config, epoch), **measures})
+    return {"rows": rows, "run": run}
+
+
+EPOCH_COLUMNS = ("epoch", "training_canvases", "cor_loc", "iou", "purity", "nmi", "acc", "cor_loc_hungarian",
+                 "purity_hungarian", "nmi_hungarian", "acc_hungarian", "avg_total_mse", "avg_total_bce",
+                 "entropy_stamp_mean", "entropy_coord_mean", "n_stamps_used")
+
+
+def epoch_columns(rows: list[dict]) -> list[str]:
+    return [c for c in EPOCH_COLUMNS if any(r.get(c) is not None for r in rows)]
+
+
+def format_epochs(rows: list[dict]) -> str:
+    """One line per checkpoint: epoch, training canvases and the main measures."""
+    columns = epoch_columns(rows)
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def epochs_csv(rows: list[dict]) -> str:
+    columns = epoch_columns(rows)
+    lines = [",".join(columns)]
+    lines += [",".join("" if r.get(c) is None else repr(r[c]) if isinstance(r[c], float) else str(r[c])
+                       for c in columns) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def save_epochs(rows: list[dict], folder: Path) -> list[Path]:
+    """measures_by_epoch.json (every measure), measures_by_epoch.csv (the table's columns) and
+    figures/quality_by_epoch.png in ``folder``."""
+    from stampnet.cli import write_text_atomic
+    from stampnet.figures import quality_by_epoch
+
+    folder = Path(folder)
+    written = [write_text_atomic(folder / "measures_by_epoch.json", json.dumps(rows, indent=2)),
+               write_text_atomic(folder / "measures_by_epoch.csv", epochs_csv(rows))]
+    quality_by_epoch(rows, path=folder / "figures" / "quality_by_epoch.png")
+    return written + [folder / "figures" / "quality_by_epoch.png"]
 
 
 def format_kmeans(rows: list[dict]) -> str:
@@ -144,30 +335,67 @@ def format_kmeans(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stampnet.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from stampnet import cli
+
+    parser = cli.ArgumentParser(prog="python -m stampnet.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", help="run folder (runs/<exp>/<id>) or config.json")
-    parser.add_argument("--epoch", type=int, help="use the checkpoint of this epoch (default: latest)")
-    parser.add_argument("--weights", help="weight file: ours (.weights.h5) or a 2019 Keras 2.2.2 .hdf5")
-    parser.add_argument("--tau", type=float, help="test temperature (default: the run's test_temperature, 1e-4)")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N test canvases")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--epoch", type=cli.positive_int, help="use the checkpoint of this epoch (default: latest)")
+    which.add_argument("--weights", help="weight file: ours (.weights.h5) or a 2019 Keras 2.2.2 .hdf5")
+    which.add_argument("--epochs", metavar="E1,E2,…|all",
+                       help="measure these checkpoints (or all), write measures_by_epoch.json/.csv and "
+                            "figures/quality_by_epoch.png")
+    parser.add_argument("--tau", type=cli.positive_float,
+                        help="test temperature (default: the run's test_temperature, 1e-4)")
+    parser.add_argument("--limit", type=cli.positive_int, help="evaluate only the first N test canvases")
     parser.add_argument("--matching", choices=("greedy", "hungarian"), default="greedy",
                         help="slot-to-object matching: greedy as 2019 (default) or optimal")
     parser.add_argument("--no-noise", action="store_true", help="switch the Gumbel noise off at test time")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--seed", type=cli.seed, default=DEFAULT_SEED,
+                        help=f"seed of the test-time Gumbel noise (default {DEFAULT_SEED}: repeatable)")
+    parser.add_argument("--batch-size", type=cli.positive_int, default=256)
     parser.add_argument("--decoder", choices=("separable", "conv"), help="override the decoder implementation")
     parser.add_argument("--kmeans", action=argparse.BooleanOptionalAction, default=None,
                         help="add k-means baselines (default: on for Omniglot)")
-    parser.add_argument("--out", help="where to write measures.json (default: in the run folder; not written "
-                                      "for a bare config.json unless given)")
+    parser.add_argument("--out", help="where to write measures.json (with --epochs: the folder for the "
+                                      "measures_by_epoch files; default: the run folder; nothing is written for a "
+                                      "bare config.json unless given)")
+    parser.add_argument("--figures", metavar="DIR",
+                        help="where to write typical_canvases.png (typical and worst test canvases) and, for "
+                             "Omniglot, stamps_vs_kmeans.png (default: the run folder's figures/; nothing for a "
+                             "bare config.json unless given)")
+    parser.add_argument("--no-figures", action="store_true", help="write no figures")
     parser.add_argument("--json", action="store_true", help="end stdout with one line of JSON")
     args = parser.parse_args(argv)
+    if args.out is not None:
+        if args.epochs is not None and not Path(args.out).is_dir():
+            parser.error(f"argument --out: {args.out!r} is not a folder; with --epochs give an existing folder")
+        if args.epochs is None:
+            try:
+                cli.writable_file(args.out)
+            except argparse.ArgumentTypeError as err:
+                parser.error(f"argument --out: {err}")
+    options = dict(tau=args.tau, limit=args.limit, matching=args.matching, noise=not args.no_noise,
+                   batch_size=args.batch_size, decoder=args.decoder, seed=args.seed, progress=not args.json)
     try:
-        result = evaluate(args.target, args.epoch, args.weights, args.tau, args.limit, args.matching,
-                          not args.no_noise, args.batch_size, args.decoder, args.kmeans, progress=not args.json)
+        if args.epochs is not None:
+            result = evaluate_epochs(args.target, parse_epochs(args.epochs), **options)
+        else:
+            result = evaluate(args.target, args.epoch, args.weights, kmeans=args.kmeans, **options)
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return cli.fail(str(err))
+    default_folder = result["run"].folder if Path(args.target).is_dir() else None
+    if args.epochs is not None:
+        rows = result["rows"]
+        print(format_epochs(rows))
+        folder = Path(args.out) if args.out else default_folder
+        if folder is not None:
+            for path in save_epochs(rows, folder):
+                print(f"wrote {path}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(rows))
+        return 0
     from stampnet.metrics import format_table
 
     measures = result["measures"]
@@ -177,14 +405,21 @@ def main(argv=None) -> int:
         print("\nclustering, StampNet vs k-means (same K, same test characters):")
         print(format_kmeans(result["kmeans"]))
         report["kmeans"] = result["kmeans"]
-    out_path = Path(args.out) if args.out else (result["run"].folder / "measures.json"
-                                                 if Path(args.target).is_dir() else None)
+    figures_dir = Path(args.figures) if args.figures else (default_folder / "figures" if default_folder else None)
+    if figures_dir is not None and not args.no_figures:
+        try:
+            for path in save_claim_figures(result, figures_dir, args.matching):
+                print(f"wrote {path}", file=sys.stderr)
+        except OSError as err:
+            return cli.fail(f"could not write the figures into {figures_dir} ({err.strerror}); choose another "
+                            "--figures folder or pass --no-figures")
+    out_path = Path(args.out) if args.out else (default_folder / "measures.json" if default_folder else None)
     if out_path is not None:
         try:
-            out_path.write_text(json.dumps(report, indent=2))
+            cli.write_text_atomic(out_path, json.dumps(report, indent=2))
             print(f"wrote {out_path}", file=sys.stderr)
         except OSError as err:
-            print(f"could not write {out_path} ({err.strerror})", file=sys.stderr)
+            return cli.fail(f"could not write {out_path} ({err.strerror}); choose another --out")
     if args.json:
         print(json.dumps(report))
     return 0

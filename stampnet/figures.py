@@ -74,6 +74,22 @@ def stamp_grid(stamps, usage=None, path=None, ncols: int = 10) -> Figure:
     return _save(fig, path)
 
 
+def _input_panel(ax, image, pred_coords, stamp_size: int, pred_classes=None, true_coords=None, **show) -> None:
+    """One input (H, W[, 1]) with its slots' boxes (M, 2) (solid orange, labelled with pred_classes (M,)) and
+    the true boxes (n_obj, 2) (dashed blue)."""
+    _show(ax, image, **show)
+    for m, (y, x) in enumerate(np.asarray(pred_coords)):
+        _box(ax, y, x, stamp_size, PRED_COLOUR)
+        if pred_classes is not None:
+            ax.text(x, y, str(int(np.asarray(pred_classes)[m])), color="black", fontsize=7,
+                    va="top", ha="left", bbox=dict(facecolor=PRED_COLOUR, edgecolor="none", pad=1))
+    if true_coords is not None:  # dashed, on top, so a coinciding predicted box still shows through
+        for y, x in np.asarray(true_coords):
+            _box(ax, y, x, stamp_size, TRUE_COLOUR, "--")
+    ax.set_xlim(-0.5, _2d(image).shape[1] - 0.5)
+    ax.set_ylim(_2d(image).shape[0] - 0.5, -0.5)
+
+
 def reconstructions(images, recon, pred_coords, stamp_size: int, pred_classes=None, true_coords=None,
                     path=None) -> Figure:
     """One row per image: the input with predicted boxes (solid orange, labelled with the predicted stamp
@@ -87,21 +103,49 @@ def reconstructions(images, recon, pred_coords, stamp_size: int, pred_classes=No
     fig = _new_figure(5.0, 2.5 * n)
     for i in range(n):
         ax = fig.add_subplot(n, 2, 2 * i + 1)
-        _show(ax, images[i], vmin=vmin, vmax=vmax)
-        for m, (y, x) in enumerate(np.asarray(pred_coords)[i]):
-            _box(ax, y, x, stamp_size, PRED_COLOUR)
-            if pred_classes is not None:
-                ax.text(x, y, str(int(np.asarray(pred_classes)[i, m])), color="black", fontsize=7,
-                        va="top", ha="left", bbox=dict(facecolor=PRED_COLOUR, edgecolor="none", pad=1))
-        if true_coords is not None:  # dashed, on top, so a coinciding predicted box still shows through
-            for y, x in np.asarray(true_coords)[i]:
-                _box(ax, y, x, stamp_size, TRUE_COLOUR, "--")
-        ax.set_xlim(-0.5, images.shape[2] - 0.5)
-        ax.set_ylim(images.shape[1] - 0.5, -0.5)
+        _input_panel(ax, images[i], np.asarray(pred_coords)[i], stamp_size,
+                     None if pred_classes is None else np.asarray(pred_classes)[i],
+                     None if true_coords is None else np.asarray(true_coords)[i], vmin=vmin, vmax=vmax)
         ax.set_title("input" if i == 0 else "", fontsize=9)
         ax = fig.add_subplot(n, 2, 2 * i + 2)
         _show(ax, recon[i], vmin=vmin, vmax=vmax)
         ax.set_title("reconstruction" if i == 0 else "", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def typical_canvases(images, recon, pred_coords, stamp_size: int, scores, notes=None, pred_classes=None,
+                     true_coords=None, n_typical: int = 4, n_worst: int = 4, path=None) -> Figure:
+    """The figure of a claim: on the left ``n_typical`` canvases in data order, on the right the ``n_worst``
+    with the highest ``scores`` (N,) (e.g. :func:`stampnet.metrics.canvas_failures`); each as input with
+    predicted and true boxes (as :func:`reconstructions`) beside its reconstruction, captioned with its index
+    and ``notes`` (N str).
+
+    images, recon (N, H, W[, 1]); pred_coords (N, M, 2); pred_classes (N, M); true_coords (N, n_obj, 2).
+    """
+    images, recon, scores = np.asarray(images), np.asarray(recon), np.asarray(scores, np.float64)
+    worst = [int(i) for i in np.argsort(-scores, kind="stable")[:max(0, n_worst)]]
+    typical = [i for i in range(len(scores)) if i not in worst][:max(0, n_typical)]
+    groups = [(name, g) for name, g in (("typical", typical), ("worst", worst)) if g]
+    nrows = max((len(g) for _, g in groups), default=1)
+    fig = _new_figure(4.6 * max(1, len(groups)), 2.5 * nrows)
+    vmin, vmax = 0.0, float(max(images.max(initial=0.0), recon.max(initial=0.0), 1e-6))
+    pick = lambda a, i: None if a is None else np.asarray(a)[i]
+    for col, (name, group) in enumerate(groups):
+        for row, i in enumerate(group):
+            cell = row * 2 * len(groups) + 2 * col + 1
+            ax = fig.add_subplot(nrows, 2 * len(groups), cell)
+            _input_panel(ax, images[i], pred_coords[i], stamp_size, pick(pred_classes, i), pick(true_coords, i),
+                         vmin=vmin, vmax=vmax)
+            ax.set_xlabel(f"#{i}" + (f": {notes[i]}" if notes is not None else ""), fontsize=7)
+            if row == 0:
+                ax.set_title(f"{name}: input", fontsize=9)
+            ax = fig.add_subplot(nrows, 2 * len(groups), cell + 1)
+            _show(ax, recon[i], vmin=vmin, vmax=vmax)
+            if row == 0:
+                ax.set_title("reconstruction", fontsize=9)
+    if not groups:
+        fig.add_subplot(1, 1, 1).axis("off")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -159,6 +203,40 @@ def cluster_gallery(images, coords, clusters, stamp_size: int, per_cluster: int 
     return _save(fig, path)
 
 
+def prototypes_by_class(examples, prototypes: dict, class_names=None, blocks: int = 5, path=None) -> Figure:
+    """Class by class, an example of the class beside each method's prototype for it — e.g. a drawing of an
+    Omniglot character, the StampNet stamp and the k-means centroids whose clusters the best one-to-one
+    mapping (:func:`stampnet.metrics.cluster_to_label`) gives that character. ``blocks`` classes per row.
+
+    examples (L, h, w) one per class (or None); prototypes {method: (L, ...) image, or None where the method has
+    no cluster for the class (drawn blank)}; class_names: L titles.
+    """
+    columns = ([("example", list(examples))] if examples is not None else []) + [
+        (name, list(images)) for name, images in prototypes.items()]
+    n_classes = len(columns[0][1]) if columns else 0
+    width = len(columns)
+    blocks = max(1, min(blocks, n_classes))
+    nrows = max(1, math.ceil(n_classes / blocks))
+    ncols = blocks * width
+    fig = _new_figure(0.9 * ncols, 1.05 * nrows + 0.3)
+    for c in range(n_classes):
+        r, b = divmod(c, blocks)
+        for j, (name, images) in enumerate(columns):
+            ax = fig.add_subplot(nrows, ncols, r * ncols + b * width + j + 1)
+            if images[c] is None:
+                ax.axis("off")
+            else:
+                _show(ax, images[c])
+            if r == 0:
+                ax.set_title(name, fontsize=6)
+            if j == 0 and class_names is not None:
+                ax.set_ylabel(str(class_names[c])[-14:], fontsize=5)
+    if not n_classes:
+        fig.add_subplot(1, 1, 1).axis("off")
+    fig.tight_layout(pad=0.3)
+    return _save(fig, path)
+
+
 def training_curves(metrics: dict, path=None) -> Figure:
     """Loss curves (every series whose name ends in 'loss', e.g. loss and val_loss) and, when present, the
     Gumbel temperature (series whose name contains 'tau'), from Sacred-style
@@ -191,6 +269,35 @@ def training_curves(metrics: dict, path=None) -> Figure:
     return _save(fig, path)
 
 
+QUALITY_MEASURES = (("cor_loc", "CorLoc"), ("iou", "IoU"), ("purity", "purity"))
+
+
+def quality_by_epoch(rows: list[dict], path=None) -> Figure:
+    """CorLoc, IoU and purity of a run's checkpoints against the training canvases seen (rows of
+    ``stampnet.evaluate.evaluate_epochs``: epoch, training_canvases and the measures); the epoch is marked at
+    every point. A measure that no row has (e.g. purity without labels) is left out."""
+    fig = _new_figure(6.0, 3.8)
+    ax = fig.add_subplot(1, 1, 1)
+    seen = np.array([r["training_canvases"] for r in rows], dtype=float)
+    drawn = 0
+    for key, label in QUALITY_MEASURES:
+        values = np.array([np.nan if r.get(key) is None else r[key] for r in rows], dtype=float)
+        if np.isfinite(values).any():
+            ax.plot(seen, values, marker="o", label=label)
+            drawn += 1
+    for r, x in zip(rows, seen):
+        ax.annotate(str(r["epoch"]), (x, 0.0), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7,
+                    color="grey")
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel("training canvases (epoch × steps_per_epoch × batch_size; epochs in grey)")
+    ax.set_title("quality against training")
+    ax.grid(alpha=0.3)
+    if drawn:
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def save_run_figures(model, test, figures_dir: Path, history: dict | None = None, n_images: int = 6,
                      tau: float = 1e-4) -> None:
     """The figures of a training run in ``figures_dir``: the stamp grid with their usage on the first
@@ -214,3 +321,19 @@ def save_run_figures(model, test, figures_dir: Path, history: dict | None = None
     if history:
         curves = {k: {"steps": list(range(1, len(v) + 1)), "values": [float(x) for x in v]} for k, v in history.items()}
         training_curves(curves, path=Path(figures_dir) / "training_curves.png")
+
+
+def curves_by_canvases(curves: dict, path=None) -> Figure:
+    """Training loss and τ of several runs against the training canvases seen, one line per run:
+    ``{label: {"canvases": [...], "loss": [...], "tau": [...]}}`` (e.g. the 2019 run beside ``fast``)."""
+    fig = _new_figure(10.0, 3.6)
+    for p, key in enumerate(("loss", "tau")):
+        ax = fig.add_subplot(1, 2, p + 1)
+        for label, c in curves.items():
+            ax.plot(np.asarray(c["canvases"], float) / 1e6, c[key], label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel("training canvases (millions)")
+        ax.set_title("training loss (sum of squared errors per canvas)" if key == "loss" else "Gumbel temperature τ")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -27,8 +27,10 @@ class GumbelSoftmax(keras.layers.Layer):
 
     Input: flat logits (B, M·size), channel c belonging to slot c // size (the 2019 reshape).
     Output: softmax((logits + g) / τ) with g = −log(−log(U + ε) + ε), U ~ uniform; (B, M, size).
-    τ is a non-trainable variable set by :class:`stampnet.model.TemperatureSchedule` (and by evaluation).
-    The noise is drawn in training and inference alike, as in 2019; ``noise=False`` switches it off.
+    τ is a non-trainable variable set by :class:`stampnet.callbacks.TemperatureSchedule` (and by evaluation).
+    The noise is drawn in training and inference alike, as in 2019; ``noise=False`` switches it off. The switch
+    is a variable (``layer.noise = False`` assigns it), so a compiled function follows it without retracing;
+    being run-time state it is left out of weight files, which keep their layout.
     ``straight_through=True`` adds a switch (variable ``hard``, off at first) to the one-hot argmax forward
     with the soft gradient (see stampnet/recipe.py).
     """
@@ -38,7 +40,9 @@ class GumbelSoftmax(keras.layers.Layer):
         # float32 under a mixed policy too: the noise's ε (1.2e-7) and logits / τ at τ → 1e-4 need it.
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        self.size, self.slots, self.tau_init, self.noise = size, slots, tau_init, noise
+        self._noise_on = self.add_weight(shape=(), initializer=keras.initializers.Constant(float(bool(noise))),
+                                         trainable=False, name="noise")  # 1: draw the noise, 0: not
+        self.size, self.slots, self.tau_init = size, slots, tau_init
         self.straight_through = straight_through
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.temperature = self.add_weight(shape=(), initializer=keras.initializers.Constant(tau_init),
@@ -48,10 +52,18 @@ class GumbelSoftmax(keras.layers.Layer):
             # a callback can switch it mid-training without retracing the compiled step.
             self.hard = self.add_weight(shape=(), initializer="zeros", trainable=False, name="hard")
 
+    @property
+    def noise(self) -> bool:
+        return bool(ops.convert_to_numpy(self._noise_on))
+
+    @noise.setter
+    def noise(self, on: bool) -> None:
+        self._noise_on.assign(1.0 if on else 0.0)
+
     def call(self, logits):
-        if self.noise:
-            u = keras.random.uniform(ops.shape(logits), seed=self.seed_generator)
-            logits = logits - ops.log(-ops.log(u + EPSILON) + EPSILON)  # (B, M·size)
+        u = keras.random.uniform(ops.shape(logits), seed=self.seed_generator)
+        gumbel = -ops.log(-ops.log(u + EPSILON) + EPSILON)                  # (B, M·size)
+        logits = logits + ops.cast(self._noise_on, logits.dtype) * gumbel  # exact: 1·g = g, 0·g = 0
         logits = ops.reshape(logits, (-1, self.slots, self.size))      # (B, M, size)
         soft = ops.softmax(logits / ops.cast(self.temperature, logits.dtype), axis=-1)
         if not self.straight_through:
@@ -62,6 +74,21 @@ class GumbelSoftmax(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.slots, self.size)
+
+    def _stored_variables(self):
+        return [v for v in self._trainable_variables + self._non_trainable_variables if v is not self._noise_on]
+
+    def save_own_variables(self, store):
+        for i, v in enumerate(self._stored_variables()):
+            store[f"{i}"] = v
+
+    def load_own_variables(self, store):
+        stored = self._stored_variables()
+        if len(store.keys()) != len(stored):
+            raise ValueError(f"Layer '{self.name}' expected {len(stored)} variables, but received "
+                             f"{len(store.keys())} variables during loading")
+        for i, v in enumerate(stored):
+            v.assign(store[f"{i}"])
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "slots": self.slots, "tau_init": self.tau_init,

@@ -1,4 +1,5 @@
-"""The analysis notebook executes headless on a tiny run folder and prints the measures table."""
+"""The analysis notebook executes headless on a tiny run folder: the measures table, and the measures of
+every checkpoint against training canvases."""
 import json
 
 import nbformat
@@ -11,15 +12,19 @@ from tests.tiny import tiny
 
 def test_notebook_executes_on_tiny_run(tmp_path):
     run = tmp_path / "run"
-    cfg = tiny(epochs=1)
+    cfg = tiny(epochs=2)
     train(cfg, run)
     (run / "config.json").write_text(json.dumps(cfg))
     nb = nbformat.read(REPO_ROOT / "stampnet_analysis.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    params.source += f"\nrun_folder = {str(run)!r}\nn_images = 16\nshow = [0, 1]\nsave_figs = True\n"
+    params.source += f"\nrun_folder = {str(run)!r}\nn_images = 16\nshow = [0, 1]\nsave_figs = True\nepochs = 'all'\n"
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO_ROOT)}}).execute()
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "cor_loc" in text and "purity" in text
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     assert (run / "figures" / "cluster_gallery.png").stat().st_size > 1000
+    assert (run / "figures" / "quality_by_epoch.png").stat().st_size > 1000
+    html = "\n".join(o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code"
+                     for o in c.get("outputs", []))
+    assert "training_canvases" in html  # the table of measures per checkpoint
