@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import math
 from pathlib import Path
@@ -10,6 +11,11 @@ from stampnet import ConfigError
 
 DECODERS = ("separable", "conv")
 DISTRIBUTE = (None, "mirrored")
+# Keys that 2019 configs (and older runs of ours) carry and nothing here reads: accepted and ignored. Any other key
+# that DEFAULTS lacks is a typo and stops the run (see unknown_keys).
+IGNORED_KEYS = ("layer_parameters.loss",)
+# Free-form dicts: their keys belong to the data loader of each img_type, not to DEFAULTS.
+FREE_FORM_KEYS = ("run_parameters.img_type_parameters",)
 
 # The defaults of every run; experiment scripts override them with the 2019 values of each experiment.
 DEFAULTS: dict = {
@@ -92,6 +98,61 @@ def _require_int(value, name: str, minimum: int = 1) -> int:
     return value
 
 
+def _require_number(value, name: str, minimum: float = 0.0, strict: bool = True, maximum: float = math.inf,
+                    example="1") -> float:
+    """A finite number > ``minimum`` (``strict``) or >= it, and < ``maximum``; else one ConfigError naming the fix."""
+    bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+    if maximum < math.inf:
+        bound += f" and < {maximum:g}"
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+          and (value > minimum if strict else value >= minimum) and value < maximum)
+    if not ok:
+        raise ConfigError(f"{name} must be a number {bound}, got {value!r}; e.g. `with {name}={example}`")
+    return float(value)
+
+
+def _known_paths(tree: dict = DEFAULTS, prefix: str = "") -> list[str]:
+    out = []
+    for key, value in tree.items():
+        out.append(prefix + key)
+        if isinstance(value, dict) and value:
+            out += _known_paths(value, f"{prefix}{key}.")
+    return out
+
+
+def unknown_keys(config: dict, tree: dict = DEFAULTS, prefix: str = "") -> list[str]:
+    """The dotted keys of ``config`` that DEFAULTS lacks (IGNORED_KEYS and FREE_FORM_KEYS' contents aside)."""
+    out = []
+    for key, value in config.items():
+        path = prefix + key
+        if path in IGNORED_KEYS or key == "__doc__":  # Sacred stores named configs' docstrings as __doc__
+            continue
+        if key not in tree:
+            out.append(path)
+        elif isinstance(value, dict) and isinstance(tree[key], dict) and path not in FREE_FORM_KEYS:
+            out += unknown_keys(value, tree[key], path + ".")
+    return out
+
+
+def nearest_key(path: str) -> str | None:
+    """The known key most like ``path``: by the whole dotted path, or by its last part (a key put at the wrong
+    level, e.g. run_parameters.tau_init)."""
+    leaf = path.rsplit(".", 1)[-1]
+    score = lambda known: max(difflib.SequenceMatcher(None, path, known).ratio(),
+                              difflib.SequenceMatcher(None, leaf, known.rsplit(".", 1)[-1]).ratio())
+    best = max(_known_paths(), key=score)
+    return best if score(best) >= 0.75 else None
+
+
+def _check_known_keys(config: dict) -> None:
+    unknown = unknown_keys(config)
+    if unknown:
+        near = nearest_key(unknown[0])
+        fix = f"did you mean {near}?" if near else "remove it (`python <experiment>.py print_config` lists every key)"
+        more = f" (and {len(unknown) - 1} more: {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
+        raise ConfigError(f"unknown config key {unknown[0]}{more}; {fix}")
+
+
 def _fraction(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ConfigError(f"{name} must be a fraction of training between 0 and 1, got {value!r}; e.g. "
@@ -132,6 +193,7 @@ def _drop_legacy_loss(layer_parameters: dict) -> None:
 
 def validate(config: dict) -> dict:
     """Check a full config and fill in derived values; returns a new config. Raises ConfigError."""
+    _check_known_keys(config)
     cfg = merge(DEFAULTS, config)
     lp = cfg["layer_parameters"]
     _drop_legacy_loss(lp)
@@ -161,9 +223,15 @@ def validate(config: dict) -> dict:
     sizes = enc["conv_layer_sizes"]
     if not isinstance(sizes, (list, tuple)) or not all(isinstance(s, int) and s > 0 for s in sizes):
         raise ConfigError(f"encoder_parameters.conv_layer_sizes must be a list of positive integers, got {sizes!r}")
+    for key in ("conv_kernel_size", "final_conv_kernel"):
+        k = enc[key]
+        k = [k, k] if isinstance(k, int) and not isinstance(k, bool) else k
+        if not (isinstance(k, (list, tuple)) and len(k) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in k)):
+            raise ConfigError(f"layer_parameters.encoder_parameters.{key} must be two positive integers, got {k!r}; "
+                              f"e.g. `with layer_parameters.encoder_parameters.{key}=[3, 3]`")
+        enc[key] = list(k)
     fk = enc["final_conv_kernel"]
-    fk = [fk, fk] if isinstance(fk, int) else list(fk)
-    enc["final_conv_kernel"] = fk
     latent = encoder_latent_size(rows, len(sizes), fk[0])
     if latent != 1:
         pooled = encoder_latent_size(rows, len(sizes), 1)
@@ -171,9 +239,10 @@ def validate(config: dict) -> dict:
             f"the encoder gives a {latent}x{latent} latent, not 1x1: after {len(sizes)} poolings a {rows}x{rows} "
             f"image is {pooled}x{pooled}, so set encoder_parameters.final_conv_kernel=[{pooled}, {pooled}]")
     gp = dec["gumbel_parameters"]
-    for key in ("tau_init", "anneal_rate", "min_temperature"):
-        if not isinstance(gp[key], (int, float)) or isinstance(gp[key], bool) or gp[key] < 0:
-            raise ConfigError(f"gumbel_parameters.{key} must be a non-negative number, got {gp[key]!r}")
+    gumbel = "layer_parameters.decoder_parameters.gumbel_parameters."
+    _require_number(gp["tau_init"], gumbel + "tau_init", example=7)  # τ = 0 divides by 0; τ < 0 is an argmin
+    _require_number(gp["min_temperature"], gumbel + "min_temperature", example=0.2)
+    _require_number(gp["anneal_rate"], gumbel + "anneal_rate", strict=False, example=0.01)
     _validate_recipe(gp, lp)
     rp = cfg["run_parameters"]
     for key in ("epochs", "steps_per_epoch", "validation_steps", "checkpoint_period"):
@@ -188,6 +257,26 @@ def validate(config: dict) -> dict:
                           f"{rp['deterministic']!r}")
     if rp["distribute"] not in DISTRIBUTE:
         raise ConfigError(f"run_parameters.distribute must be null or 'mirrored', got {rp['distribute']!r}")
+    _require_number(rp["test_temperature"], "run_parameters.test_temperature", example=1e-4)
+    _require_int(rp["n_figure_images"], "run_parameters.n_figure_images", minimum=0)
+    if not isinstance(rp["shuffle"], bool):
+        raise ConfigError(f"run_parameters.shuffle must be true or false, got {rp['shuffle']!r}; "
+                          "e.g. `with run_parameters.shuffle=True`")
+    if not isinstance(rp["img_type"], str):
+        raise ConfigError(f"run_parameters.img_type must be a name such as 't_shape', got {rp['img_type']!r}")
+    for key in ("mixed_precision", "mnist_path"):
+        if rp[key] is not None and not isinstance(rp[key], str):
+            raise ConfigError(f"run_parameters.{key} must be a string or null, got {rp[key]!r}")
+    if not isinstance(rp["img_type_parameters"], dict):
+        raise ConfigError(f"run_parameters.img_type_parameters must be a dict, got {rp['img_type_parameters']!r}; "
+                          "e.g. `with run_parameters.img_type_parameters.test_size=256`")
+    _require_number(lp["learning_rate"], "layer_parameters.learning_rate", example=0.002)
+    _require_number(enc["encoder_dropout_rate"], "layer_parameters.encoder_parameters.encoder_dropout_rate",
+                    strict=False, maximum=1, example=0.2)
+    _require_int(enc["final_conv_size"], "layer_parameters.encoder_parameters.final_conv_size")
+    seed = cfg["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1, got {seed!r}; e.g. `with seed=1`")
     for key in ("resume_from", "reproduce_from"):
         if cfg[key] is not None and not isinstance(cfg[key], str):
             raise ConfigError(f"{key} must be a run folder path, got {cfg[key]!r}")
