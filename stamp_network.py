@@ -25,8 +25,7 @@ import shutil
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
+import stampnet  # noqa: F401  first: quiets TensorFlow's start-up without a GPU (stampnet/tf_noise.py)
 from sacred import Experiment  # noqa: E402
 from sacred.observers import FileStorageObserver, MongoObserver  # noqa: E402
 
