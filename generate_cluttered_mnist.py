@@ -16,29 +16,42 @@ import sys
 import time
 from pathlib import Path
 
-from stampnet import ConfigError
+from stampnet import ConfigError, cli
 from stampnet.data.cluttered import DATA_DIR, default_file_name, generate_cluttered_mnist, save_npz_atomic
 from stampnet.data.mnist import load_mnist
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.ArgumentParser(prog="python generate_cluttered_mnist.py", description=__doc__.split("\n\n")[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mnist", default=None, metavar="PATH",
                     help="mnist.npz (Keras layout) or a folder with the IDX .gz files; default: keras download")
     ap.add_argument("--digits", type=int, choices=(1, 2), default=None,
                     help="digits per canvas; default: make both 2019 files")
-    ap.add_argument("--seed", type=int, default=None,
+    ap.add_argument("--seed", type=cli.seed, default=None,
                     help="RandomState seed; default: the 2019 seed (43 for 1 digit, 42 for 2 digits)")
-    ap.add_argument("--n-train", type=int, default=None, help="training canvases (default: one per training digit)")
-    ap.add_argument("--n-test", type=int, default=None, help="test canvases (default: one per test digit)")
-    ap.add_argument("--canvas", type=int, default=100, help="canvas side in pixels (default 100)")
-    ap.add_argument("--n-clutter", type=int, default=8, help="clutter pieces per canvas (default 8)")
-    ap.add_argument("--clutter-size", type=int, default=8, help="side of a clutter piece (default 8)")
+    ap.add_argument("--n-train", type=cli.positive_int, default=None,
+                    help="training canvases (default: one per training digit)")
+    ap.add_argument("--n-test", type=cli.positive_int, default=None, help="test canvases (default: one per test digit)")
+    ap.add_argument("--canvas", type=cli.positive_int, default=100, help="canvas side in pixels (default 100)")
+    ap.add_argument("--n-clutter", type=cli.nonnegative_int, default=8, help="clutter pieces per canvas (default 8)")
+    ap.add_argument("--clutter-size", type=cli.positive_int, default=8, help="side of a clutter piece (default 8)")
     ap.add_argument("--out", default=None, metavar="PATH",
                     help=f"output folder (default {DATA_DIR.relative_to(DATA_DIR.parents[1])}) or, with --digits, "
                          "an output .npz file")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    # What can be checked before MNIST is read (or downloaded): MNIST digits are 28x28.
+    if args.canvas < 28:
+        ap.error(f"argument --canvas: 28x28 digits do not fit on a {args.canvas}x{args.canvas} canvas; "
+                 "use --canvas >= 28")
+    if args.clutter_size > args.canvas:
+        ap.error(f"argument --clutter-size: {args.clutter_size}x{args.clutter_size} clutter does not fit on a "
+                 f"{args.canvas}x{args.canvas} canvas; use --clutter-size <= {args.canvas}")
+    if args.out is not None and Path(args.out).suffix == ".npz" and not Path(args.out).parent.is_dir():
+        ap.error(f"argument --out: the folder {str(Path(args.out).parent)!r} does not exist; create it first")
+    if args.out is not None and Path(args.out).suffix != ".npz" and Path(args.out).is_file():
+        ap.error(f"argument --out: {args.out!r} is a file; give a folder, or a .npz file name with --digits")
+    return args
 
 
 def main(argv=None) -> int:

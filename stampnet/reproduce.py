@@ -70,9 +70,13 @@ def load_experiment(script: Path):
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
-        return 0 if argv else 2
+        return 0
+    if not argv or argv[0] == "with":
+        print("error: give a run folder: python -m stampnet.reproduce runs/<experiment>/<id> [with key=value …]",
+              file=sys.stderr)
+        return 2
     folder, rest = Path(argv[0]), argv[1:]
     try:
         if not (folder / "config.json").is_file():

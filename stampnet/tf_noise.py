@@ -63,8 +63,8 @@ def _captured(run):
 
 
 class _QuietLoader(importlib.abc.Loader):
-    def __init__(self, loader):
-        self.loader = loader
+    def __init__(self, loader, finder):
+        self.loader, self.finder = loader, finder
 
     def __getattr__(self, name):  # everything else (resource readers, …) from TensorFlow's own loader
         return getattr(self.loader, name)
@@ -73,6 +73,9 @@ class _QuietLoader(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
+        if self.finder in sys.meta_path:
+            sys.meta_path.remove(self.finder)  # imported once: nothing more to quiet
+
         def run():
             self.loader.exec_module(module)
             module.config.list_physical_devices("GPU")  # the GPU probe (cuInit) while still captured
@@ -81,15 +84,23 @@ class _QuietLoader(importlib.abc.Loader):
 
 
 class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` as the other finders do, once, and wraps its loader in :class:`_QuietLoader`."""
+    """Finds ``tensorflow`` as the other finders do and wraps its loader in :class:`_QuietLoader`. It stays in
+    place until TensorFlow is imported: a mere ``importlib.util.find_spec("tensorflow")`` (Sacred asks it) must
+    not use it up."""
+
+    def __init__(self):
+        self.busy = False
 
     def find_spec(self, name, path=None, target=None):
-        if name != "tensorflow":
+        if name != "tensorflow" or self.busy:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
+        self.busy = True
+        try:
+            spec = importlib.util.find_spec(name)  # the other finders' answer
+        finally:
+            self.busy = False
         if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
+            spec.loader = _QuietLoader(spec.loader, self)
         return spec
 
 

@@ -70,7 +70,8 @@ def assert_same_weights(a, b):
     for (conv_a, bn_a), (conv_b, bn_b) in zip(our_layers(a), our_layers(b)):
         for va, vb in zip(conv_a.weights + bn_a.weights, conv_b.weights + bn_b.weights):
             np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=f"{va.path} vs {vb.path}")
-    np.testing.assert_array_equal(a.get_layer("stamp_layer").kernel.numpy(), b.get_layer("stamp_layer").kernel.numpy())
+    np.testing.assert_array_equal(a.get_layer("stamp_layer").kernel.numpy(),
+                                  b.get_layer("stamp_layer").kernel.numpy())
 
 
 @pytest.mark.parametrize("named_heads, first", [
@@ -104,8 +105,8 @@ def test_named_head_of_the_wrong_shape_is_refused(tmp_path):
         f.move("pre-softmax_y", "tmp")
         f.move("pre-softmax_stamp", "pre-softmax_y")
         f.move("tmp", "pre-softmax_stamp")
-    with pytest.raises(ConfigError, match=r"^[^\n]*another architecture: pre-softmax_y/kernel -> pre_softmax_y has shape "
-                                          r"\(1, 1, 16, 8\), the configured model expects \(1, 1, 16, 50\)"):
+    with pytest.raises(ConfigError, match=r"^[^\n]*another architecture: pre-softmax_y/kernel -> pre_softmax_y "
+                                          r"has shape \(1, 1, 16, 8\), the configured model expects \(1, 1, 16, 50\)"):
         load_legacy_weights(build_model(TINY["layer_parameters"], compile=False), path)
 
 

@@ -23,7 +23,9 @@ def test_filter_drops_the_noise_and_keeps_the_rest():
 
 @pytest.mark.skipif(gpu_device_present(), reason="the machine has a GPU: TensorFlow finds it, nothing to quiet")
 def test_a_script_without_a_gpu_prints_one_plain_line():
-    code = ("import stampnet, warnings, keras, tensorflow as tf\n"
+    code = ("import importlib.util, stampnet, warnings\n"
+            "assert importlib.util.find_spec('tensorflow') is not None\n"  # as Sacred asks: must not use the hook up
+            "import keras, tensorflow as tf\n"
             "list(tf.data.Dataset.range(4).map(lambda x: x + 1, num_parallel_calls=2).as_numpy_iterator())\n"
             "keras.ops.convert_to_numpy(keras.ops.ones(3) * 2)\n"
             "warnings.warn('a real warning')\n")

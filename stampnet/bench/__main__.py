@@ -7,25 +7,25 @@ import os
 import shlex
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import stampnet.bench  # noqa: E402
+import stampnet.bench  # noqa: E402  (stampnet first: quiets TensorFlow's start-up without a GPU)
+from stampnet import cli  # noqa: E402
 from stampnet.bench.report import _jsonable, table  # noqa: E402
 from stampnet.bench.run import MODES, run  # noqa: E402
 from stampnet.bench.sections import SECTIONS  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stampnet.bench", description=stampnet.bench.__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.ArgumentParser(prog="python -m stampnet.bench", description=stampnet.bench.__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer steps: under 3 minutes on 2 CPU cores")
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # test suite smoke run
     parser.add_argument("--json", action="store_true", help="end stdout with one line of JSON")
     parser.add_argument("--mnist", metavar="PATH", help="MNIST for the generation measure (mnist.npz or IDX "
                         "folder); default: the Keras cache if present, else synthetic digits")
-    parser.add_argument("--batch", type=int, help="separable batch (default 64, the experiment's)")
-    parser.add_argument("--conv-batch", type=int, help="conv batch (default 4; --quick 2)")
-    parser.add_argument("--save", metavar="PATH", help="also write the JSON to PATH, rewritten after every "
+    parser.add_argument("--batch", type=cli.positive_int, help="separable batch (default 64, the experiment's)")
+    parser.add_argument("--conv-batch", type=cli.positive_int, help="conv batch (default 4; --quick 2)")
+    parser.add_argument("--save", metavar="PATH", type=cli.writable_file,
+                        help="also write the JSON to PATH, rewritten after every "
                         "section (what was measured survives a timeout)")
     parser.add_argument("--only", help="comma-separated sections after training: pipeline,jit,mixed,inference "
                         "(default all; '' for training alone)")
@@ -33,6 +33,9 @@ def main(argv=None) -> int:
                         "once per backend, each in its own process one after the other, and their numbers side by "
                         "side; the other options apply to each")
     args = parser.parse_args(argv)
+    if args.mnist is not None and not os.path.exists(args.mnist):
+        parser.error(f"argument --mnist: {args.mnist!r} does not exist; give an mnist.npz or a folder of the IDX "
+                     "files, or leave --mnist out")
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     if args.batch:
         MODES[mode] = {**MODES[mode], "batch": args.batch, "jit_batch": min(MODES[mode]["jit_batch"], args.batch)}

@@ -56,11 +56,11 @@ and ``ped_info.json`` is written last (temporary file + rename) so an interrupte
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import shutil
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -312,21 +312,29 @@ def generate_synthetic(out: str | Path, n: int = 2000, seed: int = 0, per_minute
     return out
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m stampnet.data.pedestrian",
-                                 description="Generate synthetic overhead pedestrian depth crops in the 2019 "
-                                             "format (<out>/<minute>/<image>.png + ped_info.json).")
+def main(argv=None) -> int:
+    from stampnet import cli
+
+    ap = cli.ArgumentParser(prog="python -m stampnet.data.pedestrian",
+                            description="Generate synthetic overhead pedestrian depth crops in the 2019 "
+                                        "format (<out>/<minute>/<image>.png + ped_info.json).")
     ap.add_argument("--synthetic", action="store_true", help="generate the synthetic set (the only action)")
     ap.add_argument("--out", default=DEFAULT_PATH, help=f"output folder (default {DEFAULT_PATH})")
-    ap.add_argument("--n", type=int, default=2000, help="number of crops (default 2000)")
-    ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    ap.add_argument("--per-minute", type=int, default=100, help="crops per minute folder (default 100)")
+    ap.add_argument("--n", type=cli.positive_int, default=2000, help="number of crops (default 2000)")
+    ap.add_argument("--seed", type=cli.seed, default=0, help="random seed (default 0)")
+    ap.add_argument("--per-minute", type=cli.positive_int, default=100, help="crops per minute folder (default 100)")
     args = ap.parse_args(argv)
     if not args.synthetic:
         ap.error("the real 2019 recordings are not public; pass --synthetic to generate a synthetic set")
-    path = generate_synthetic(args.out, n=args.n, seed=args.seed, per_minute=args.per_minute)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        ap.error(f"argument --out: {args.out!r} is a file; give a folder")
+    try:
+        path = generate_synthetic(args.out, n=args.n, seed=args.seed, per_minute=args.per_minute)
+    except (ConfigError, OSError) as err:
+        return cli.fail(f"{err}; choose another --out" if isinstance(err, OSError) else str(err))
     print(f"wrote {args.n} synthetic crops and {INFO} to {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
