@@ -335,9 +335,8 @@ def canvas_failures(images, recon, stamp_probs, y_probs, x_probs, labels=None, c
         inten = np.asarray(intensities, np.float64)
         found = localised_objects(coords, pred_coords, stamp_size, canvas_shape)
         bad = ~brightest_first(found, inten, n_slots)
-        notes = [("FAIL " if b else "") + "found " + "/".join(f"{v:.2g}" for v in sorted(i[f], reverse=True))
-                 + " of " + "/".join(f"{v:.2g}" for v in sorted(i, reverse=True))
-                 for b, i, f in zip(bad, inten, found)]
+        listed = lambda v: "/".join(f"{x:.2g}" for x in sorted(v, reverse=True)) or "none"
+        notes = [("FAIL " if b else "") + f"found {listed(i[f])} of {listed(i)}" for b, i, f in zip(bad, inten, found)]
         return bad + tie, notes
     slot_of = match_slots(coords, pred_coords, matching)
     if stamps is not None and n_obj < n_slots:

@@ -37,6 +37,8 @@ def test_omniglot_script_reports_kmeans_rows(tmp_path):
     methods = [row["method"] for row in m["kmeans"]]
     assert methods[0] == "StampNet" and any("centred" in x for x in methods) and any("canvases" in x for x in methods)
     assert all(0 <= row["nmi"] <= 1 for row in m["kmeans"])
+    figures = tmp_path / "runs" / "omniglot" / "1" / "figures"
+    assert (figures / "stamps_vs_kmeans.png").is_file() and (figures / "typical_canvases.png").is_file()
 
 
 def test_folder_script_on_own_images(tmp_path):

@@ -60,8 +60,11 @@ def load_data(run_parameters: dict, input_parameters: dict, seed: int) -> Splits
     if img_type not in LOADERS:
         raise ConfigError(
             f"unknown run_parameters.img_type {img_type!r}; choose one of {sorted(LOADERS)}")
-    splits = LOADERS[img_type](run_parameters.get("img_type_parameters") or {}, input_parameters,
-                               run_parameters, seed)
+    params = run_parameters.get("img_type_parameters") or {}
+    if params.get("intensities") is not None and img_type not in ("t_shape", "t_mnist"):
+        raise ConfigError(f"img_type_parameters.intensities works for img_type t_shape and t_mnist, not "
+                          f"{img_type!r}; remove it")
+    splits = LOADERS[img_type](params, input_parameters, run_parameters, seed)
     shape = (input_parameters["img_rows"], input_parameters["img_cols"], input_parameters["img_channels"])
     for name, part in (("train", splits.train), ("test", splits.test)):
         if part.images.shape[1:] != shape:
