@@ -4,6 +4,9 @@ TARGET is a run folder (``runs/ct_mnist_2/3``) or a config.json (ours or a 2019 
 latest in the run's ``trained/`` unless ``--epoch`` or ``--weights`` says otherwise; ``--weights`` also takes
 the 2019 Keras 2.2.2 HDF5 files. Prints the measures as a table and writes ``measures.json`` beside the config.
 The test-time Gumbel noise is drawn from ``--seed`` (default 0), so the same call gives the same numbers.
+It also draws ``figures/typical_canvases.png`` (typical test canvases beside the worst by the run's measures:
+empty slots, brightest first, localisation and clusters) and, for Omniglot, ``figures/stamps_vs_kmeans.png``
+(``--figures DIR`` elsewhere, ``--no-figures`` none).
 
 ``--epochs 10,20,40`` (or ``all``) measures several checkpoints of a run instead — the 2019 notebook's
 ``custom_weight_epochs`` — prints one row per epoch and writes ``measures_by_epoch.json`` / ``.csv`` and
