@@ -81,6 +81,24 @@ def set_determinism(deterministic: Optional[bool]) -> bool:
     return on
 
 
+def global_rng_state():
+    """The backend's global random generator state where Keras draws from it (PyTorch's dropout without an
+    explicit seed uses torch's generator), as a NumPy array for the resume state; None elsewhere."""
+    if name() == "torch":
+        import torch
+
+        return torch.get_rng_state().numpy()
+    return None
+
+
+def set_global_rng_state(state) -> None:
+    """Restore what :func:`global_rng_state` returned (ignored on the other backends)."""
+    if name() == "torch" and state is not None:
+        import torch
+
+        torch.set_rng_state(torch.from_numpy(state.copy()))
+
+
 def replicas(distribute: Optional[str]) -> int:
     """How many replicas ``distribute`` trains on (1 without distribution)."""
     if distribute is None:
@@ -120,9 +138,91 @@ def distribution(distribute: Optional[str], batch_size: int):
 
 def sync_variables(model: keras.Model) -> None:
     """Before a callback reads or sets a variable in the middle of ``fit``: on JAX, write the step's state back
-    into the model's variables and have the next step read them again. Nothing to do elsewhere."""
+    into the model's variables and have the next step read them again (the whole state: slow, see
+    :func:`start_fit`). Nothing to do elsewhere."""
     if name() == "jax" and hasattr(model, "jax_state_sync"):
         model.jax_state_sync()
+
+
+def start_fit(model: keras.Model) -> None:
+    """Called by the schedule callbacks when ``fit`` begins. On JAX it wraps the compiled training step so that
+    the callbacks' per-step values (τ, the straight-through switch, the learning rate) go straight into the
+    step's state (:func:`assign_in_fit`) and the step counter is kept on the host (:func:`fit_step`): no
+    device-to-host sync and no re-gathering of all variables before every step. Elsewhere nothing to do."""
+    if name() != "jax" or getattr(model, "train_function", None) is None:
+        return
+    model._stampnet_step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))  # synced at fit's start
+    if getattr(model.train_function, "stampnet_pending", None) is not None:
+        return
+    import jax
+    import numpy as np
+
+    inner, pending = model.train_function, {}
+    where = {id(v): (1, i) for i, v in enumerate(model.non_trainable_variables)}
+    where.update({id(v): (2, i) for i, v in enumerate(model.optimizer.variables)})
+
+    def train_function(state, data):
+        if pending:
+            state = [list(part) for part in state]
+            for key, (variable, value) in pending.items():
+                part, index = where[key]
+                old = state[part][index]
+                state[part][index] = jax.device_put(np.asarray(value, dtype=variable.dtype), old.sharding)
+            pending.clear()
+            state = tuple(state)
+        model._stampnet_step += 1
+        return inner(state, data)
+
+    train_function.stampnet_pending = pending
+    train_function.stampnet_where = where
+    model.train_function = train_function
+
+
+def _pending(model: keras.Model):
+    """The wrapped step's pending values while ``fit`` runs on JAX with the model's variables detached; else None."""
+    if name() != "jax" or getattr(model, "_jax_state_synced", True):
+        return None
+    return getattr(getattr(model, "train_function", None), "stampnet_pending", None)
+
+
+def assign_in_fit(model: keras.Model, variable, value) -> None:
+    """``variable.assign(value)`` from a callback, also in the middle of ``fit`` on JAX (where the variable is
+    detached from the step's state): through the wrapped step when :func:`start_fit` installed it, else by
+    syncing the whole state first."""
+    pending = _pending(model)
+    if pending is not None and id(variable) in model.train_function.stampnet_where:
+        pending[id(variable)] = (variable, value)
+        return
+    sync_variables(model)
+    variable.assign(value)
+
+
+def fit_step(model: keras.Model) -> int:
+    """The optimizer's step counter, also in the middle of ``fit`` (JAX: the host's count, or a sync)."""
+    if _pending(model) is not None and getattr(model, "_stampnet_step", None) is not None:
+        return model._stampnet_step
+    sync_variables(model)
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
+def nan_stop() -> keras.callbacks.Callback:
+    """Stop on a NaN/inf loss: after the batch on TensorFlow (Keras' TerminateOnNaN), after the epoch elsewhere
+    (reading the loss every batch would make JAX wait for each step before queueing the next)."""
+    if name() == "tensorflow":
+        return keras.callbacks.TerminateOnNaN()
+    return StopOnNaN()
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training after an epoch whose loss is NaN or inf."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        import math
+
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            print(f"epoch {epoch + 1}: invalid loss, terminating training", flush=True)
+            self.model.stop_training = True
 
 
 def board_callback(log_dir: str | Path) -> keras.callbacks.Callback:

@@ -11,14 +11,13 @@ from typing import Callable
 import keras
 
 from stampnet import backend
-from stampnet.model import gumbel_layers, set_temperature
+from stampnet.model import gumbel_layers
 from stampnet.spec import TauSchedule, TrainSpec
 
 
 def optimizer_step(model: keras.Model) -> int:
-    """The optimizer's step counter, read in the middle of ``fit`` too (JAX: after syncing the variables)."""
-    backend.sync_variables(model)
-    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    """The optimizer's step counter, read in the middle of ``fit`` too (see ``stampnet.backend.fit_step``)."""
+    return backend.fit_step(model)
 
 
 class TemperatureSchedule(keras.callbacks.Callback):
@@ -36,10 +35,16 @@ class TemperatureSchedule(keras.callbacks.Callback):
         self.schedule, self.total_steps = schedule, total_steps
 
     def current(self) -> float:
-        return self.schedule.at(optimizer_step(self.model), self.total_steps)
+        return self.schedule.at(optimizer_step(self._model), self.total_steps)
+
+    def on_train_begin(self, logs=None):
+        backend.start_fit(self.model)
 
     def on_train_batch_begin(self, batch, logs=None):
-        set_temperature(self.model, self.current())
+        # self._model, not self.model: on JAX, Keras' Callback.model syncs every variable of the model.
+        tau = self.current()
+        for layer in gumbel_layers(self._model):
+            backend.assign_in_fit(self._model, layer.temperature, tau)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

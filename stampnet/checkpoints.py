@@ -20,7 +20,7 @@ from typing import Callable, Optional
 import h5py
 import keras
 
-from stampnet import ConfigError
+from stampnet import ConfigError, backend
 
 STATE_FILE = "state.weights.h5"   # in <run>/backup/
 STATE_GROUP = "stampnet_resume"  # the HDF5 group (beside Keras' own) with epoch, history and seed states
@@ -94,6 +94,9 @@ def save_state(model: keras.Model, path: Path, epoch: int, history: list) -> Non
         group.attrs["history"] = json.dumps(history)
         for i, v in enumerate(_seed_states(model)):
             group[f"seed_state_{i:03d}"] = keras.ops.convert_to_numpy(v)
+        rng = backend.global_rng_state()
+        if rng is not None:
+            group["global_rng_state"] = rng
 
     save_weights_atomic(model, path, extra)
 
@@ -143,12 +146,14 @@ def restore_state(model: keras.Model, source: Path, kind: str) -> tuple[int, lis
         group = f[STATE_GROUP]
         epoch, history = int(group.attrs["epoch"]), json.loads(group.attrs["history"])
         saved = [group[k][()] for k in sorted(k for k in group.keys() if k.startswith("seed_state_"))]
+        rng = group["global_rng_state"][()] if "global_rng_state" in group else None
     states = _seed_states(model)
     if len(saved) != len(states):
         raise ConfigError(f"{source} holds {len(saved)} random-generator states, the model has {len(states)}; "
                           "resume with the run's own config")
     for variable, value in zip(states, saved):
         variable.assign(value)
+    backend.set_global_rng_state(rng)
     return epoch, history
 
 

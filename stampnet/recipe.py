@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import keras
 
+from stampnet import backend
 from stampnet.callbacks import optimizer_step
 from stampnet.model import gumbel_layers
 from stampnet.schedules import cosine_factor
 
 
 def _fraction(model: keras.Model, total_steps: int) -> float:
-    return optimizer_step(model) / total_steps  # JAX: syncs the variables first, so the assignments count
+    return optimizer_step(model) / total_steps  # in fit on JAX too (stampnet.backend.fit_step)
 
 
 class StraightThrough(keras.callbacks.Callback):
@@ -34,11 +35,15 @@ class StraightThrough(keras.callbacks.Callback):
         super().__init__()
         self.start, self.total_steps, self._on = start, total_steps, None
 
+    def on_train_begin(self, logs=None):
+        backend.start_fit(self.model)
+
     def on_train_batch_begin(self, batch, logs=None):
-        on = _fraction(self.model, self.total_steps) >= self.start
+        model = self._model  # not self.model, which on JAX syncs every variable (stampnet.backend.start_fit)
+        on = _fraction(model, self.total_steps) >= self.start
         if on != self._on:
-            for layer in gumbel_layers(self.model):
-                layer.hard.assign(1.0 if on else 0.0)
+            for layer in gumbel_layers(model):
+                backend.assign_in_fit(model, layer.hard, 1.0 if on else 0.0)
             self._on = on
 
     def on_epoch_end(self, epoch, logs=None):
@@ -54,9 +59,13 @@ class LearningRateDecay(keras.callbacks.Callback):
         super().__init__()
         self.base, self.decay_from, self.decay_to, self.total_steps = base, decay_from, decay_to, total_steps
 
+    def on_train_begin(self, logs=None):
+        backend.start_fit(self.model)
+
     def on_train_batch_begin(self, batch, logs=None):
-        factor = cosine_factor(_fraction(self.model, self.total_steps), self.decay_from, self.decay_to)
-        self.model.optimizer.learning_rate.assign(self.base * factor)
+        model = self._model  # not self.model, which on JAX syncs every variable (stampnet.backend.start_fit)
+        factor = cosine_factor(_fraction(model, self.total_steps), self.decay_from, self.decay_to)
+        backend.assign_in_fit(model, model.optimizer.learning_rate, self.base * factor)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:

@@ -114,7 +114,7 @@ def run_callbacks(spec: TrainSpec, run_dir: Path, checkpoint_name: str, past: li
     the resume state, checkpoints, TensorBoard, the progress line and the metrics hook."""
     out = [
         *schedule_callbacks(spec),
-        keras.callbacks.TerminateOnNaN(),
+        backend.nan_stop(),
         ResumeState(run_dir / "backup", past),
         PeriodicCheckpoint(run_dir / "trained" / checkpoint_name, spec.checkpoint_period),
         backend.board_callback(run_dir / "board"),

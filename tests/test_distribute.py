@@ -16,10 +16,11 @@ SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     sys.path.insert(0, {repo!r})
-    from stampnet.train import make_strategy, train
+    from stampnet import backend
+    from stampnet.train import train
     from tests.tiny import tiny
 
-    out = {{"replicas": make_strategy("mirrored", 8).num_replicas_in_sync}}
+    out = {{"replicas": backend.replicas("mirrored")}}
     for distribute in (None, "mirrored"):
         logged = {{}}
         cfg = tiny(epochs=3, distribute=distribute)

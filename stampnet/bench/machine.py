@@ -27,6 +27,11 @@ def accelerator():
         dev = jax.devices()[0]
         if dev.platform != "cpu":
             return dev, dev.device_kind
+    elif backend() == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda:0", torch.cuda.get_device_name(0)
     return None
 
 
