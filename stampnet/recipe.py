@@ -71,15 +71,3 @@ class LearningRateDecay(keras.callbacks.Callback):
         if logs is not None:
             logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
-
-def recipe_callbacks(layer_parameters: dict, total_steps: int) -> list[keras.callbacks.Callback]:
-    """The callbacks the config's recipe options ask for (none for a 2019 config)."""
-    gp = layer_parameters["decoder_parameters"]["gumbel_parameters"]
-    out: list[keras.callbacks.Callback] = []
-    if gp["straight_through_from"] is not None:
-        out.append(StraightThrough(gp["straight_through_from"], total_steps))
-    if layer_parameters["learning_rate_decay_from"] is not None:
-        out.append(LearningRateDecay(layer_parameters["learning_rate"], layer_parameters["learning_rate_decay_from"],
-                                     layer_parameters["learning_rate_decay_to"], total_steps))
-    return out
-
