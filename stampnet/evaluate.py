@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -27,6 +28,7 @@ from stampnet import ConfigError  # first: quiets TensorFlow's start-up without 
 from stampnet.config import read_config
 
 DEFAULT_SEED = 0  # of the test-time Gumbel noise: evaluate twice, get the same numbers
+_ANALYSIS_NETS = weakref.WeakKeyDictionary()  # model -> its analysis model, whose compiled predict is reused
 
 
 @dataclass
@@ -111,8 +113,8 @@ def predict(model, images: np.ndarray, tau: float, batch_size: int = 256, noise:
     """The analysis outputs for ``images`` at temperature ``tau`` (Gumbel noise on, as in 2019, unless
     ``noise=False``; drawn from ``seed``, or unseeded with ``seed=None``): reconstruction, stamp_probs, y_probs,
     x_probs. Runs compiled (Keras' predict function; τ, the noise switch and the noise's generator state are
-    variables, so it is traced once). ``net``: the :func:`~stampnet.model.analysis_model` of ``model`` to
-    reuse (its compiled function too)."""
+    variables, so it is traced once per model and batch shape: the analysis model of ``model`` is kept for the
+    next call). ``net``: an :func:`~stampnet.model.analysis_model` of ``model`` to use instead."""
     from tqdm import tqdm
 
     from stampnet.model import analysis_model, set_noise, set_temperature
@@ -121,7 +123,9 @@ def predict(model, images: np.ndarray, tau: float, batch_size: int = 256, noise:
     set_noise(model, noise)
     if seed is not None:
         seed_noise(model, seed)
-    net = net if net is not None else analysis_model(model)
+    net = net if net is not None else _ANALYSIS_NETS.get(model)
+    if net is None:
+        net = _ANALYSIS_NETS[model] = analysis_model(model)
     keys = ("reconstruction", "stamp_probs", "y_probs", "x_probs")
     parts = {k: [] for k in keys}
     starts = range(0, len(images), batch_size)
@@ -265,9 +269,7 @@ def evaluate_epochs(target, epochs="all", tau=None, limit=None, matching="greedy
                     decoder=None, seed=DEFAULT_SEED, progress=False) -> dict:
     """The measures of several checkpoints of one run (``epochs``: a list, ``"10,20"`` or ``"all"``), each on
     the same test canvases with the same noise. Returns ``rows`` (one dict per epoch: epoch,
-    training_canvases, the measures) and ``run``."""
-    from stampnet.model import analysis_model
-
+    training_canvases, the measures) and ``run``. One model, its predict function traced once."""
     run = build_run(target, decoder)
     found = checkpoints(run.folder / "trained")
     epochs = parse_epochs(epochs)
@@ -279,12 +281,11 @@ def evaluate_epochs(target, epochs="all", tau=None, limit=None, matching="greedy
         raise ConfigError(f"no checkpoint for epoch(s) {', '.join(map(str, missing or epochs))} in "
                           f"{run.folder / 'trained'} ({have}); choose from those, or --epochs all")
     test = test_split(run.config, limit)
-    net = analysis_model(run.model)  # traced once, reused for every checkpoint
     rows = []
     for epoch in epochs:
         run.weights = found[epoch]
         load_weights(run.model, run.weights, run.folder / "config.json")
-        measures, _ = measure(run, test, tau, matching, noise, batch_size, seed, progress, net)
+        measures, _ = measure(run, test, tau, matching, noise, batch_size, seed, progress)
         rows.append({"epoch": epoch, "training_canvases": training_canvases(run.config, epoch), **measures})
     return {"rows": rows, "run": run}
 

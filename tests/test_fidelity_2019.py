@@ -1,10 +1,16 @@
 """Our model with the authors' 2019 weights reproduces their numbers (needs ../shared; skipped without it).
 
-Targets, τ = 1e-4 with the Gumbel noise drawn (as the 2019 notebook), greedy matching:
-- ct_mnist_2 at epoch 1000 on the CT-MNIST-2 test split regenerated from the 10,000 MNIST test digits:
-  the 2019 notebook printed cor_loc 0.95365, iou 0.838237, purity 0.6063 (±0.01), avg_total_mse 0.025677 (±10 %).
-- simple_shapes_2 at epoch 800 on freshly generated Simple Shapes-2 test canvases: the paper's
-  cor_loc 0.9828, iou 0.9500, purity 0.9564 (±0.01).
+τ = 1e-4 with the Gumbel noise drawn (as the 2019 notebook), greedy matching, the noise seeded (evaluate's
+default seed 0), so on TensorFlow the numbers below come out exactly; the tolerances are the spread measured over
+noise seeds 0–2 on TensorFlow (CPU) and JAX (H200 GPU), which draw different noise: at most 0.0022 (CorLoc),
+0.0017 (IoU), 0.0034 (purity), 3.5 % (Simple Shapes MSE). That is well below the 0.01 IoU error of the Simple Shapes triangle drawn one column
+off (README), which ±0.01 let through.
+
+- ct_mnist_2 at epoch 1000 on the CT-MNIST-2 test split regenerated from the 10,000 MNIST test digits (the 2019
+  notebook printed cor_loc 0.95365, iou 0.838237, purity 0.6063, avg_total_mse 0.025677): ours 0.9508, 0.8371,
+  0.6042, 0.025704.
+- simple_shapes_2 at epoch 800 on 4,000 freshly generated Simple Shapes-2 test canvases (the paper: cor_loc
+  0.9828, iou 0.9500, purity 0.9564): ours 0.9815, 0.9498, 0.9619.
 """
 import json
 
@@ -18,7 +24,7 @@ from tests.conftest import require_shared
 
 def _check(measures, targets):
     for key, (value, tolerance) in targets.items():
-        assert abs(measures[key] - value) <= tolerance, f"{key}: ours {measures[key]:.5f}, 2019 {value}"
+        assert abs(measures[key] - value) <= tolerance, f"{key}: now {measures[key]:.5f}, seeded before {value}"
 
 
 def test_ct_mnist_2_weights_reproduce_2019_notebook(tmp_path):
@@ -31,10 +37,10 @@ def test_ct_mnist_2_weights_reproduce_2019_notebook(tmp_path):
     config["run_parameters"]["validation_steps"] = 0
     config["run_parameters"]["steps_per_epoch"] = 1
     (tmp_path / "config.json").write_text(json.dumps(config))
-    m = evaluate(tmp_path / "config.json", weights=ref / "ct_mnist_2.weights.1000.hdf5", tau=1e-4)["measures"]
-    assert m["n_images"] == 10000
-    _check(m, {"cor_loc": (0.95365, 0.01), "iou": (0.838237, 0.01), "purity": (0.6063, 0.01),
-               "avg_total_mse": (0.025677, 0.1 * 0.025677)})
+    m = evaluate(tmp_path / "config.json", weights=ref / "ct_mnist_2.weights.1000.hdf5", tau=1e-4, seed=0)["measures"]
+    assert m["n_images"] == 10000 and m["seed"] == 0
+    _check(m, {"cor_loc": (0.9508, 0.003), "iou": (0.83708, 0.003), "purity": (0.60415, 0.004),
+               "avg_total_mse": (0.025704, 0.01 * 0.025704)})
 
 
 def test_simple_shapes_2_weights_reproduce_paper(tmp_path):
@@ -43,8 +49,10 @@ def test_simple_shapes_2_weights_reproduce_paper(tmp_path):
     config["run_parameters"]["img_type_parameters"]["test_size"] = 4000
     config["run_parameters"].update(steps_per_epoch=1, validation_steps=0)
     (tmp_path / "config.json").write_text(json.dumps(config))
-    m = evaluate(tmp_path / "config.json", weights=ref / "simple_shapes_2.weights.800.hdf5", tau=1e-4)["measures"]
-    _check(m, {"cor_loc": (0.9828, 0.01), "iou": (0.9500, 0.01), "purity": (0.9564, 0.01)})
+    m = evaluate(tmp_path / "config.json", weights=ref / "simple_shapes_2.weights.800.hdf5", tau=1e-4,
+                 seed=0)["measures"]
+    _check(m, {"cor_loc": (0.9815, 0.003), "iou": (0.94983, 0.003), "purity": (0.961875, 0.004),
+               "avg_total_mse": (0.0082838, 0.05 * 0.0082838)})
 
 
 def test_weights_of_another_architecture_are_refused(tmp_path):

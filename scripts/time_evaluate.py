@@ -1,0 +1,62 @@
+"""Time the prediction of ``stampnet.evaluate`` on N test canvases: the old eager loop against today's compiled
+``predict``, alternating, wall and process CPU seconds (docs/performance.md).
+
+    python scripts/time_evaluate.py [--n 10000] [--rounds 3] [--ref ../shared/reference/stampnet-2019]
+
+Uses the 2019 Simple Shapes-2 config and weights; any Keras backend (KERAS_BACKEND).
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from stampnet.evaluate import build_run, load_weights, predict, test_split  # noqa: E402
+from stampnet.model import analysis_model, set_noise, set_temperature  # noqa: E402
+
+
+def eager(model, images, tau, batch_size=256):
+    """The evaluation's prediction before it was compiled: the analysis model called batch by batch."""
+    set_temperature(model, tau)
+    set_noise(model, True)
+    net = analysis_model(model)
+    for start in range(0, len(images), batch_size):
+        keras.ops.convert_to_numpy(net(images[start:start + batch_size], training=False)["stamp_probs"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=10000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--ref", default=str(Path(__file__).resolve().parents[2] / "shared/reference/stampnet-2019"))
+    args = ap.parse_args()
+    ref = Path(args.ref)
+    cfg = json.loads((ref / "simple_shapes_2.config.json").read_text())
+    cfg["run_parameters"]["img_type_parameters"]["test_size"] = args.n
+    cfg["run_parameters"].update(steps_per_epoch=1, validation_steps=0)
+    config = Path(tempfile.mkdtemp()) / "config.json"
+    config.write_text(json.dumps(cfg))
+    run = build_run(config)
+    load_weights(run.model, ref / "simple_shapes_2.weights.800.hdf5", config)
+    images = test_split(run.config).images
+    print(f"{len(images)} canvases, backend {keras.backend.backend()}", flush=True)
+    for _ in range(args.rounds):
+        row = {}
+        for name, fn in (("eager", lambda: eager(run.model, images, 1e-4)),
+                         ("compiled", lambda: predict(run.model, images, 1e-4))):
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            row[name] = {"wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(time.process_time() - cpu, 2)}
+        row["load"] = round(os.getloadavg()[0], 1)
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
