@@ -196,7 +196,7 @@ def save_claim_figures(result: dict, folder: Path, matching: str = "greedy") -> 
 
         columns = {"StampNet": by_char(out["stamps"], y, stamp_of)}
         for method, (centroids, truth, clusters) in result["kmeans_clusterings"].items():
-            columns[method.replace("k-means, ", "k-means\n")] = by_char(centroids, truth, clusters)
+            columns["k-means\n" + method.split(", ")[-1].split()[0]] = by_char(centroids, truth, clusters)  # centred/raw
         written.append(Path(folder) / "stamps_vs_kmeans.png")
         figures.prototypes_by_class(examples, columns, [str(c) for c in chars], path=written[-1])
     return written
