@@ -60,31 +60,7 @@ else
     echo "no .whl/: run 'bash scripts/device_check.sh prepare' here and carry .whl"; exit 1
 fi
 if [ -n "${DEVICE_CHECK_TINY:-}" ]; then  # the rehearsal: make `import tensorflow` fail, as on the GPU machine
-    mkdir -p /tmp/device_check_no_tf
-    cat > /tmp/device_check_no_tf/sitecustomize.py <<'EOF'
-import importlib.abc
-import importlib.machinery
-import sys
-
-class _Missing(importlib.abc.Loader):
-    def create_module(self, spec):
-        raise ModuleNotFoundError(f"No module named {spec.name!r} (blocked: the device-check rehearsal)",
-                                  name=spec.name)
-
-    def exec_module(self, module):
-        pass
-
-class _NoTensorFlow(importlib.abc.MetaPathFinder):
-    # A spec whose loader fails: `import tensorflow` raises ModuleNotFoundError; importlib.util.find_spec
-    # (which PyTorch's dynamo calls for many modules) gets a spec without origin instead of an exception.
-    def find_spec(self, name, path=None, target=None):
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            return importlib.machinery.ModuleSpec(name, _Missing(), origin=None)
-        return None
-
-sys.meta_path.insert(0, _NoTensorFlow())
-EOF
-    export PYTHONPATH=/tmp/device_check_no_tf:$PYTHONPATH
+    export PYTHONPATH=$PWD/scripts/no_tensorflow:$PYTHONPATH  # its sitecustomize.py blocks the import
 fi
 export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=jax
 python3 - <<'EOF' || exit 1

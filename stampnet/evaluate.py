@@ -41,7 +41,7 @@ class LoadedRun:
 
 def checkpoints(trained_dir: Path) -> dict[int, Path]:
     """{epoch: weight file} of every checkpoint in a run's ``trained/`` folder, by epoch."""
-    from stampnet.train import checkpoint_epoch
+    from stampnet.checkpoints import checkpoint_epoch
 
     files = Path(trained_dir).glob("weights.*.weights.h5")
     return dict(sorted((checkpoint_epoch(f), f) for f in files))

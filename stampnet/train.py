@@ -19,7 +19,7 @@ from stampnet.checkpoints import (STATE_FILE, PeriodicCheckpoint, ResumeState, c
                                   save_weights_atomic)
 from stampnet.config import validate
 from stampnet.data import load_data
-from stampnet.data.pipeline import epoch_batches, split_train_validation
+from stampnet.data.pipeline import split_train_validation, training_feed
 from stampnet.model import build_model
 from stampnet.spec import TrainSpec, from_validated
 
@@ -82,8 +82,8 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
                     log_scalar(name, value, epoch)
         name = "weights.{epoch:02d}-{%s:.2f}.weights.h5" % ("val_loss" if validation else "loss")
         all_callbacks = run_callbacks(spec, run_dir, name, past, log_scalar) + list(callbacks)
-        history = model.fit(epoch_batches(train_part.images, spec.batch_size, spec.shuffle, spec.seed,
-                                          first_epoch=start_epoch),
+        history = model.fit(training_feed(train_part.images, spec.batch_size, spec.shuffle, spec.seed,
+                                          first_epoch=start_epoch, epochs=spec.epochs),
                             epochs=spec.epochs, initial_epoch=start_epoch, steps_per_epoch=spec.steps_per_epoch,
                             validation_data=validation, validation_batch_size=spec.batch_size,
                             callbacks=all_callbacks, verbose=0, shuffle=False)

@@ -17,30 +17,6 @@ from stampnet import ConfigError
 from tests.conftest import REPO_ROOT, require_shared, run_experiment, tf_quiet_lines
 from tests.tiny import TINY, overrides
 
-# A sitecustomize that makes every `import tensorflow…` fail, as on a machine without TensorFlow.
-BLOCK_TENSORFLOW = textwrap.dedent('''
-    import importlib.abc
-    import importlib.machinery
-    import sys
-
-    class _Missing(importlib.abc.Loader):
-        def create_module(self, spec):
-            raise ModuleNotFoundError(f"No module named {spec.name!r} (blocked: a machine without TensorFlow)",
-                                      name=spec.name)
-
-        def exec_module(self, module):
-            pass
-
-    class _NoTensorFlow(importlib.abc.MetaPathFinder):
-        # A spec whose loader fails: `import tensorflow` raises ModuleNotFoundError; importlib.util.find_spec
-        # (which PyTorch's dynamo calls for many modules) gets a spec without origin instead of an exception.
-        def find_spec(self, name, path=None, target=None):
-            if name == "tensorflow" or name.startswith("tensorflow."):
-                return importlib.machinery.ModuleSpec(name, _Missing(), origin=None)
-            return None
-
-    sys.meta_path.insert(0, _NoTensorFlow())
-''')
 
 
 def requires(module: str):
@@ -50,11 +26,9 @@ def requires(module: str):
         pytest.skip(reason)
 
 
-def without_tensorflow(tmp_path, backend: str, **extra) -> dict:
+def without_tensorflow(backend: str, **extra) -> dict:
     """Environment for a subprocess on ``backend`` where TensorFlow cannot be imported."""
-    site = tmp_path / "no_tensorflow"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
+    site = REPO_ROOT / "scripts" / "no_tensorflow"  # its sitecustomize.py blocks the import
     return {"PYTHONPATH": f"{site}{os.pathsep}{REPO_ROOT}", "KERAS_BACKEND": backend, **extra}
 
 
@@ -70,7 +44,7 @@ def losses(run_dir):
 
 def test_tensorflow_is_really_blocked(tmp_path):
     requires("jax")
-    env = without_tensorflow(tmp_path, "jax")
+    env = without_tensorflow("jax")
     code = ("import keras, importlib.util\n"
             "try:\n    import tensorflow\nexcept ImportError:\n    print('blocked', keras.backend.backend())\n")
     (tmp_path / "probe.py").write_text(code)
@@ -101,7 +75,7 @@ RESUME = textwrap.dedent("""
 def train_resume_evaluate(tmp_path, backend: str):
     """Without TensorFlow: a tiny run of 2 epochs by the command line; then in one process (compiled once) the
     same run for 3 epochs straight and the first resumed to 3; then evaluate the resumed run."""
-    env = without_tensorflow(tmp_path, backend)
+    env = without_tensorflow(backend)
     run(["with", *overrides(TINY), "run_parameters.shuffle=True", "run_parameters.epochs=2"], tmp_path, env)
     first = tmp_path / "runs" / "simple_shapes_2" / "1"
     assert json.loads((first / "info.json").read_text())["backend"]["backend"] == backend
@@ -156,7 +130,7 @@ def test_jax_data_parallel_on_two_cpu_devices(tmp_path):
     count); follows the single-device losses closely, as MirroredStrategy does on TensorFlow."""
     requires("jax")
     (tmp_path / "parallel.py").write_text(DATA_PARALLEL.format(repo=str(REPO_ROOT)))
-    env = without_tensorflow(tmp_path, "jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    env = without_tensorflow("jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
     proc = run(["parallel.py"], tmp_path, env, script=None)
     result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
     assert result["replicas"] == 2
@@ -207,7 +181,7 @@ def test_2019_weights_same_reconstructions_and_measures_on_tensorflow_and_jax(tm
 
     (tmp_path / "evaluate_jax.py").write_text(EVALUATE)
     run(["evaluate_jax.py", str(tmp_path / "config.json"), str(weights), str(tmp_path / "jax")], tmp_path,
-        without_tensorflow(tmp_path, "jax"), script=None)
+        without_tensorflow("jax"), script=None)
     ours = evaluate(tmp_path / "config.json", weights=weights, tau=1e-4, limit=LIMIT, noise=False)
 
     jax_recon = np.load(tmp_path / "jax.npy")

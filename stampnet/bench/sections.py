@@ -54,7 +54,7 @@ def section_pipeline(cfg, data, models, results) -> None:
 
     from stampnet.callbacks import TemperatureSchedule
     from stampnet.config import validate
-    from stampnet.data.pipeline import epoch_batches
+    from stampnet.data.pipeline import epoch_batches, tf_epoch_dataset
 
     B, sep = cfg["batch"], models["sep"]
     gp = validate({"layer_parameters": layer_parameters(cfg["shapes"], "separable", B)})
@@ -63,7 +63,7 @@ def section_pipeline(cfg, data, models, results) -> None:
     feeds = {"in_memory": lambda: in_memory_feed(images[:B]),
              "pipeline": lambda: epoch_batches(images, B, shuffle=True, seed=0)}
     if backend() == "tensorflow":
-        feeds["tf_data"] = lambda: tf_data_feed(images, B)
+        feeds["tf_data"] = lambda: tf_epoch_dataset(images, B, True, 0, 0, cfg["pipe_steps"] + 2)
     log(f"pipeline: fit on epoch_batches({len(images)} canvases) vs on one in-memory batch"
         f"{' vs on tf.data' if 'tf_data' in feeds else ''} (batch {B})")
 
@@ -125,14 +125,6 @@ def in_memory_feed(x: np.ndarray):
             yield batch, batch
 
     return forever()
-
-
-def tf_data_feed(images: np.ndarray, batch_size: int):
-    """The tf.data pipeline training used before the NumPy feed: slices of the canvases, batched, prefetched."""
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices(images).repeat().batch(batch_size, drop_remainder=True)
-    return ds.map(lambda x: (x, x), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def section_jit(cfg, data, models, results) -> None:
