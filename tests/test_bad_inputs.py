@@ -1,6 +1,5 @@
 """Every bad input gives one clear line that names the fix (a ConfigError; ``error: …`` and exit code 2 on the
 command line), never a bare traceback, and leaves no partial files. docs/troubleshooting.md lists them."""
-import copy
 import json
 import zipfile
 
@@ -14,23 +13,12 @@ from stampnet.config import validate
 from stampnet.data import load_data
 from stampnet.train import TrainingDiverged, preflight, train
 from tests.conftest import run_experiment, tf_quiet_lines
-from tests.tiny import TINY, overrides, tiny
+from tests.tiny import TINY, overrides, tiny, with_
 
 
 def one_line_error(match: str):
     """pytest.raises for a ConfigError whose message is one line containing ``match`` (a regex)."""
     return pytest.raises(ConfigError, match=rf"^[^\n]*{match}[^\n]*$")
-
-
-def with_(cfg: dict, path: str, value) -> dict:
-    """A copy of ``cfg`` with the dotted ``path`` set to ``value``."""
-    cfg = copy.deepcopy(cfg)
-    *parents, leaf = path.split(".")
-    node = cfg
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = value
-    return cfg
 
 
 def data(cfg: dict):

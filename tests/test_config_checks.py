@@ -1,6 +1,5 @@
 """Every key of config.DEFAULTS is checked: a bad value or an unknown key (a typo) is one line naming the key and
 the fix, before anything is written; the keys 2019 configs carry load."""
-import copy
 import json
 
 import pytest
@@ -8,20 +7,10 @@ import pytest
 from stampnet import ConfigError
 from stampnet.config import DEFAULTS, IGNORED_KEYS, nearest_key, read_config, unknown_keys, validate
 from tests.conftest import require_shared, run_experiment, tf_quiet_lines
-from tests.tiny import TINY, overrides
+from tests.tiny import TINY, overrides, with_
 
 GUMBEL = "layer_parameters.decoder_parameters.gumbel_parameters."
 ENCODER = "layer_parameters.encoder_parameters."
-
-
-def with_(cfg: dict, path: str, value) -> dict:
-    cfg = copy.deepcopy(cfg)
-    *parents, leaf = path.split(".")
-    node = cfg
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = value
-    return cfg
 
 
 @pytest.mark.parametrize("path, value, match", [

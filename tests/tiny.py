@@ -33,6 +33,17 @@ def tiny(**run_parameters) -> dict:
     return cfg
 
 
+def with_(cfg: dict, path: str, value) -> dict:
+    """A copy of ``cfg`` with the dotted ``path`` set to ``value``."""
+    cfg = copy.deepcopy(cfg)
+    *parents, leaf = path.split(".")
+    node = cfg
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+    return cfg
+
+
 def overrides(cfg: dict, prefix: str = "") -> list[str]:
     """Sacred command-line overrides (``key.sub=value``, values as Python literals) that set every leaf of ``cfg``."""
     out = []
