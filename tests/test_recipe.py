@@ -137,3 +137,22 @@ def test_schedule_callbacks_resume_from_the_step_counter():
         cb.on_train_batch_begin(0)
     assert float(gumbel_layers(model)[0].temperature.numpy()) == pytest.approx(tau_from_knots(0.9, gp["tau_schedule"]))
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.002 * cosine_factor(0.9, 0.5, 0.1))
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_fast_recipe_on_every_script(script):
+    """`with fast` on every experiment: a valid config, all three recipe callbacks, hard samples and τ = 1 over
+    the second half, and at most 1.0 M training canvases (issue 9's budget) with the script's batch."""
+    from sacred.utils import recursive_update
+
+    from stamp_network import ex
+
+    fast = {k: v for k, v in ex.named_configs["fast"]().items() if k != "__doc__"}
+    cfg = validate(recursive_update(_script_config(script), fast))
+    model_spec, spec = from_validated(cfg)
+    assert [type(c) for c in schedule_callbacks(spec)] == [TemperatureSchedule, StraightThrough, LearningRateDecay]
+    gp = cfg["layer_parameters"]["decoder_parameters"]["gumbel_parameters"]
+    total = spec.epochs * spec.steps_per_epoch
+    assert tau_at(0, gp, total) == pytest.approx(7) and tau_at(total // 2, gp, total) == pytest.approx(2)
+    assert tau_at(total, gp, total) == pytest.approx(1) and gp["straight_through_from"] == 0.5
+    assert total * spec.batch_size <= 1_000_000
