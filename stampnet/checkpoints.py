@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import h5py
+import numpy as np
 import keras
 
 from stampnet import ConfigError, backend
@@ -48,12 +49,20 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
 class ResumeState(keras.callbacks.Callback):
     """After every epoch with a finite loss, saves the whole training state to ``backup_dir/state.weights.h5``
     (atomically): what :func:`restore_state` needs to continue the run exactly. ``history`` is the list of
-    per-epoch logs before this fit (from a resumed run); this epoch's logs are appended."""
+    per-epoch logs before this fit (from a resumed run); this epoch's logs are appended. ``global_rng`` (from
+    :func:`restore_state`) is put back just before the first step: PyTorch's data loader draws from the global
+    generator when fit starts, which an uninterrupted run did before its first epoch, not between epochs."""
 
-    def __init__(self, backup_dir: Path, history: Optional[list] = None):
+    def __init__(self, backup_dir: Path, history: Optional[list] = None, global_rng=None):
         super().__init__()
         self.path = Path(backup_dir) / STATE_FILE
         self.history = list(history or [])
+        self.global_rng = global_rng
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.global_rng is not None:
+            backend.set_global_rng_state(self.global_rng)
+            self.global_rng = None
 
     def on_epoch_end(self, epoch, logs=None):
         if not finite(logs):
@@ -131,8 +140,9 @@ def resume_epoch(source: Path, kind: str) -> int:
                           "run's latest trained/ checkpoint instead") from None
 
 
-def restore_state(model: keras.Model, source: Path, kind: str) -> tuple[int, list]:
-    """Load a resume source into ``model`` (compiled, built); returns (epochs done, per-epoch logs)."""
+def restore_state(model: keras.Model, source: Path, kind: str) -> tuple[int, list, Optional[np.ndarray]]:
+    """Load a resume source into ``model`` (compiled, built); returns (epochs done, per-epoch logs, the global
+    generator's state for :class:`ResumeState` to put back, or None)."""
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     try:
@@ -141,7 +151,7 @@ def restore_state(model: keras.Model, source: Path, kind: str) -> tuple[int, lis
         raise ConfigError(f"{source} does not fit this model ({str(err).splitlines()[0]}); resume with the "
                           "run's own config (do not override the architecture together with resume_from)") from None
     if kind == "checkpoint":
-        return resume_epoch(source, kind), []
+        return resume_epoch(source, kind), [], None
     with h5py.File(source, "r") as f:
         group = f[STATE_GROUP]
         epoch, history = int(group.attrs["epoch"]), json.loads(group.attrs["history"])
@@ -153,8 +163,7 @@ def restore_state(model: keras.Model, source: Path, kind: str) -> tuple[int, lis
                           "resume with the run's own config")
     for variable, value in zip(states, saved):
         variable.assign(value)
-    backend.set_global_rng_state(rng)
-    return epoch, history
+    return epoch, history, rng
 
 
 def checkpoint_epoch(path: Path) -> int:

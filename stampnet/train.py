@@ -14,7 +14,7 @@ import keras
 
 from stampnet import ConfigError, backend
 from stampnet.callbacks import EpochLine, ScalarLogger, schedule_callbacks
-from stampnet.checkpoints import (STATE_FILE, PeriodicCheckpoint, ResumeState, checkpoint_epoch,  # noqa: F401
+from stampnet.checkpoints import (STATE_FILE, PeriodicCheckpoint, ResumeState,
                                   finite, latest_weights, restore_state, resume_epoch, resume_source,
                                   save_weights_atomic)
 from stampnet.config import validate
@@ -69,10 +69,10 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
         keras.mixed_precision.set_global_policy(spec.mixed_precision)
     with backend.distribution(spec.distribute, spec.batch_size):
         model = build_model(model_spec, jit_compile=spec.jit_compile)
-        start_epoch, past = 0, []
+        start_epoch, past, global_rng = 0, [], None
         if spec.resume_from:
             source, kind = resume_source(spec.resume_from)
-            start_epoch, past = restore_state(model, source, kind)
+            start_epoch, past, global_rng = restore_state(model, source, kind)
             exact = "" if kind == "state" else " (from a checkpoint: the random generators start afresh)"
             print(f"resuming {spec.resume_from} after epoch {start_epoch}{exact}", flush=True)
         trained.mkdir(parents=True, exist_ok=True)
@@ -81,7 +81,7 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
                 for name, value in logs.items():
                     log_scalar(name, value, epoch)
         name = "weights.{epoch:02d}-{%s:.2f}.weights.h5" % ("val_loss" if validation else "loss")
-        all_callbacks = run_callbacks(spec, run_dir, name, past, log_scalar) + list(callbacks)
+        all_callbacks = run_callbacks(spec, run_dir, name, past, log_scalar, global_rng) + list(callbacks)
         history = model.fit(training_feed(train_part.images, spec.batch_size, spec.shuffle, spec.seed,
                                           first_epoch=start_epoch, epochs=spec.epochs),
                             epochs=spec.epochs, initial_epoch=start_epoch, steps_per_epoch=spec.steps_per_epoch,
@@ -109,13 +109,13 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
 
 
 def run_callbacks(spec: TrainSpec, run_dir: Path, checkpoint_name: str, past: list,
-                  log_scalar: Optional[Callable] = None) -> list[keras.callbacks.Callback]:
+                  log_scalar: Optional[Callable] = None, global_rng=None) -> list[keras.callbacks.Callback]:
     """The callbacks of a run, in order: the schedules (before each step), then after each epoch the NaN stop,
     the resume state, checkpoints, TensorBoard, the progress line and the metrics hook."""
     out = [
         *schedule_callbacks(spec),
         backend.nan_stop(),
-        ResumeState(run_dir / "backup", past),
+        ResumeState(run_dir / "backup", past, global_rng),
         PeriodicCheckpoint(run_dir / "trained" / checkpoint_name, spec.checkpoint_period),
         backend.board_callback(run_dir / "board"),
         EpochLine(spec.epochs, spec.images_per_epoch),
