@@ -16,9 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 from stampnet.evaluate import build_run, load_weights, predict, test_split  # noqa: E402
+from stampnet.legacy import reference_run  # noqa: E402
 from stampnet.model import analysis_model, set_noise, set_temperature  # noqa: E402
 
 
@@ -37,14 +37,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--ref", default=str(Path(__file__).resolve().parents[2] / "shared/reference/stampnet-2019"))
     args = ap.parse_args()
-    ref = Path(args.ref)
-    cfg = json.loads((ref / "simple_shapes_2.config.json").read_text())
-    cfg["run_parameters"]["img_type_parameters"]["test_size"] = args.n
-    cfg["run_parameters"].update(steps_per_epoch=1, validation_steps=0)
-    config = Path(tempfile.mkdtemp()) / "config.json"
-    config.write_text(json.dumps(cfg))
+    config, weights = reference_run(args.ref, "simple_shapes_2", tempfile.mkdtemp(), test_size=args.n)
     run = build_run(config)
-    load_weights(run.model, ref / "simple_shapes_2.weights.800.hdf5", config)
+    load_weights(run.model, weights, config)
     images = test_split(run.config).images
     print(f"{len(images)} canvases, backend {keras.backend.backend()}", flush=True)
     for _ in range(args.rounds):

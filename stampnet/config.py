@@ -62,7 +62,8 @@ DEFAULTS: dict = {
                                   "steps_per_epoch": None,
                                   # Beyond 2019 (stampnet/recipe.py), off by default; fractions of training:
                                   "tau_schedule": None,           # [[0, τ0], [f1, τ1], …] log-linear knots
-                                  "straight_through_from": None},  # hard forward, soft gradient from here on
+                                  "straight_through_from": None,  # hard forward, soft gradient from here on
+                                  "usage_balance": 0},  # strength of a loss that balances stamp usage
         },
         "learning_rate": 0.002,  # Nadam; the Keras 2 default the authors used
         "learning_rate_decay_from": None,  # beyond 2019: cosine decay from this fraction of training on …
@@ -177,6 +178,11 @@ def _validate_recipe(gp: dict, lp: dict) -> None:
     if gp["straight_through_from"] is not None:
         _fraction(gp["straight_through_from"], "layer_parameters.decoder_parameters.gumbel_parameters."
                                                "straight_through_from")
+    balance = gp["usage_balance"]
+    if isinstance(balance, bool) or not isinstance(balance, (int, float)) or not 0 <= balance < float("inf"):
+        raise ConfigError("layer_parameters.decoder_parameters.gumbel_parameters.usage_balance must be a number "
+                          f">= 0 (0: off), got {balance!r}; e.g. `with "
+                          "layer_parameters.decoder_parameters.gumbel_parameters.usage_balance=10`")
     if lp["learning_rate_decay_from"] is not None:
         _fraction(lp["learning_rate_decay_from"], "layer_parameters.learning_rate_decay_from")
     _fraction(lp["learning_rate_decay_to"], "layer_parameters.learning_rate_decay_to")

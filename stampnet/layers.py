@@ -96,6 +96,33 @@ class GumbelSoftmax(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="stampnet")
+class UsageBalance(keras.layers.Layer):
+    """Adds ``strength · (log K − H(p̄))`` to the training loss, p̄ the stamp choice softmax(logits) averaged
+    over the batch and the slots: 0 when every stamp is chosen equally often, ``strength · log K`` when one
+    stamp takes every slot. It keeps one stamp from becoming the catch-all for several classes (the codebook
+    diversity loss of wav2vec 2.0, Baevski et al. 2020). ``strength`` is in the loss' units (the summed squared
+    error per canvas). Identity on its input, the flat stamp logits (B, M·K); no weights (see recipe.py)."""
+
+    def __init__(self, size: int, slots: int, strength: float, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.size, self.slots, self.strength = size, slots, float(strength)
+
+    def call(self, logits):
+        p = ops.softmax(ops.reshape(logits, (-1, self.slots, self.size)), axis=-1)  # (B, M, K)
+        usage = ops.mean(p, axis=(0, 1))                                            # (K,)
+        entropy = -ops.sum(usage * ops.log(usage + EPSILON))
+        self.add_loss(self.strength * (float(np.log(self.size)) - entropy))
+        return logits
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "slots": self.slots, "strength": self.strength}
+
+
+@keras.saving.register_keras_serializable(package="stampnet")
 class StampDecoder(keras.layers.Layer):
     """Places the chosen stamps at the chosen coordinates and sums them, clipped at 1.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from stampnet.layers import CoordinateMap, GumbelSoftmax, StampDecoder, sum_squared_error
+from stampnet.layers import CoordinateMap, GumbelSoftmax, StampDecoder, UsageBalance, sum_squared_error
 from stampnet.spec import ModelSpec
 
 LEAKY_SLOPE = 0.3  # Keras 2's LeakyReLU default, used throughout the 2019 model
@@ -37,11 +37,14 @@ def _encoding(latent, size, role):
 
 
 def _gumbel_head(encoding, size, spec: ModelSpec, role):
-    """1×1 conv to M·size logits → LeakyReLU → BatchNorm(0.8) → flatten → Gumbel softmax; (B, M, size)."""
+    """1×1 conv to M·size logits → LeakyReLU → BatchNorm(0.8) → flatten → Gumbel softmax; (B, M, size).
+    The stamp head's logits pass the usage-balancing term when the spec sets one (off in 2019)."""
     x = layers.Conv2D(size * spec.slots, 1, name=f"pre_softmax_{role}")(encoding)
     x = layers.LeakyReLU(LEAKY_SLOPE, name=f"pre_softmax_{role}_act")(x)
     x = layers.BatchNormalization(momentum=0.8, name=f"pre_softmax_{role}_bn")(x)
     x = layers.Flatten(name=f"pre_softmax_{role}_flat")(x)                    # (B, M·size)
+    if role == "stamp" and spec.usage_balance:
+        x = UsageBalance(size, spec.slots, spec.usage_balance, name="usage_balance")(x)  # adds to the loss
     return GumbelSoftmax(size, spec.slots, tau_init=spec.tau_init, name=f"softmax_{role}",
                          straight_through=spec.straight_through)(x)
 

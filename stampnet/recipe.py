@@ -10,6 +10,9 @@ budget; they are read from the optimizer's step counter, so a resumed run contin
 - ``gumbel_parameters.straight_through_from``: from this fraction on, training draws the one-hot argmax of the
   Gumbel sample in the forward pass and keeps the soft sample's gradient (straight-through Gumbel-softmax,
   Jang et al. 2017), so the decoder trains on the hard choices evaluation makes.
+- ``gumbel_parameters.usage_balance``: a strength λ ≥ 0; adds λ · (log K − H(p̄)) to the loss, p̄ the stamp
+  softmax averaged over the batch and slots, so that no stamp becomes a catch-all
+  (:class:`stampnet.layers.UsageBalance`). Not part of ``fast``: not yet measured.
 - ``layer_parameters.learning_rate_decay_from`` / ``learning_rate_decay_to``: cosine decay of the learning
   rate from that fraction on, down to ``learning_rate × learning_rate_decay_to`` at the end.
 """

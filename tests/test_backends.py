@@ -164,23 +164,15 @@ EVALUATE = textwrap.dedent("""
 
 def test_2019_weights_same_reconstructions_and_measures_on_tensorflow_and_jax(tmp_path):
     requires("jax")
-    from stampnet.data.cluttered import generate_cluttered_mnist, save_npz_atomic
-    from stampnet.data.mnist import load_mnist
     from stampnet.evaluate import evaluate
+    from stampnet.legacy import reference_run
 
-    ref = require_shared("reference/stampnet-2019")
-    mnist = load_mnist(require_shared("data/mnist/mnist-subset.npz"))
-    data = save_npz_atomic(tmp_path / "ct2.npz", generate_cluttered_mnist(mnist, n_digits=2, n_train=64))
-    config = json.loads((ref / "ct_mnist_2.config.json").read_text())
-    config["run_parameters"]["img_type_parameters"]["data_path"] = str(data)
-    config["run_parameters"].update(steps_per_epoch=1, validation_steps=0)
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    weights = ref / "ct_mnist_2.weights.1000.hdf5"
-
+    config, weights = reference_run(require_shared("reference/stampnet-2019"), "ct_mnist_2", tmp_path,
+                                    mnist_path=require_shared("data/mnist/mnist-subset.npz"))
     (tmp_path / "evaluate_jax.py").write_text(EVALUATE)
-    run(["evaluate_jax.py", str(tmp_path / "config.json"), str(weights), str(tmp_path / "jax")], tmp_path,
+    run(["evaluate_jax.py", str(config), str(weights), str(tmp_path / "jax")], tmp_path,
         without_tensorflow("jax"), script=None)
-    ours = evaluate(tmp_path / "config.json", weights=weights, tau=1e-4, limit=LIMIT, noise=False)
+    ours = evaluate(config, weights=weights, tau=1e-4, limit=LIMIT, noise=False)
 
     jax_recon = np.load(tmp_path / "jax.npy")
     assert jax_recon.shape == (N_RECON, 100, 100, 1)

@@ -12,13 +12,10 @@ off (README), which ±0.01 let through.
 - simple_shapes_2 at epoch 800 on 4,000 freshly generated Simple Shapes-2 test canvases (the paper: cor_loc
   0.9828, iou 0.9500, purity 0.9564): ours 0.9815, 0.9498, 0.9619.
 """
-import json
-
 import pytest
 
-from stampnet.data.cluttered import generate_cluttered_mnist, save_npz_atomic
-from stampnet.data.mnist import load_mnist
 from stampnet.evaluate import evaluate
+from stampnet.legacy import reference_run
 from tests.conftest import require_shared
 
 
@@ -28,29 +25,17 @@ def _check(measures, targets):
 
 
 def test_ct_mnist_2_weights_reproduce_2019_notebook(tmp_path):
-    ref = require_shared("reference/stampnet-2019")
-    mnist = load_mnist(require_shared("data/mnist/mnist-subset.npz"))
-    arrays = generate_cluttered_mnist(mnist, n_digits=2, n_train=64)  # the 2019 seed 42; test split exact
-    data = save_npz_atomic(tmp_path / "ct2.npz", arrays)
-    config = json.loads((ref / "ct_mnist_2.config.json").read_text())
-    config["run_parameters"]["img_type_parameters"]["data_path"] = str(data)
-    config["run_parameters"]["validation_steps"] = 0
-    config["run_parameters"]["steps_per_epoch"] = 1
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    m = evaluate(tmp_path / "config.json", weights=ref / "ct_mnist_2.weights.1000.hdf5", tau=1e-4, seed=0)["measures"]
+    config, weights = reference_run(require_shared("reference/stampnet-2019"), "ct_mnist_2", tmp_path,
+                                    mnist_path=require_shared("data/mnist/mnist-subset.npz"))
+    m = evaluate(config, weights=weights, tau=1e-4, seed=0)["measures"]
     assert m["n_images"] == 10000 and m["seed"] == 0
     _check(m, {"cor_loc": (0.9508, 0.003), "iou": (0.83708, 0.003), "purity": (0.60415, 0.004),
                "avg_total_mse": (0.025704, 0.01 * 0.025704)})
 
 
 def test_simple_shapes_2_weights_reproduce_paper(tmp_path):
-    ref = require_shared("reference/stampnet-2019")
-    config = json.loads((ref / "simple_shapes_2.config.json").read_text())
-    config["run_parameters"]["img_type_parameters"]["test_size"] = 4000
-    config["run_parameters"].update(steps_per_epoch=1, validation_steps=0)
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    m = evaluate(tmp_path / "config.json", weights=ref / "simple_shapes_2.weights.800.hdf5", tau=1e-4,
-                 seed=0)["measures"]
+    config, weights = reference_run(require_shared("reference/stampnet-2019"), "simple_shapes_2", tmp_path)
+    m = evaluate(config, weights=weights, tau=1e-4, seed=0)["measures"]
     _check(m, {"cor_loc": (0.9815, 0.003), "iou": (0.94983, 0.003), "purity": (0.961875, 0.004),
                "avg_total_mse": (0.0082838, 0.05 * 0.0082838)})
 

@@ -5,14 +5,14 @@ import pytest
 
 from stampnet import ConfigError
 from stampnet.config import validate
-from stampnet.layers import GumbelSoftmax
+from stampnet.layers import GumbelSoftmax, UsageBalance
 from stampnet.callbacks import TemperatureSchedule, schedule_callbacks
 from stampnet.model import build_model, gumbel_layers
 from stampnet.recipe import LearningRateDecay, StraightThrough
 from stampnet.spec import from_validated
 from stampnet.schedules import cosine_factor, tau_at, tau_from_knots, temperature_at
 from stampnet.train import train
-from tests.tiny import REPO_ROOT, TINY, tiny
+from tests.tiny import REPO_ROOT, TINY, tiny, with_
 
 SCRIPTS = ["simple_shapes_1.py", "simple_shapes_2.py", "t_mnist_1.py", "t_mnist_2.py", "ct_mnist_1.py",
            "ct_mnist_2.py", "pedestrian.py", "omniglot.py"]
@@ -39,7 +39,7 @@ def test_options_are_off_in_every_2019_script(script):
     cfg = _script_config(script)
     lp = cfg["layer_parameters"]
     gp = lp["decoder_parameters"]["gumbel_parameters"]
-    assert gp["tau_schedule"] is None and gp["straight_through_from"] is None
+    assert gp["tau_schedule"] is None and gp["straight_through_from"] is None and gp["usage_balance"] == 0
     assert lp["learning_rate_decay_from"] is None
     callbacks = schedule_callbacks(from_validated(cfg)[1])
     assert [type(c) for c in callbacks] == [TemperatureSchedule]  # τ only: no straight-through, no learning-rate decay
@@ -54,6 +54,7 @@ def test_default_model_has_no_straight_through_switch():
     assert all(not layer.straight_through and not hasattr(layer, "hard") for layer in gumbel_layers(model))
     # no `hard` variable anywhere: weight files keep the layout they had before the option existed
     assert not any(v.path.endswith("hard") for v in model.variables)
+    assert not any(isinstance(layer, UsageBalance) for layer in model.layers) and not model.losses
 
 
 def test_tau_knots_are_log_linear_and_flat_outside():
@@ -95,6 +96,41 @@ def test_straight_through_is_one_hot_forward_with_the_soft_gradient():
     np.testing.assert_allclose(grad(1.0), grad(0.0), atol=1e-6)
 
 
+def test_usage_balance_is_zero_for_equal_use_and_log_k_for_one_stamp():
+    layer = UsageBalance(4, 2, strength=3.0)
+    equal = np.zeros((2, 8), "float32")                  # every stamp equally likely in every slot
+    one = np.tile(np.array([50, 0, 0, 0], "float32"), (2, 2))  # stamp 0 in both slots of both canvases
+    np.testing.assert_array_equal(np.asarray(layer(equal)), equal)  # identity on the logits
+    assert float(layer.losses[0]) == pytest.approx(0.0, abs=1e-5)
+    layer(one)
+    assert float(layer.losses[0]) == pytest.approx(3.0 * np.log(4), rel=1e-4)
+    # the batch's usage counts, not one canvas': two canvases choosing different stamps are balanced
+    split = np.array([[50, 0, 0, 0, 0, 50, 0, 0], [0, 0, 50, 0, 0, 0, 0, 50]], "float32")
+    layer(split)
+    assert float(layer.losses[0]) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_usage_balance_adds_its_term_to_the_training_loss():
+    from stampnet.model import set_noise
+
+    plain = build_model(validate(tiny())["layer_parameters"])
+    balanced = build_model(validate(with_(
+        tiny(), "layer_parameters.decoder_parameters.gumbel_parameters.usage_balance", 1000.0))["layer_parameters"])
+    assert [type(layer) for layer in balanced.layers].count(UsageBalance) == 1
+    for layer in plain.layers:  # the same weights: the balancing layer has none
+        balanced.get_layer(layer.name).set_weights(layer.get_weights())
+    for model in (plain, balanced):
+        set_noise(model, False)
+    x = np.random.default_rng(0).random((8, 32, 32, 1)).astype("float32")
+    flat = keras.Model(plain.input, plain.get_layer("pre_softmax_stamp_flat").output)(x)  # (B, M·K)
+    logits = keras.ops.convert_to_numpy(flat).reshape(8, 2, -1)                           # (B, M, K)
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    usage = (p / p.sum(-1, keepdims=True)).mean((0, 1))
+    term = 1000.0 * (np.log(usage.size) + (usage * np.log(usage)).sum())
+    gap = balanced.evaluate(x, x, batch_size=8, verbose=0) - plain.evaluate(x, x, batch_size=8, verbose=0)
+    assert term > 0.01 and gap == pytest.approx(term, rel=0.02)
+
+
 def test_config_rejects_bad_recipe_values():
     with pytest.raises(ConfigError, match="tau_schedule"):
         validate({"layer_parameters": {"decoder_parameters": {"gumbel_parameters": {
@@ -103,6 +139,8 @@ def test_config_rejects_bad_recipe_values():
         validate({"layer_parameters": {"decoder_parameters": {"gumbel_parameters": {"tau_schedule": [[0, 0]]}}}})
     with pytest.raises(ConfigError, match="straight_through_from"):
         validate({"layer_parameters": {"decoder_parameters": {"gumbel_parameters": {"straight_through_from": 2}}}})
+    with pytest.raises(ConfigError, match="usage_balance"):
+        validate({"layer_parameters": {"decoder_parameters": {"gumbel_parameters": {"usage_balance": -1}}}})
     with pytest.raises(ConfigError, match="learning_rate_decay_from"):
         validate({"layer_parameters": {"learning_rate_decay_from": "late"}})
 
