@@ -46,8 +46,10 @@ def experiment_env(**extra) -> dict:
     return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
 
 
-def run_experiment(args: list, cwd, timeout: int = 300, script: str = "simple_shapes_2.py", **env):
-    """``python <script> <args>`` in ``cwd`` (runs land in cwd/runs/); a CompletedProcess with text output."""
+def run_experiment(args: list, cwd, timeout: int = 900, script: str = "simple_shapes_2.py", **env):
+    """``python <script> <args>`` in ``cwd`` (runs land in cwd/runs/); a CompletedProcess with text output.
+    ``timeout`` guards against a hang only: on a loaded machine (tests at nice 19 beside a training run) a tiny
+    run took over 300 s."""
     import subprocess
 
     command = [sys.executable, *([str(REPO_ROOT / script)] if script else []), *map(str, args)]

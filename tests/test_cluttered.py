@@ -115,7 +115,7 @@ def test_cli_tiny(tiny_mnist, tmp_path):
     path, ((xtr, ytr), (xte, yte)) = tiny_mnist
     out = tmp_path / "out"
     res = subprocess.run([sys.executable, "generate_cluttered_mnist.py", "--mnist", str(path), "--out", str(out)],
-                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted([default_file_name(1), default_file_name(2)])
     for n_digits in (1, 2):
@@ -171,7 +171,7 @@ def test_cli_errors_in_process(tiny_mnist, tmp_path, capsys, extra, match):
 
 def test_cli_error_subprocess_no_traceback(tmp_path):
     res = subprocess.run([sys.executable, "generate_cluttered_mnist.py", "--mnist", str(tmp_path / "none.npz"),
-                          "--out", str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+                          "--out", str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip().count("\n") == 0 and "~/.keras/datasets/" in res.stderr
 

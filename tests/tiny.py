@@ -55,7 +55,7 @@ def overrides(cfg: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def run_script(script: str, args: list[str], cwd, timeout=300) -> subprocess.CompletedProcess:
+def run_script(script: str, args: list[str], cwd, timeout=900) -> subprocess.CompletedProcess:
     """Run a top-level script of the repository (an experiment, or ``-m module``) in ``cwd``."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     head = ["-m", script[3:]] if script.startswith("-m ") else [str(REPO_ROOT / script)]
