@@ -13,7 +13,6 @@ Nothing is written to the run.
 ``--keep-dropout`` recomputes the statistics with dropout on (as training saw them): the control.
 """
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -22,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from stampnet import ConfigError  # noqa: E402
 from stampnet.data import load_data  # noqa: E402
-from stampnet.evaluate import build_run, checkpoints, load_weights, measure  # noqa: E402
+from stampnet.evaluate import load_run, measure  # noqa: E402
 from stampnet.model import set_noise, set_temperature  # noqa: E402
 
 KEYS = ["cor_loc", "iou", "purity", "nmi", "avg_total_mse", "empty_slot_rate", "unmatched_slot_ink",
@@ -37,13 +37,10 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=60, help="training batches of 256 for the statistics")
     ap.add_argument("--keep-dropout", action="store_true", help="the control: statistics with dropout on")
     args = ap.parse_args()
-    run = build_run(args.run)
-    saved = checkpoints(args.run / "trained")
-    if not saved:
-        sys.exit(f"error: no weights in {args.run / 'trained'}; train the run first")
-    weights = saved[max(saved)]
-    load_weights(run.model, weights, args.run / "config.json")
-    run = dataclasses.replace(run, weights=weights)
+    try:
+        run = load_run(args.run)  # the latest checkpoint, as evaluate
+    except ConfigError as error:
+        sys.exit(f"error: {error}")
     cfg = run.config
     splits = load_data(cfg["run_parameters"], cfg["layer_parameters"]["input_parameters"], cfg["seed"])
     test = splits.test.take(slice(0, args.n))
@@ -52,7 +49,7 @@ def main() -> None:
         m, _ = measure(run, test)
         print(label, {k: round(float(m[k]), 4) for k in KEYS if k in m}, flush=True)
 
-    report(f"epoch {max(saved)}, as trained:")
+    report(f"{run.weights.name}, as trained:")
     set_temperature(run.model, 1.0)
     set_noise(run.model, True)
     for layer in run.model.layers:
