@@ -40,6 +40,8 @@ DEFAULTS: dict = {
         "mnist_path": None,         # None: keras.datasets.mnist (download + cache); or an mnist.npz / IDX folder
         "deterministic": None,      # deterministic kernels (stampnet/backend.py); None: on when no GPU is visible
         "distribute": None,         # None or "mirrored": data parallel over all GPUs (TF MirroredStrategy, JAX DataParallel)
+        "precise_bn": 0,            # beyond 2019: after training, recompute the BatchNorm statistics without
+                                    # dropout on this many training canvases (stampnet/recipe.py); 0: off
     },
     "layer_parameters": {
         "input_parameters": {"img_rows": 84, "img_cols": 84, "img_channels": 1, "batch_size": 64},
@@ -251,8 +253,8 @@ def validate(config: dict) -> dict:
     _require_number(gp["anneal_rate"], gumbel + "anneal_rate", strict=False, example=0.01)
     _validate_recipe(gp, lp)
     rp = cfg["run_parameters"]
-    for key in ("epochs", "steps_per_epoch", "validation_steps", "checkpoint_period"):
-        _require_int(rp[key], f"run_parameters.{key}", minimum=0 if key == "validation_steps" else 1)
+    for key in ("epochs", "steps_per_epoch", "validation_steps", "checkpoint_period", "precise_bn"):
+        _require_int(rp[key], f"run_parameters.{key}", minimum=0 if key in ("validation_steps", "precise_bn") else 1)
     if gp["steps_per_epoch"] is None:  # one steps_per_epoch: τ follows the run's unless the config sets its own
         gp["steps_per_epoch"] = rp["steps_per_epoch"]
     _require_int(gp["steps_per_epoch"], "layer_parameters.decoder_parameters.gumbel_parameters.steps_per_epoch")

@@ -202,13 +202,22 @@ def save_claim_figures(result: dict, folder: Path, matching: str = "greedy") -> 
     return written
 
 
-def test_split(cfg: dict, limit: Optional[int] = None):
-    """The run's test canvases (the first ``limit`` of them)."""
+def test_split(cfg: dict, limit: Optional[int] = None, with_train: bool = False):
+    """The run's test canvases (the first ``limit`` of them); with ``with_train``, (test, training canvases)."""
     from stampnet.data import load_data
 
     rp = cfg["run_parameters"]
-    test = load_data(rp, cfg["layer_parameters"]["input_parameters"], cfg["seed"]).test
-    return test.take(slice(0, limit)) if limit else test
+    splits = load_data(rp, cfg["layer_parameters"]["input_parameters"], cfg["seed"])
+    test = splits.test.take(slice(0, limit)) if limit else splits.test
+    return (test, splits.train.images) if with_train else test
+
+
+def recalibrate(run: LoadedRun, train_images, canvases: int) -> int:
+    """``--precise-bn``: recompute the loaded weights' BatchNorm statistics without dropout on ``canvases`` of
+    the run's training canvases (``stampnet.recipe.recompute_batchnorm``, seeded by the run's seed)."""
+    from stampnet.recipe import recompute_batchnorm
+
+    return recompute_batchnorm(run.model, train_images, canvases, seed=run.config["seed"])
 
 
 def measure(run: LoadedRun, test, tau=None, matching="greedy", noise=True, batch_size=256, seed=DEFAULT_SEED,
@@ -231,13 +240,17 @@ def measure(run: LoadedRun, test, tau=None, matching="greedy", noise=True, batch
 
 
 def evaluate(target, epoch=None, weights=None, tau=None, limit=None, matching="greedy", noise=True,
-             batch_size=256, decoder=None, kmeans=None, progress=False, seed=DEFAULT_SEED) -> dict:
+             batch_size=256, decoder=None, kmeans=None, progress=False, seed=DEFAULT_SEED, precise_bn=0) -> dict:
     """Load a run, predict its test split and compute the measures (the 2019 notebook's). Returns a dict
     with ``measures`` (and ``kmeans`` rows for Omniglot), plus ``outputs``, ``test`` and ``run`` for
-    figures (the notebook uses them). ``seed``: of the test-time Gumbel noise (None: unseeded)."""
+    figures (the notebook uses them). ``seed``: of the test-time Gumbel noise (None: unseeded).
+    ``precise_bn``: first recompute the BatchNorm statistics without dropout on this many training canvases."""
     run = load_run(target, epoch, weights, decoder)
-    test = test_split(run.config, limit)
+    test, train_images = test_split(run.config, limit, with_train=True)
+    used = recalibrate(run, train_images, precise_bn)
     measures, out = measure(run, test, tau, matching, noise, batch_size, seed, progress)
+    if used:
+        measures["precise_bn"] = used  # canvases the statistics were recomputed on
     result = {"measures": measures, "outputs": out, "test": test, "run": run}
     if kmeans if kmeans is not None else run.config["run_parameters"]["img_type"] == "omniglot":
         result["kmeans_clusterings"] = kmeans_clusterings(run.config, test)
@@ -266,10 +279,11 @@ def parse_epochs(text) -> Optional[list[int]] | str:
 
 
 def evaluate_epochs(target, epochs="all", tau=None, limit=None, matching="greedy", noise=True, batch_size=256,
-                    decoder=None, seed=DEFAULT_SEED, progress=False) -> dict:
+                    decoder=None, seed=DEFAULT_SEED, progress=False, precise_bn=0) -> dict:
     """The measures of several checkpoints of one run (``epochs``: a list, ``"10,20"`` or ``"all"``), each on
-    the same test canvases with the same noise. Returns ``rows`` (one dict per epoch: epoch,
-    training_canvases, the measures) and ``run``. One model, its predict function traced once."""
+    the same test canvases with the same noise (and, with ``precise_bn``, its BatchNorm statistics recomputed
+    first, as :func:`evaluate`). Returns ``rows`` (one dict per epoch: epoch, training_canvases, the measures)
+    and ``run``. One model, its predict function traced once."""
     run = build_run(target, decoder)
     found = checkpoints(run.folder / "trained")
     epochs = parse_epochs(epochs)
@@ -280,12 +294,15 @@ def evaluate_epochs(target, epochs="all", tau=None, limit=None, matching="greedy
         have = f"it has epochs {', '.join(map(str, found))}" if found else "it has no checkpoints yet"
         raise ConfigError(f"no checkpoint for epoch(s) {', '.join(map(str, missing or epochs))} in "
                           f"{run.folder / 'trained'} ({have}); choose from those, or --epochs all")
-    test = test_split(run.config, limit)
+    test, train_images = test_split(run.config, limit, with_train=True)
     rows = []
     for epoch in epochs:
         run.weights = found[epoch]
         load_weights(run.model, run.weights, run.folder / "config.json")
+        used = recalibrate(run, train_images, precise_bn)
         measures, _ = measure(run, test, tau, matching, noise, batch_size, seed, progress)
+        if used:
+            measures["precise_bn"] = used
         rows.append({"epoch": epoch, "training_canvases": training_canvases(run.config, epoch), **measures})
     return {"rows": rows, "run": run}
 
@@ -359,6 +376,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=cli.seed, default=DEFAULT_SEED,
                         help=f"seed of the test-time Gumbel noise (default {DEFAULT_SEED}: repeatable)")
     parser.add_argument("--batch-size", type=cli.positive_int, default=256)
+    parser.add_argument("--precise-bn", type=cli.positive_int, metavar="N", default=0,
+                        help="first recompute the BatchNorm statistics without dropout on N training canvases "
+                             "(e.g. 8192; the weights file is not changed). Runs trained with "
+                             "run_parameters.precise_bn already carry them")
     parser.add_argument("--decoder", choices=("separable", "conv"), help="override the decoder implementation")
     parser.add_argument("--kmeans", action=argparse.BooleanOptionalAction, default=None,
                         help="add k-means baselines (default: on for Omniglot)")
@@ -381,7 +402,8 @@ def main(argv=None) -> int:
             except argparse.ArgumentTypeError as err:
                 parser.error(f"argument --out: {err}")
     options = dict(tau=args.tau, limit=args.limit, matching=args.matching, noise=not args.no_noise,
-                   batch_size=args.batch_size, decoder=args.decoder, seed=args.seed, progress=not args.json)
+                   batch_size=args.batch_size, decoder=args.decoder, seed=args.seed, progress=not args.json,
+                   precise_bn=args.precise_bn)
     try:
         if args.epochs is not None:
             result = evaluate_epochs(args.target, parse_epochs(args.epochs), **options)

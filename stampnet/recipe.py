@@ -15,10 +15,14 @@ budget; they are read from the optimizer's step counter, so a resumed run contin
   (:class:`stampnet.layers.UsageBalance`). Not part of ``fast``: not yet measured.
 - ``layer_parameters.learning_rate_decay_from`` / ``learning_rate_decay_to``: cosine decay of the learning
   rate from that fraction on, down to ``learning_rate × learning_rate_decay_to`` at the end.
+- ``run_parameters.precise_bn``: a number of training canvases (0: off); after the last epoch, every
+  BatchNorm layer's moving mean and variance are recomputed on them with dropout off
+  (:func:`recompute_batchnorm`), and the final weights are saved with these statistics.
 """
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from stampnet import backend
 from stampnet.callbacks import optimizer_step
@@ -74,3 +78,37 @@ class LearningRateDecay(keras.callbacks.Callback):
         if logs is not None:
             logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
+
+
+def recompute_batchnorm(model: keras.Model, images: np.ndarray, canvases: int, batch_size: int = 256,
+                        seed: int = 0, dropout: bool = False) -> int:
+    """"Precise BN" (Wu & Johnson 2021) without dropout: set every BatchNorm layer's moving mean and variance to
+    the average of its batch statistics over ``canvases`` canvases drawn from ``images`` (B, H, W, 1), in batches
+    of ``batch_size``, with every Dropout layer's rate 0. Changes no weight.
+
+    Why: the 2019 encoder is conv → LeakyReLU → BatchNorm → Dropout, so from the second block on each BatchNorm
+    collects statistics of dropped-out activations during training, while evaluation runs without dropout: the
+    "variance shift" of Li et al. 2019. ``dropout=True`` keeps dropout on (as training saw it: the control).
+    The momenta and dropout rates are restored afterwards. Returns the number of canvases used."""
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    drops = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    if not norms or canvases <= 0:
+        return 0
+    net = keras.Model(model.input, [layer.output for layer in norms])  # the encoder and heads, not the decoder
+    size = min(batch_size, canvases, len(images))
+    n_batches = max(1, min(canvases, len(images)) // size)               # equal batches: equal weights
+    order = np.random.default_rng(seed).permutation(len(images))[:n_batches * size]
+    saved = [(layer, layer.momentum) for layer in norms], [(layer, layer.rate) for layer in drops]
+    try:
+        for layer in drops if not dropout else ():
+            layer.rate = 0.0
+        for i in range(n_batches):
+            for layer in norms:
+                layer.momentum = i / (i + 1)  # moving = (i · moving + batch) / (i + 1): the running average
+            net(images[np.sort(order[i * size:(i + 1) * size])], training=True)
+    finally:
+        for layer, momentum in saved[0]:
+            layer.momentum = momentum
+        for layer, rate in saved[1]:
+            layer.rate = rate
+    return n_batches * size

@@ -98,7 +98,11 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
                                f"layer_parameters.learning_rate (now {spec.learning_rate}) or check the data for "
                                f"NaN/inf{resume}")
     final = trained / name.format(epoch=final_epoch, **logs)
-    if not final.exists():
+    if spec.precise_bn:
+        # The final weights carry BatchNorm statistics without dropout; the backup state keeps training's (resume).
+        logs.update(precise_bn_statistics(model, train_part.images, validation, spec))
+        save_weights_atomic(model, final)
+    elif not final.exists():
         save_weights_atomic(model, final)
     curves = {k: [h[k] for h in past if k in h] + [float(x) for x in v] for k, v in history.history.items()}
     from stampnet.figures import save_run_figures
@@ -106,6 +110,22 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
     save_run_figures(model, splits.test, run_dir / "figures", curves, n_images=spec.n_figure_images,
                      tau=spec.test_temperature)
     return {**logs, "epochs": final_epoch, "weights": str(final), "backend": backend.name()}
+
+
+def precise_bn_statistics(model: keras.Model, images, validation, spec: TrainSpec) -> dict:
+    """Recompute the BatchNorm statistics without dropout on ``spec.precise_bn`` training canvases
+    (``stampnet.recipe.recompute_batchnorm``); prints and returns the validation loss before and after."""
+    from stampnet.recipe import recompute_batchnorm
+
+    def val_loss():
+        return float(model.evaluate(*validation, batch_size=spec.batch_size, verbose=0)) if validation else None
+
+    before = val_loss()
+    n = recompute_batchnorm(model, images, spec.precise_bn, seed=spec.seed)
+    after = val_loss()
+    change = f": val_loss {before:.4g} -> {after:.4g}" if validation else ""
+    print(f"BatchNorm statistics recomputed without dropout on {n} training canvases{change}", flush=True)
+    return {"precise_bn": n, **({"val_loss_precise_bn": after} if validation else {})}
 
 
 def run_callbacks(spec: TrainSpec, run_dir: Path, checkpoint_name: str, past: list,

@@ -80,6 +80,25 @@ def test_measures_by_epoch(tiny_run, capsys):
     assert single["cor_loc"] == rows[0]["cor_loc"] and single["avg_total_mse"] == rows[0]["avg_total_mse"]
 
 
+def test_precise_bn_recomputes_the_statistics_and_leaves_the_weight_file(tiny_run, tmp_path):
+    """--precise-bn N: the measures of the checkpoint with BatchNorm statistics recomputed without dropout on N
+    training canvases (recorded as precise_bn); the weight file is unchanged; without it, no such key."""
+    files = {p: p.read_bytes() for p in (tiny_run / "trained").glob("*.weights.h5")}
+    plain = evaluate(tiny_run)
+    precise = evaluate(tiny_run, precise_bn=32)
+    assert "precise_bn" not in plain["measures"] and precise["measures"]["precise_bn"] == 32
+    variance = keras.ops.convert_to_numpy
+    moved = [np.max(np.abs(variance(a.moving_variance) - variance(b.moving_variance)))
+             for a, b in zip(plain["run"].model.layers, precise["run"].model.layers)
+             if isinstance(a, keras.layers.BatchNormalization)]
+    assert max(moved) > 1e-3
+    assert {p: p.read_bytes() for p in files} == files
+    assert main([str(tiny_run), "--epochs", "all", "--precise-bn", "32", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "measures_by_epoch.json").read_text())
+    assert [r["precise_bn"] for r in rows] == [32, 32]
+    assert rows[-1]["avg_total_mse"] == pytest.approx(precise["measures"]["avg_total_mse"])
+
+
 def one_error_line(capsys, argv, match):
     """main(argv) fails with exit code 2 and exactly one stderr line, ``error: …match…``."""
     try:
@@ -98,6 +117,7 @@ def one_error_line(capsys, argv, match):
     ("--tau", "nan", "argument --tau: must be a number > 0"),
     ("--tau", "abc", "argument --tau: must be a number > 0"),
     ("--limit", "0", "argument --limit: must be an integer >= 1"),
+    ("--precise-bn", "-5", "argument --precise-bn: must be an integer >= 1"),
     ("--batch-size", "-5", "argument --batch-size: must be an integer >= 1"),
     ("--seed", "-1", "argument --seed: must be an integer >= 0"),
     ("--seed", str(2 ** 32), "argument --seed: must be below 2**32"),

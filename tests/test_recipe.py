@@ -8,7 +8,7 @@ from stampnet.config import validate
 from stampnet.layers import GumbelSoftmax, UsageBalance
 from stampnet.callbacks import TemperatureSchedule, schedule_callbacks
 from stampnet.model import build_model, gumbel_layers
-from stampnet.recipe import LearningRateDecay, StraightThrough
+from stampnet.recipe import LearningRateDecay, StraightThrough, recompute_batchnorm
 from stampnet.spec import from_validated
 from stampnet.schedules import cosine_factor, tau_at, tau_from_knots, temperature_at
 from stampnet.train import train
@@ -40,7 +40,7 @@ def test_options_are_off_in_every_2019_script(script):
     lp = cfg["layer_parameters"]
     gp = lp["decoder_parameters"]["gumbel_parameters"]
     assert gp["tau_schedule"] is None and gp["straight_through_from"] is None and gp["usage_balance"] == 0
-    assert lp["learning_rate_decay_from"] is None
+    assert lp["learning_rate_decay_from"] is None and cfg["run_parameters"]["precise_bn"] == 0
     callbacks = schedule_callbacks(from_validated(cfg)[1])
     assert [type(c) for c in callbacks] == [TemperatureSchedule]  # τ only: no straight-through, no learning-rate decay
     # the 2019 exponential, step for step
@@ -143,6 +143,9 @@ def test_config_rejects_bad_recipe_values():
         validate({"layer_parameters": {"decoder_parameters": {"gumbel_parameters": {"usage_balance": -1}}}})
     with pytest.raises(ConfigError, match="learning_rate_decay_from"):
         validate({"layer_parameters": {"learning_rate_decay_from": "late"}})
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ConfigError, match="run_parameters.precise_bn"):
+            validate({"run_parameters": {"precise_bn": bad}})
 
 
 def test_recipe_in_a_tiny_run_follows_its_schedules(tmp_path):
@@ -194,3 +197,85 @@ def test_fast_recipe_on_every_script(script):
     assert tau_at(0, gp, total) == pytest.approx(7) and tau_at(total // 2, gp, total) == pytest.approx(2)
     assert tau_at(total, gp, total) == pytest.approx(1) and gp["straight_through_from"] == 0.5
     assert total * spec.batch_size <= 1_000_000
+    assert spec.precise_bn == spec.steps_per_epoch * spec.batch_size  # one epoch's canvases
+
+
+def _norms_and_drops(model):
+    return ([layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)],
+            [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)])
+
+
+def _batch_moments(model, images):
+    """Each BatchNorm layer's batch mean and variance over ``images``, in training mode with dropout off."""
+    norms, drops = _norms_and_drops(model)
+    rates = [layer.rate for layer in drops]
+    for layer in drops:
+        layer.rate = 0.0
+    inputs = keras.Model(model.input, [layer.input for layer in norms])(images, training=True)
+    for layer, rate in zip(drops, rates):
+        layer.rate = rate
+    axes = lambda x: tuple(range(len(x.shape) - 1))  # noqa: E731
+    return [(np.mean(x, axes(x)), np.var(x, axes(x))) for x in map(keras.ops.convert_to_numpy, inputs)]
+
+
+def test_recompute_batchnorm_sets_the_statistics_of_the_network_without_dropout():
+    """One batch: every BatchNorm layer's moving mean and variance become the batch statistics its input has
+    when dropout is off; the momenta and dropout rates are as before; no weight changes."""
+    model = build_model(validate(TINY)["layer_parameters"], compile=False)
+    images = np.random.default_rng(0).random((16, 32, 32, 1)).astype("float32")
+    norms, drops = _norms_and_drops(model)
+    assert len(norms) == 9 and len(drops) == 3 and all(layer.rate == 0.2 for layer in drops)
+    weights = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    expected = _batch_moments(model, images)
+    assert recompute_batchnorm(model, images, canvases=16, batch_size=16) == 16
+    for layer, (mean, var) in zip(norms, expected):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.moving_mean), mean, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.moving_variance), var, rtol=1e-4, atol=1e-5)
+    assert [layer.momentum for layer in norms] == [0.99] * 6 + [0.8] * 3
+    assert all(layer.rate == 0.2 for layer in drops)
+    for before, after in zip(weights, model.trainable_weights):
+        np.testing.assert_array_equal(before, keras.ops.convert_to_numpy(after))
+
+
+def test_recompute_batchnorm_averages_batches_and_dropout_shifts_the_variance():
+    model = build_model(validate(TINY)["layer_parameters"], compile=False)
+    images = np.random.default_rng(1).random((32, 32, 32, 1)).astype("float32")
+    norms, _ = _norms_and_drops(model)
+    assert recompute_batchnorm(model, images, canvases=32, batch_size=8) == 32  # 4 batches of 8, equal weights
+    # The first BatchNorm sees conv → LeakyReLU of the image alone: its mean is the mean over all 32 canvases.
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(norms[0].moving_mean), _batch_moments(model, images)[0][0],
+                               rtol=1e-4, atol=1e-5)
+    without = keras.ops.convert_to_numpy(norms[1].moving_variance)
+    recompute_batchnorm(model, images, canvases=32, batch_size=8, dropout=True)  # the control: as training saw it
+    with_dropout = keras.ops.convert_to_numpy(norms[1].moving_variance)
+    # The second block's BatchNorm follows a dropout layer (rate 0.2, kept units scaled by 1/0.8): its statistics
+    # with dropout are those of a wider distribution than evaluation feeds it (Li et al. 2019).
+    assert np.mean(with_dropout) > 1.1 * np.mean(without)
+
+
+def test_precise_bn_in_a_tiny_run_saves_the_recomputed_statistics(tmp_path):
+    """With run_parameters.precise_bn the final weights carry statistics without dropout: recomputing them again
+    on the same canvases changes nothing (as trained, they would move)."""
+    from stampnet.data import load_data
+    from stampnet.data.pipeline import split_train_validation
+
+    cfg = tiny(epochs=2, steps_per_epoch=4, validation_steps=1, checkpoint_period=1, precise_bn=32)
+    result = train(cfg, tmp_path)
+    assert result["precise_bn"] == 32 and np.isfinite(result["val_loss_precise_bn"])
+    cfg_v = validate(cfg)
+    splits = load_data(cfg_v["run_parameters"], cfg_v["layer_parameters"]["input_parameters"], cfg_v["seed"])
+    images = split_train_validation(splits.train, 4, 1, 8, seed=cfg_v["seed"])[0].images
+
+    def statistics(weights):
+        model = build_model(cfg_v["layer_parameters"], compile=False)
+        model.load_weights(weights)
+        norms, _ = _norms_and_drops(model)
+        before = [keras.ops.convert_to_numpy(layer.moving_variance) for layer in norms]
+        recompute_batchnorm(model, images, 32, seed=cfg_v["seed"])
+        return before, [keras.ops.convert_to_numpy(layer.moving_variance) for layer in norms]
+
+    saved, again = statistics(result["weights"])
+    for a, b in zip(saved, again):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    as_trained, recomputed = statistics(str(next((tmp_path / "trained").glob("weights.01-*"))))
+    assert max(np.max(np.abs(a - b)) for a, b in zip(as_trained, recomputed)) > 1e-3
