@@ -68,15 +68,18 @@ RESUME = textwrap.dedent("""
         out[name] = logged["loss"]
         open(name + "/config.json", "w").write(json.dumps(cfg))  # as Sacred would, for evaluate
     print("RESULT " + json.dumps(out), flush=True)
-    sys.exit(evaluate(["resumed", "--json", "--limit", "16"]))
+    sys.exit(evaluate(["resumed", "--json", "--limit", "16", "--precise-bn", "32"]))
 """)
 
 
 def train_resume_evaluate(tmp_path, backend: str):
-    """Without TensorFlow: a tiny run of 2 epochs by the command line; then in one process (compiled once) the
-    same run for 3 epochs straight and the first resumed to 3; then evaluate the resumed run."""
+    """Without TensorFlow: a tiny run of 2 epochs by the command line, its BatchNorm statistics recomputed at the
+    end; then in one process (compiled once) the same run for 3 epochs straight and the first resumed to 3 (from
+    the backup state: training's statistics); then evaluate the resumed run with --precise-bn."""
     env = without_tensorflow(backend)
-    run(["with", *overrides(TINY), "run_parameters.shuffle=True", "run_parameters.epochs=2"], tmp_path, env)
+    proc = run(["with", *overrides(TINY), "run_parameters.shuffle=True", "run_parameters.epochs=2",
+                "run_parameters.precise_bn=32"], tmp_path, env)
+    assert "BatchNorm statistics recomputed without dropout on 32 training canvases" in proc.stdout
     first = tmp_path / "runs" / "simple_shapes_2" / "1"
     assert json.loads((first / "info.json").read_text())["backend"]["backend"] == backend
     assert (first / "backup" / "state.weights.h5").is_file() and any((first / "trained").glob("weights.02-*"))
@@ -94,7 +97,7 @@ def test_jax_trains_resumes_and_evaluates_without_tensorflow(tmp_path):
     first, resumed, straight, measures = train_resume_evaluate(tmp_path, "jax")
     assert straight[:2] == first          # the same seed gives the same losses (determinism)
     assert resumed == straight            # the resumed run continues exactly
-    assert 0 <= measures["cor_loc"] <= 1 and measures["n_images"] == 16
+    assert 0 <= measures["cor_loc"] <= 1 and measures["n_images"] == 16 and measures["precise_bn"] == 32
 
 
 def test_torch_trains_resumes_and_evaluates_without_tensorflow(tmp_path):
@@ -103,7 +106,7 @@ def test_torch_trains_resumes_and_evaluates_without_tensorflow(tmp_path):
     assert len(resumed) == 3 and all(np.isfinite(resumed))
     assert resumed[:2] == first
     assert resumed == straight  # exact: dropout's global torch generator is put back just before the first step
-    assert 0 <= measures["cor_loc"] <= 1
+    assert 0 <= measures["cor_loc"] <= 1 and measures["precise_bn"] == 32
 
 
 DATA_PARALLEL = textwrap.dedent("""
