@@ -18,9 +18,10 @@ def test_notebook_executes_on_tiny_run(tmp_path):
     nb = nbformat.read(REPO_ROOT / "stampnet_analysis.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     params.source += f"\nrun_folder = {str(run)!r}\nn_images = 16\nshow = [0, 1]\nsave_figs = True\nepochs = 'all'\n"
+    params.source += "precise_bn = 32\n"  # the measures with BatchNorm statistics recomputed without dropout
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(REPO_ROOT)}}).execute()
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "cor_loc" in text and "purity" in text
+    assert "cor_loc" in text and "purity" in text and "precise_bn" in text
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     assert (run / "figures" / "cluster_gallery.png").stat().st_size > 1000
