@@ -20,8 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stampnet import ConfigError  # noqa: E402
-from stampnet.data import load_data  # noqa: E402
-from stampnet.evaluate import load_run, measure  # noqa: E402
+from stampnet.evaluate import load_run, measure, test_split  # noqa: E402
 from stampnet.recipe import recompute_batchnorm  # noqa: E402
 
 KEYS = ["cor_loc", "iou", "purity", "nmi", "avg_total_mse", "empty_slot_rate", "unmatched_slot_ink",
@@ -39,16 +38,14 @@ def main() -> None:
         run = load_run(args.run)  # the latest checkpoint, as evaluate
     except ConfigError as error:
         sys.exit(f"error: {error}")
-    cfg = run.config
-    splits = load_data(cfg["run_parameters"], cfg["layer_parameters"]["input_parameters"], cfg["seed"])
-    test = splits.test.take(slice(0, args.n))
+    test, train_images = test_split(run.config, args.n, with_train=True)
 
     def report(label):
         m, _ = measure(run, test)
         print(label, {k: round(float(m[k]), 4) for k in KEYS if k in m}, flush=True)
 
     report(f"{run.weights.name}, as trained:")
-    n = recompute_batchnorm(run.model, splits.train.images, args.batches * 256, seed=0, dropout=args.keep_dropout)
+    n = recompute_batchnorm(run.model, train_images, args.batches * 256, seed=0, dropout=args.keep_dropout)
     report(f"BatchNorm statistics recomputed on {n} training canvases " +
            ("with dropout (control):" if args.keep_dropout else "without dropout:"))
 

@@ -212,12 +212,6 @@ def test_split(cfg: dict, limit: Optional[int] = None, with_train: bool = False)
     return (test, splits.train.images) if with_train else test
 
 
-def recalibrate(run: LoadedRun, train_images, canvases: int) -> int:
-    """``--precise-bn``: recompute the loaded weights' BatchNorm statistics without dropout on ``canvases`` of
-    the run's training canvases (``stampnet.recipe.recompute_batchnorm``, seeded by the run's seed)."""
-    from stampnet.recipe import recompute_batchnorm
-
-    return recompute_batchnorm(run.model, train_images, canvases, seed=run.config["seed"])
 
 
 def measure(run: LoadedRun, test, tau=None, matching="greedy", noise=True, batch_size=256, seed=DEFAULT_SEED,
@@ -239,6 +233,19 @@ def measure(run: LoadedRun, test, tau=None, matching="greedy", noise=True, batch
     return measures, out
 
 
+def measure_recalibrated(run: LoadedRun, test, train_images, precise_bn: int = 0, **kwargs) -> tuple[dict, dict]:
+    """:func:`measure`, after ``--precise-bn``: first recompute the loaded weights' BatchNorm statistics without
+    dropout on ``precise_bn`` of the run's training canvases (``stampnet.recipe.recompute_batchnorm``, seeded
+    by the run's seed), recorded as ``measures["precise_bn"]``. ``precise_bn=0`` measures the weights as they are."""
+    from stampnet.recipe import recompute_batchnorm
+
+    used = recompute_batchnorm(run.model, train_images, precise_bn, seed=run.config["seed"])
+    measures, out = measure(run, test, **kwargs)
+    if used:
+        measures["precise_bn"] = used  # canvases the statistics were recomputed on
+    return measures, out
+
+
 def evaluate(target, epoch=None, weights=None, tau=None, limit=None, matching="greedy", noise=True,
              batch_size=256, decoder=None, kmeans=None, progress=False, seed=DEFAULT_SEED, precise_bn=0) -> dict:
     """Load a run, predict its test split and compute the measures (the 2019 notebook's). Returns a dict
@@ -247,10 +254,8 @@ def evaluate(target, epoch=None, weights=None, tau=None, limit=None, matching="g
     ``precise_bn``: first recompute the BatchNorm statistics without dropout on this many training canvases."""
     run = load_run(target, epoch, weights, decoder)
     test, train_images = test_split(run.config, limit, with_train=True)
-    used = recalibrate(run, train_images, precise_bn)
-    measures, out = measure(run, test, tau, matching, noise, batch_size, seed, progress)
-    if used:
-        measures["precise_bn"] = used  # canvases the statistics were recomputed on
+    measures, out = measure_recalibrated(run, test, train_images, precise_bn, tau=tau, matching=matching,
+                                         noise=noise, batch_size=batch_size, seed=seed, progress=progress)
     result = {"measures": measures, "outputs": out, "test": test, "run": run}
     if kmeans if kmeans is not None else run.config["run_parameters"]["img_type"] == "omniglot":
         result["kmeans_clusterings"] = kmeans_clusterings(run.config, test)
@@ -299,10 +304,8 @@ def evaluate_epochs(target, epochs="all", tau=None, limit=None, matching="greedy
     for epoch in epochs:
         run.weights = found[epoch]
         load_weights(run.model, run.weights, run.folder / "config.json")
-        used = recalibrate(run, train_images, precise_bn)
-        measures, _ = measure(run, test, tau, matching, noise, batch_size, seed, progress)
-        if used:
-            measures["precise_bn"] = used
+        measures, _ = measure_recalibrated(run, test, train_images, precise_bn, tau=tau, matching=matching,
+                                           noise=noise, batch_size=batch_size, seed=seed, progress=progress)
         rows.append({"epoch": epoch, "training_canvases": training_canvases(run.config, epoch), **measures})
     return {"rows": rows, "run": run}
 

@@ -135,3 +135,21 @@ def test_bad_option_is_one_error_line(tiny_run, capsys, option, value, match):
 
 def test_epoch_and_epochs_exclude_each_other(tiny_run, capsys):
     one_error_line(capsys, [str(tiny_run), "--epoch", "1", "--epochs", "all"], "not allowed with argument")
+
+
+def test_precise_bn_script_reports_before_and_after(tiny_run):
+    """scripts/precise_bn.py: the run's measures as trained, then with the statistics recomputed (with dropout
+    too, the control), on the run's own test split; it writes nothing into the run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "precise_bn.py"
+    before = sorted(p.name for p in tiny_run.rglob("*"))
+    for extra, label in (([], "without dropout:"), (["--keep-dropout"], "with dropout (control):")):
+        proc = subprocess.run([sys.executable, str(script), str(tiny_run), "--n", "16", "--batches", "1", *extra],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        lines = [line for line in proc.stdout.splitlines() if "cor_loc" in line]
+        assert len(lines) == 2 and "as trained:" in lines[0] and label in lines[1], proc.stdout
+    assert sorted(p.name for p in tiny_run.rglob("*")) == before
