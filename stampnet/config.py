@@ -59,6 +59,7 @@ DEFAULTS: dict = {
             "nr_of_stamps": 10,
             "stamp_size": 28,
             "stamps_per_canvas": 2,
+            "overdraw_penalty": 0,  # beyond 2019 (stampnet/recipe.py): strength of a loss on clipped-away ink
             "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.01, "min_temperature": 0.2,
                                   # None: the run's run_parameters.steps_per_epoch (2019 configs set both, equal)
                                   "steps_per_epoch": None,
@@ -180,11 +181,11 @@ def _validate_recipe(gp: dict, lp: dict) -> None:
     if gp["straight_through_from"] is not None:
         _fraction(gp["straight_through_from"], "layer_parameters.decoder_parameters.gumbel_parameters."
                                                "straight_through_from")
-    balance = gp["usage_balance"]
-    if isinstance(balance, bool) or not isinstance(balance, (int, float)) or not 0 <= balance < float("inf"):
-        raise ConfigError("layer_parameters.decoder_parameters.gumbel_parameters.usage_balance must be a number "
-                          f">= 0 (0: off), got {balance!r}; e.g. `with "
-                          "layer_parameters.decoder_parameters.gumbel_parameters.usage_balance=10`")
+    for name, value in (("gumbel_parameters.usage_balance", gp["usage_balance"]),
+                        ("overdraw_penalty", lp["decoder_parameters"]["overdraw_penalty"])):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise ConfigError(f"layer_parameters.decoder_parameters.{name} must be a number >= 0 (0: off), got "
+                              f"{value!r}; e.g. `with layer_parameters.decoder_parameters.{name}=10`")
     if lp["learning_rate_decay_from"] is not None:
         _fraction(lp["learning_rate_decay_from"], "layer_parameters.learning_rate_decay_from")
     _fraction(lp["learning_rate_decay_to"], "layer_parameters.learning_rate_decay_to")

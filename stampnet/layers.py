@@ -128,6 +128,11 @@ class StampDecoder(keras.layers.Layer):
 
         image = min(1, Σ_m Σ_k p_stamp[m, k] · place(stamp_k, y_m, x_m))
 
+    ``overdraw`` (λ ≥ 0, off in 2019): adds λ · Σ_pixels max(0, Σ_m draw_m − 1) per canvas to the training
+    loss, the ink the clip at 1 throws away. Under the clip a slot that redraws an object another slot already
+    drew costs the reconstruction nothing and gets no gradient there; this term makes a slot with nothing left
+    to draw prefer an empty stamp (the authors' claim, see the README).
+
     The stamps are the kernel (S, S, K, 1) of the 2019 ``stamp_layer`` convolution, which draws each stamp
     flipped in both axes with its upper-left corner at (y, x). Two exact implementations:
 
@@ -138,7 +143,7 @@ class StampDecoder(keras.layers.Layer):
     """
 
     def __init__(self, stamp_size: int, nr_of_stamps: int, coord_size: int, decoder: str = "separable",
-                 seed=None, **kwargs):
+                 seed=None, overdraw: float = 0.0, **kwargs):
         # float32 under a mixed policy too: the sum of up to M·K weighted stamps and the clip at 1 stay exact
         # (the decoder is a small share of a step, so bfloat16 would gain little here).
         kwargs.setdefault("dtype", "float32")
@@ -146,7 +151,7 @@ class StampDecoder(keras.layers.Layer):
         if decoder not in ("separable", "conv"):
             raise ValueError(f"decoder must be 'separable' or 'conv', got {decoder!r}")
         self.stamp_size, self.nr_of_stamps, self.coord_size = stamp_size, nr_of_stamps, coord_size
-        self.decoder, self.seed = decoder, seed
+        self.decoder, self.seed, self.overdraw = decoder, seed, float(overdraw)
         S, K, C = stamp_size, nr_of_stamps, coord_size
         self.kernel = self.add_weight(shape=(S, S, K, 1), name="kernel",
                                       initializer=keras.initializers.GlorotUniform(seed),
@@ -178,7 +183,11 @@ class StampDecoder(keras.layers.Layer):
 
     def call(self, stamp_probs, y_probs, x_probs):
         draw = self._separable if self.decoder == "separable" else self._conv
-        return ops.minimum(draw(stamp_probs, y_probs, x_probs), 1.0)
+        canvas = draw(stamp_probs, y_probs, x_probs)                             # (B, H, W, 1), unclipped
+        if self.overdraw:
+            clipped_away = ops.sum(ops.relu(canvas - 1.0), axis=(1, 2, 3))     # (B,)
+            self.add_loss(self.overdraw * ops.mean(clipped_away))
+        return ops.minimum(canvas, 1.0)
 
     def paste(self, stamp_index, y_index, x_index):
         """Hard inference: paste stamp k at (y, x) for each slot directly, no soft maps.
@@ -201,7 +210,8 @@ class StampDecoder(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "stamp_size": self.stamp_size, "nr_of_stamps": self.nr_of_stamps,
-                "coord_size": self.coord_size, "decoder": self.decoder, "seed": self.seed}
+                "coord_size": self.coord_size, "decoder": self.decoder, "seed": self.seed,
+                "overdraw": self.overdraw}
 
 
 @keras.saving.register_keras_serializable(package="stampnet")

@@ -13,6 +13,9 @@ budget; they are read from the optimizer's step counter, so a resumed run contin
 - ``gumbel_parameters.usage_balance``: a strength λ ≥ 0; adds λ · (log K − H(p̄)) to the loss, p̄ the stamp
   softmax averaged over the batch and slots, so that no stamp becomes a catch-all
   (:class:`stampnet.layers.UsageBalance`). Not part of ``fast``: not yet measured.
+- ``decoder_parameters.overdraw_penalty``: a strength λ ≥ 0; adds λ · Σ max(0, Σ_m draw_m − 1) per canvas to
+  the loss, the ink the clip at 1 discards, so that a slot with no object left draws an empty stamp rather
+  than redrawing a drawn one (:class:`stampnet.layers.StampDecoder`). Not part of ``fast``.
 - ``layer_parameters.learning_rate_decay_from`` / ``learning_rate_decay_to``: cosine decay of the learning
   rate from that fraction on, down to ``learning_rate × learning_rate_decay_to`` at the end.
 - ``run_parameters.precise_bn``: a number of training canvases (0: off); after the last epoch, every

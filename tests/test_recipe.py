@@ -5,7 +5,7 @@ import pytest
 
 from stampnet import ConfigError
 from stampnet.config import validate
-from stampnet.layers import GumbelSoftmax, UsageBalance
+from stampnet.layers import GumbelSoftmax, StampDecoder, UsageBalance
 from stampnet.callbacks import TemperatureSchedule, schedule_callbacks
 from stampnet.model import build_model, gumbel_layers
 from stampnet.recipe import LearningRateDecay, StraightThrough, recompute_batchnorm
@@ -40,6 +40,7 @@ def test_options_are_off_in_every_2019_script(script):
     lp = cfg["layer_parameters"]
     gp = lp["decoder_parameters"]["gumbel_parameters"]
     assert gp["tau_schedule"] is None and gp["straight_through_from"] is None and gp["usage_balance"] == 0
+    assert lp["decoder_parameters"]["overdraw_penalty"] == 0
     assert lp["learning_rate_decay_from"] is None and cfg["run_parameters"]["precise_bn"] == 0
     callbacks = schedule_callbacks(from_validated(cfg)[1])
     assert [type(c) for c in callbacks] == [TemperatureSchedule]  # τ only: no straight-through, no learning-rate decay
@@ -131,6 +132,81 @@ def test_usage_balance_adds_its_term_to_the_training_loss():
     assert term > 0.01 and gap == pytest.approx(term, rel=0.02)
 
 
+def _two_slots_on_one_place(decoder, stamps):
+    """Slot 0 draws stamp 0 and slot 1 stamp ``stamps[1]``, both with the upper-left corner at (1, 1)."""
+    K, C = decoder.nr_of_stamps, decoder.coord_size
+    p = np.eye(K, dtype="float32")[[list(stamps)]]                          # (1, 2, K)
+    y = np.eye(C, dtype="float32")[[[1, 1]]]                                # (1, 2, C)
+    return p, y
+
+
+def test_overdraw_penalty_is_the_ink_the_clip_discards():
+    """Two slots on one place: with the same stamp (0.7 everywhere) the clip discards 0.4 per pixel of its
+    S×S square, and the penalty is λ times that; with an empty second stamp nothing is discarded and the
+    penalty is 0. λ = 0 (2019) adds no loss at all; the drawn canvas is the same either way."""
+    S, K, C = 3, 2, 5
+    kernel = np.zeros((S, S, K, 1), "float32")
+    kernel[..., 0, 0] = 0.7                                                  # stamp 1 stays empty
+    layers = {lam: StampDecoder(S, K, C, overdraw=lam) for lam in (0.0, 2.5)}
+    for layer in layers.values():
+        layer.build(None)
+        layer.kernel.assign(kernel)
+    canvases = {}
+    for lam, layer in layers.items():
+        p, y = _two_slots_on_one_place(layer, (0, 0))
+        canvases[lam] = keras.ops.convert_to_numpy(layer(p, y, y))
+    np.testing.assert_array_equal(canvases[0.0], canvases[2.5])
+    assert layers[0.0].losses == []
+    assert float(layers[2.5].losses[0]) == pytest.approx(2.5 * S * S * 0.4, rel=1e-5)
+    p, y = _two_slots_on_one_place(layers[2.5], (0, 1))
+    layers[2.5](p, y, y)
+    assert float(layers[2.5].losses[0]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_overdraw_penalty_drives_a_redrawn_stamp_towards_empty():
+    """Under the clip alone a second slot redrawing the same object gets no gradient where the canvas is
+    saturated, so nothing pushes its stamp down; with the penalty the gradient on that stamp is positive
+    (descent lowers its ink) while a stamp drawn alone, unclipped, gets none from the penalty."""
+    import tensorflow as tf  # the gradient tape; the backend tests cover JAX and PyTorch training
+
+    S, K, C = 3, 2, 5
+    kernel = np.full((S, S, K, 1), 0.8, "float32")
+    grads = {}
+    for lam in (0.0, 1.0):
+        layer = StampDecoder(S, K, C, overdraw=lam)
+        layer.build(None)
+        layer.kernel.assign(kernel)
+        p, y = _two_slots_on_one_place(layer, (0, 1))
+        target = np.zeros((1, C + S - 1, C + S - 1, 1), "float32")
+        target[0, 1:1 + S, 1:1 + S] = 1.0                                    # one object, already covered
+        with tf.GradientTape() as tape:
+            out = layer(p, y, y)
+            loss = tf.reduce_sum(tf.square(out - target)) + tf.add_n(layer.losses or [tf.constant(0.0)])
+        grads[lam] = tape.gradient(loss, layer.kernel).numpy()
+    np.testing.assert_array_equal(grads[0.0], 0.0)   # saturated: the clip passes no gradient
+    assert (grads[1.0] > 0).all()                    # the penalty: lower both overlapping stamps' ink
+
+
+def test_overdraw_penalty_adds_to_the_training_loss():
+    """In a whole model the term is added to the loss Keras trains and evaluates on."""
+    plain = build_model(validate(tiny())["layer_parameters"])
+    penalised = build_model(validate(with_(
+        tiny(), "layer_parameters.decoder_parameters.overdraw_penalty", 5.0))["layer_parameters"])
+    penalised.set_weights(plain.get_weights())
+    from stampnet.model import set_noise
+    for model in (plain, penalised):
+        set_noise(model, False)
+        # stamps of ink 20 (far above the unit interval training keeps): the blurred soft draws exceed 1
+        model.get_layer("stamp_layer").kernel.assign(np.full(model.get_layer("stamp_layer").kernel.shape, 20.0))
+    x = np.random.default_rng(0).random((8, 32, 32, 1)).astype("float32")
+    gap = penalised.evaluate(x, x, batch_size=8, verbose=0) - plain.evaluate(x, x, batch_size=8, verbose=0)
+    # the expected term, from the heads' soft choices drawn without the clip
+    heads = keras.Model(plain.input, [plain.get_layer(f"softmax_{r}").output for r in ("stamp", "y", "x")])
+    unclipped = keras.ops.convert_to_numpy(plain.get_layer("stamp_layer")._separable(*heads(x)))
+    term = 5.0 * np.maximum(unclipped - 1.0, 0).sum(axis=(1, 2, 3)).mean()
+    assert term > 1.0 and gap == pytest.approx(term, rel=1e-3)
+
+
 def test_config_rejects_bad_recipe_values():
     with pytest.raises(ConfigError, match="tau_schedule"):
         validate({"layer_parameters": {"decoder_parameters": {"gumbel_parameters": {
@@ -141,6 +217,8 @@ def test_config_rejects_bad_recipe_values():
         validate({"layer_parameters": {"decoder_parameters": {"gumbel_parameters": {"straight_through_from": 2}}}})
     with pytest.raises(ConfigError, match="usage_balance"):
         validate({"layer_parameters": {"decoder_parameters": {"gumbel_parameters": {"usage_balance": -1}}}})
+    with pytest.raises(ConfigError, match="overdraw_penalty"):
+        validate({"layer_parameters": {"decoder_parameters": {"overdraw_penalty": "yes"}}})
     with pytest.raises(ConfigError, match="learning_rate_decay_from"):
         validate({"layer_parameters": {"learning_rate_decay_from": "late"}})
     for bad in (-1, 1.5, True):
