@@ -181,11 +181,10 @@ def _validate_recipe(gp: dict, lp: dict) -> None:
     if gp["straight_through_from"] is not None:
         _fraction(gp["straight_through_from"], "layer_parameters.decoder_parameters.gumbel_parameters."
                                                "straight_through_from")
-    for name, value in (("gumbel_parameters.usage_balance", gp["usage_balance"]),
-                        ("overdraw_penalty", lp["decoder_parameters"]["overdraw_penalty"])):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-            raise ConfigError(f"layer_parameters.decoder_parameters.{name} must be a number >= 0 (0: off), got "
-                              f"{value!r}; e.g. `with layer_parameters.decoder_parameters.{name}=10`")
+    decoder = "layer_parameters.decoder_parameters."
+    _require_number(gp["usage_balance"], decoder + "gumbel_parameters.usage_balance", strict=False, example=10)
+    _require_number(lp["decoder_parameters"]["overdraw_penalty"], decoder + "overdraw_penalty", strict=False,
+                    example=1)
     if lp["learning_rate_decay_from"] is not None:
         _fraction(lp["learning_rate_decay_from"], "layer_parameters.learning_rate_decay_from")
     _fraction(lp["learning_rate_decay_to"], "layer_parameters.learning_rate_decay_to")

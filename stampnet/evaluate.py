@@ -212,8 +212,6 @@ def test_split(cfg: dict, limit: Optional[int] = None, with_train: bool = False)
     return (test, splits.train.images) if with_train else test
 
 
-
-
 def measure(run: LoadedRun, test, tau=None, matching="greedy", noise=True, batch_size=256, seed=DEFAULT_SEED,
             progress=False, net=None) -> tuple[dict, dict]:
     """(measures, outputs) of the loaded weights of ``run`` on ``test``."""

@@ -133,7 +133,7 @@ def test_usage_balance_adds_its_term_to_the_training_loss():
 
 
 def _two_slots_on_one_place(decoder, stamps):
-    """Slot 0 draws stamp 0 and slot 1 stamp ``stamps[1]``, both with the upper-left corner at (1, 1)."""
+    """Slot m draws stamp ``stamps[m]`` (one-hot), both slots with the upper-left corner at (1, 1)."""
     K, C = decoder.nr_of_stamps, decoder.coord_size
     p = np.eye(K, dtype="float32")[[list(stamps)]]                          # (1, 2, K)
     y = np.eye(C, dtype="float32")[[[1, 1]]]                                # (1, 2, C)
@@ -165,8 +165,8 @@ def test_overdraw_penalty_is_the_ink_the_clip_discards():
 
 def test_overdraw_penalty_drives_a_redrawn_stamp_towards_empty():
     """Under the clip alone a second slot redrawing the same object gets no gradient where the canvas is
-    saturated, so nothing pushes its stamp down; with the penalty the gradient on that stamp is positive
-    (descent lowers its ink) while a stamp drawn alone, unclipped, gets none from the penalty."""
+    saturated, so nothing pushes its stamp down; with the penalty the gradient on both overlapping stamps is
+    positive everywhere (descent lowers their ink)."""
     import tensorflow as tf  # the gradient tape; the backend tests cover JAX and PyTorch training
 
     S, K, C = 3, 2, 5
