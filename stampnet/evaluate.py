@@ -338,11 +338,12 @@ def epochs_csv(rows: list[dict]) -> str:
 
 def save_epochs(rows: list[dict], folder: Path) -> list[Path]:
     """measures_by_epoch.json (every measure), measures_by_epoch.csv (the table's columns) and
-    figures/quality_by_epoch.png in ``folder``."""
+    figures/quality_by_epoch.png in ``folder`` (made if it does not exist)."""
     from stampnet.cli import write_text_atomic
     from stampnet.figures import quality_by_epoch
 
     folder = Path(folder)
+    folder.mkdir(exist_ok=True)
     written = [write_text_atomic(folder / "measures_by_epoch.json", json.dumps(rows, indent=2)),
                write_text_atomic(folder / "measures_by_epoch.csv", epochs_csv(rows))]
     quality_by_epoch(rows, path=folder / "figures" / "quality_by_epoch.png")
@@ -395,8 +396,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="end stdout with one line of JSON")
     args = parser.parse_args(argv)
     if args.out is not None:
-        if args.epochs is not None and not Path(args.out).is_dir():
-            parser.error(f"argument --out: {args.out!r} is not a folder; with --epochs give an existing folder")
+        if args.epochs is not None and (Path(args.out).is_file() or not Path(args.out).parent.is_dir()):
+            parser.error(f"argument --out: with --epochs give a folder (made if new) inside an existing one, "
+                         f"not {args.out!r}")
         if args.epochs is None:
             try:
                 cli.writable_file(args.out)

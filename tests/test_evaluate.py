@@ -93,8 +93,8 @@ def test_precise_bn_recomputes_the_statistics_and_leaves_the_weight_file(tiny_ru
              if isinstance(a, keras.layers.BatchNormalization)]
     assert max(moved) > 1e-3
     assert {p: p.read_bytes() for p in files} == files
-    assert main([str(tiny_run), "--epochs", "all", "--precise-bn", "32", "--out", str(tmp_path)]) == 0
-    rows = json.loads((tmp_path / "measures_by_epoch.json").read_text())
+    assert main([str(tiny_run), "--epochs", "all", "--precise-bn", "32", "--out", str(tmp_path / "new")]) == 0
+    rows = json.loads((tmp_path / "new" / "measures_by_epoch.json").read_text())  # a new --out folder is made
     assert [r["precise_bn"] for r in rows] == [32, 32]
     assert rows[-1]["avg_total_mse"] == pytest.approx(precise["measures"]["avg_total_mse"])
 
@@ -109,6 +109,14 @@ def one_error_line(capsys, argv, match):
     assert code == 2 and err.startswith("error: ") and "\n" not in err, err
     assert match in err, err
     return err
+
+
+@pytest.mark.parametrize("out", ["file", "missing/deeper"])
+def test_epochs_out_must_be_a_folder_in_an_existing_one(tiny_run, tmp_path, capsys, out):
+    (tmp_path / "file").write_text("x")
+    one_error_line(capsys, [str(tiny_run), "--epochs", "all", "--out", str(tmp_path / out)],
+                   "argument --out: with --epochs give a folder (made if new) inside an existing one")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 @pytest.mark.parametrize("option, value, match", [
