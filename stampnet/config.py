@@ -60,6 +60,7 @@ DEFAULTS: dict = {
             "stamp_size": 28,
             "stamps_per_canvas": 2,
             "overdraw_penalty": 0,  # beyond 2019 (stampnet/recipe.py): strength of a loss on clipped-away ink
+            "overlap_penalty": 0,   # beyond 2019 (stampnet/recipe.py): strength of a loss on ink slots share
             "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.01, "min_temperature": 0.2,
                                   # None: the run's run_parameters.steps_per_epoch (2019 configs set both, equal)
                                   "steps_per_epoch": None,
@@ -183,8 +184,8 @@ def _validate_recipe(gp: dict, lp: dict) -> None:
                                                "straight_through_from")
     decoder = "layer_parameters.decoder_parameters."
     _require_number(gp["usage_balance"], decoder + "gumbel_parameters.usage_balance", strict=False, example=10)
-    _require_number(lp["decoder_parameters"]["overdraw_penalty"], decoder + "overdraw_penalty", strict=False,
-                    example=1)
+    for key in ("overdraw_penalty", "overlap_penalty"):
+        _require_number(lp["decoder_parameters"][key], decoder + key, strict=False, example=1)
     if lp["learning_rate_decay_from"] is not None:
         _fraction(lp["learning_rate_decay_from"], "layer_parameters.learning_rate_decay_from")
     _fraction(lp["learning_rate_decay_to"], "layer_parameters.learning_rate_decay_to")

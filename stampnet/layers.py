@@ -130,8 +130,11 @@ class StampDecoder(keras.layers.Layer):
 
     ``overdraw`` (λ ≥ 0, off in 2019): adds λ · Σ_pixels max(0, Σ_m draw_m − 1) per canvas to the training
     loss, the ink the clip at 1 throws away. Under the clip a slot that redraws an object another slot already
-    drew costs the reconstruction nothing and gets no gradient there; this term makes a slot with nothing left
-    to draw prefer an empty stamp (the authors' claim, see the README).
+    drew costs the reconstruction nothing and gets no gradient there; this term charges for it.
+    ``overlap`` (λ ≥ 0, off in 2019): adds λ · Σ_pixels Σ_{m<m'} draw_m · draw_m' per canvas, the ink that
+    slots share. Two slots drawing one object at half intensity each overdraw nothing, so only this term
+    tells that split from one full stamp and an empty one; it is concave along the split, so the split is a
+    saddle and a slot with nothing left to draw is pushed towards an empty stamp (the authors' claim, README).
 
     The stamps are the kernel (S, S, K, 1) of the 2019 ``stamp_layer`` convolution, which draws each stamp
     flipped in both axes with its upper-left corner at (y, x). Two exact implementations:
@@ -143,7 +146,7 @@ class StampDecoder(keras.layers.Layer):
     """
 
     def __init__(self, stamp_size: int, nr_of_stamps: int, coord_size: int, decoder: str = "separable",
-                 seed=None, overdraw: float = 0.0, **kwargs):
+                 seed=None, overdraw: float = 0.0, overlap: float = 0.0, **kwargs):
         # float32 under a mixed policy too: the sum of up to M·K weighted stamps and the clip at 1 stay exact
         # (the decoder is a small share of a step, so bfloat16 would gain little here).
         kwargs.setdefault("dtype", "float32")
@@ -151,7 +154,7 @@ class StampDecoder(keras.layers.Layer):
         if decoder not in ("separable", "conv"):
             raise ValueError(f"decoder must be 'separable' or 'conv', got {decoder!r}")
         self.stamp_size, self.nr_of_stamps, self.coord_size = stamp_size, nr_of_stamps, coord_size
-        self.decoder, self.seed, self.overdraw = decoder, seed, float(overdraw)
+        self.decoder, self.seed, self.overdraw, self.overlap = decoder, seed, float(overdraw), float(overlap)
         S, K, C = stamp_size, nr_of_stamps, coord_size
         self.kernel = self.add_weight(shape=(S, S, K, 1), name="kernel",
                                       initializer=keras.initializers.GlorotUniform(seed),
@@ -169,11 +172,20 @@ class StampDecoder(keras.layers.Layer):
         """p (B, M, C) → banded placement matrix (B, M, H, S) with [i, j] = p[i − j]."""
         return ops.take(p, self._band_index, axis=-1) * ops.cast(self._band_mask, p.dtype)
 
-    def _separable(self, stamp_probs, y_probs, x_probs):
+    def _rows(self, stamp_probs, y_probs):
+        """Each slot's mixed stamp placed along y: A_m · T_m, (B, M, H, S)."""
         flipped = ops.flip(self.kernel[..., 0], axis=(0, 1))                     # (S, S, K)
         mixed = ops.einsum("bmk,ijk->bmij", stamp_probs, ops.cast(flipped, stamp_probs.dtype))  # (B, M, S, S)
-        rows = ops.einsum("bmhi,bmij->bmhj", self._banded(y_probs), mixed)       # (B, M, H, S)
+        return ops.einsum("bmhi,bmij->bmhj", self._banded(y_probs), mixed)       # (B, M, H, S)
+
+    def _separable(self, stamp_probs, y_probs, x_probs):
+        rows = self._rows(stamp_probs, y_probs)                                  # (B, M, H, S)
         return ops.einsum("bmhj,bmwj->bhw", rows, self._banded(x_probs))[..., None]  # (B, H, W, 1)
+
+    def slot_drawings(self, stamp_probs, y_probs, x_probs):
+        """Each slot's own drawing before the sum over slots and the clip, (B, M, H, W)."""
+        rows = self._rows(stamp_probs, y_probs)                                  # (B, M, H, S)
+        return ops.einsum("bmhj,bmwj->bmhw", rows, self._banded(x_probs))        # (B, M, H, W)
 
     def _conv(self, stamp_probs, y_probs, x_probs):
         S = self.stamp_size
@@ -187,6 +199,10 @@ class StampDecoder(keras.layers.Layer):
         if self.overdraw:
             clipped_away = ops.sum(ops.relu(canvas - 1.0), axis=(1, 2, 3))     # (B,)
             self.add_loss(self.overdraw * ops.mean(clipped_away))
+        if self.overlap:
+            slots = self.slot_drawings(stamp_probs, y_probs, x_probs)           # (B, M, H, W)
+            pairs = ops.square(ops.sum(slots, axis=1)) - ops.sum(ops.square(slots), axis=1)  # (B, H, W): 2·Σ_{m<m'}
+            self.add_loss(self.overlap * ops.mean(0.5 * ops.sum(pairs, axis=(1, 2))))
         return ops.minimum(canvas, 1.0)
 
     def paste(self, stamp_index, y_index, x_index):
@@ -211,7 +227,7 @@ class StampDecoder(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "stamp_size": self.stamp_size, "nr_of_stamps": self.nr_of_stamps,
                 "coord_size": self.coord_size, "decoder": self.decoder, "seed": self.seed,
-                "overdraw": self.overdraw}
+                "overdraw": self.overdraw, "overlap": self.overlap}
 
 
 @keras.saving.register_keras_serializable(package="stampnet")

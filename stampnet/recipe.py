@@ -15,7 +15,12 @@ budget; they are read from the optimizer's step counter, so a resumed run contin
   (:class:`stampnet.layers.UsageBalance`). Not part of ``fast``: not yet measured.
 - ``decoder_parameters.overdraw_penalty``: a strength λ ≥ 0; adds λ · Σ max(0, Σ_m draw_m − 1) per canvas to
   the loss, the ink the clip at 1 discards, so that a slot with no object left draws an empty stamp rather
-  than redrawing a drawn one (:class:`stampnet.layers.StampDecoder`). Not part of ``fast``.
+  than redrawing a drawn one (:class:`stampnet.layers.StampDecoder`). Not part of ``fast``. Measured on Simple
+  Shapes with 2 slots for 1 shape, it does not: the two slots split each object's ink half and half instead.
+- ``decoder_parameters.overlap_penalty``: a strength λ ≥ 0; adds λ · Σ Σ_{m<m'} draw_m · draw_m' per canvas,
+  the ink slots share: unlike the overdraw term it also charges two slots that split one object's ink
+  between them (what the overdraw term alone led to, README), so a slot with no object left is pushed
+  towards an empty stamp (:class:`stampnet.layers.StampDecoder`). Not part of ``fast``.
 - ``layer_parameters.learning_rate_decay_from`` / ``learning_rate_decay_to``: cosine decay of the learning
   rate from that fraction on, down to ``learning_rate × learning_rate_decay_to`` at the end.
 - ``run_parameters.precise_bn``: a number of training canvases (0: off); after the last epoch, every

@@ -40,7 +40,7 @@ def test_options_are_off_in_every_2019_script(script):
     lp = cfg["layer_parameters"]
     gp = lp["decoder_parameters"]["gumbel_parameters"]
     assert gp["tau_schedule"] is None and gp["straight_through_from"] is None and gp["usage_balance"] == 0
-    assert lp["decoder_parameters"]["overdraw_penalty"] == 0
+    assert lp["decoder_parameters"]["overdraw_penalty"] == 0 and lp["decoder_parameters"]["overlap_penalty"] == 0
     assert lp["learning_rate_decay_from"] is None and cfg["run_parameters"]["precise_bn"] == 0
     callbacks = schedule_callbacks(from_validated(cfg)[1])
     assert [type(c) for c in callbacks] == [TemperatureSchedule]  # τ only: no straight-through, no learning-rate decay
@@ -187,11 +187,69 @@ def test_overdraw_penalty_drives_a_redrawn_stamp_towards_empty():
     assert (grads[1.0] > 0).all()                    # the penalty: lower both overlapping stamps' ink
 
 
-def test_overdraw_penalty_adds_to_the_training_loss():
+def _split_and_empty_losses(**penalty):
+    """Training losses (squared error + penalty) of one object (an S×S square of ink 1) drawn by two slots on
+    one place in two ways that reconstruct it exactly: half the ink in each slot (stamps 0 and 1 both 0.5),
+    and all of it in one slot with an empty stamp in the other (stamp 0 at 1, stamp 1 empty)."""
+    S, K, C = 3, 2, 5
+    target = np.zeros((1, C + S - 1, C + S - 1, 1), "float32")
+    target[0, 1:1 + S, 1:1 + S] = 1.0
+    losses = {}
+    for name, ink in (("split", (0.5, 0.5)), ("empty", (1.0, 0.0))):
+        layer = StampDecoder(S, K, C, **penalty)
+        layer.build(None)
+        kernel = np.zeros((S, S, K, 1), "float32")
+        kernel[..., 0, 0], kernel[..., 1, 0] = ink
+        layer.kernel.assign(kernel)
+        p, y = _two_slots_on_one_place(layer, (0, 1))
+        out = keras.ops.convert_to_numpy(layer(p, y, y))
+        losses[name] = float(np.sum((out - target) ** 2)) + sum(float(v) for v in layer.losses)
+    return losses
+
+
+def test_overdraw_cannot_tell_a_split_object_from_an_empty_slot_and_overlap_can():
+    """Both ways of drawing one object with two slots reconstruct it exactly and overdraw nothing, so the
+    overdraw penalty (the README's measured failure) leaves them tied; the overlap penalty charges the split
+    λ · 0.5 · 0.5 per pixel of the S×S square and the empty slot nothing."""
+    plain = _split_and_empty_losses()
+    assert plain["split"] == pytest.approx(0.0, abs=1e-6) and plain["empty"] == pytest.approx(0.0, abs=1e-6)
+    overdraw = _split_and_empty_losses(overdraw=2.0)
+    assert overdraw["split"] == pytest.approx(overdraw["empty"], abs=1e-6)
+    overlap = _split_and_empty_losses(overlap=2.0)
+    assert overlap["split"] == pytest.approx(2.0 * 9 * 0.25, rel=1e-5)
+    assert overlap["empty"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_overlap_penalty_is_the_ink_slots_share_and_zero_for_one_slot():
+    """Two slots redrawing stamp 0 (ink 0.7) on one place share 0.7 · 0.7 per pixel, as much as three slots
+    would share pairwise three times; the canvas drawn is the same with and without the term."""
+    S, K, C = 3, 2, 5
+    kernel = np.zeros((S, S, K, 1), "float32")
+    kernel[..., 0, 0] = 0.7
+    layers = {lam: StampDecoder(S, K, C, overlap=lam) for lam in (0.0, 1.5)}
+    canvases = {}
+    for lam, layer in layers.items():
+        layer.build(None)
+        layer.kernel.assign(kernel)
+        p, y = _two_slots_on_one_place(layer, (0, 0))
+        canvases[lam] = keras.ops.convert_to_numpy(layer(p, y, y))
+    np.testing.assert_array_equal(canvases[0.0], canvases[1.5])
+    assert layers[0.0].losses == []
+    assert float(layers[1.5].losses[0]) == pytest.approx(1.5 * S * S * 0.49, rel=1e-5)
+    p3 = np.eye(K, dtype="float32")[[[0, 0, 0]]]                             # (1, 3, K): three slots, stamp 0
+    y3 = np.eye(C, dtype="float32")[[[1, 1, 1]]]
+    layers[1.5](p3, y3, y3)
+    assert float(layers[1.5].losses[0]) == pytest.approx(1.5 * 3 * S * S * 0.49, rel=1e-5)
+    layers[1.5](p3[:, :1], y3[:, :1], y3[:, :1])                               # one slot shares nothing
+    assert float(layers[1.5].losses[0]) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("key", ["overdraw_penalty", "overlap_penalty"])
+def test_decoder_penalty_adds_to_the_training_loss(key):
     """In a whole model the term is added to the loss Keras trains and evaluates on."""
     plain = build_model(validate(tiny())["layer_parameters"])
     penalised = build_model(validate(with_(
-        tiny(), "layer_parameters.decoder_parameters.overdraw_penalty", 5.0))["layer_parameters"])
+        tiny(), f"layer_parameters.decoder_parameters.{key}", 5.0))["layer_parameters"])
     penalised.set_weights(plain.get_weights())
     from stampnet.model import set_noise
     for model in (plain, penalised):
@@ -202,8 +260,12 @@ def test_overdraw_penalty_adds_to_the_training_loss():
     gap = penalised.evaluate(x, x, batch_size=8, verbose=0) - plain.evaluate(x, x, batch_size=8, verbose=0)
     # the expected term, from the heads' soft choices drawn without the clip
     heads = keras.Model(plain.input, [plain.get_layer(f"softmax_{r}").output for r in ("stamp", "y", "x")])
-    unclipped = keras.ops.convert_to_numpy(plain.get_layer("stamp_layer")._separable(*heads(x)))
-    term = 5.0 * np.maximum(unclipped - 1.0, 0).sum(axis=(1, 2, 3)).mean()
+    slots = keras.ops.convert_to_numpy(plain.get_layer("stamp_layer").slot_drawings(*heads(x)))  # (B, M, H, W)
+    if key == "overdraw_penalty":
+        per_canvas = np.maximum(slots.sum(1) - 1.0, 0).sum(axis=(1, 2))
+    else:
+        per_canvas = (slots[:, 0] * slots[:, 1]).sum(axis=(1, 2))           # the tiny model has 2 slots
+    term = 5.0 * per_canvas.mean()
     assert term > 1.0 and gap == pytest.approx(term, rel=1e-3)
 
 
@@ -219,6 +281,8 @@ def test_config_rejects_bad_recipe_values():
         validate({"layer_parameters": {"decoder_parameters": {"gumbel_parameters": {"usage_balance": -1}}}})
     with pytest.raises(ConfigError, match="overdraw_penalty"):
         validate({"layer_parameters": {"decoder_parameters": {"overdraw_penalty": "yes"}}})
+    with pytest.raises(ConfigError, match="overlap_penalty"):
+        validate({"layer_parameters": {"decoder_parameters": {"overlap_penalty": -0.5}}})
     with pytest.raises(ConfigError, match="learning_rate_decay_from"):
         validate({"layer_parameters": {"learning_rate_decay_from": "late"}})
     for bad in (-1, 1.5, True):
