@@ -290,12 +290,30 @@ def empty_slot_rate(relative_ink, threshold: float = EMPTY_INK) -> float:
     return float((values < threshold).mean()) if values.size else float("nan")
 
 
+def unmatched_on_object(relative_ink, true_coords, pred_coords, stamp_size: int, canvas_shape=None,
+                        threshold: float = EMPTY_INK) -> float:
+    """Share of the unmatched slots that draw (relative ink >= ``threshold``) whose box lies on an object
+    (IoU >= 0.5 with some object's box): that object drawn a second time, redrawn or split between slots,
+    rather than ink put elsewhere. NaN when no unmatched slot draws. relative_ink (N, M) from
+    :func:`unmatched_ink`."""
+    rel = np.asarray(relative_ink, np.float64)
+    drawing = ~np.isnan(rel) & (np.nan_to_num(rel) >= threshold)
+    if not drawing.any():
+        return float("nan")
+    on_object = _box_ious(true_coords, pred_coords, stamp_size, canvas_shape).max(axis=1) >= 0.5  # (N, M)
+    return float(on_object[drawing].mean())
+
+
+def _box_ious(true_coords, pred_coords, stamp_size: int, canvas_shape=None):
+    """(N, n, M): IoU of every object's box with every slot's box."""
+    true_coords, pred_coords = np.asarray(true_coords, np.int64), np.asarray(pred_coords, np.int64)
+    return box_iou(true_coords[:, :, None, :], pred_coords[:, None, :, :], stamp_size, canvas_shape)
+
+
 def localised_objects(true_coords, pred_coords, stamp_size: int, canvas_shape=None, threshold: float = 0.5):
     """Boolean (N, n): objects whose box has IoU >= threshold with the box of some slot (any slot: no matching,
     which with more objects than slots would depend on the objects' order)."""
-    true_coords, pred_coords = np.asarray(true_coords, np.int64), np.asarray(pred_coords, np.int64)
-    ious = box_iou(true_coords[:, :, None, :], pred_coords[:, None, :, :], stamp_size, canvas_shape)  # (N, n, M)
-    return (ious >= threshold).any(axis=2)
+    return (_box_ious(true_coords, pred_coords, stamp_size, canvas_shape) >= threshold).any(axis=2)
 
 
 def brightest_first(localised, intensities, n_slots: int):
@@ -396,8 +414,9 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     only; ``purity`` is those slot labels vs the predicted classes of all slots; ``nmi``/``acc`` are None.
 
     The README's claims, present only where they apply: with coords, stamps (K, S, S) and fewer objects than
-    slots, ``empty_slot_rate`` (matched; :func:`empty_slot_rate`) and ``unmatched_slot_ink`` (the mean ink of
-    an unmatched slot relative to the mean object's); with coords, intensities (N, n) and more objects than
+    slots, ``empty_slot_rate`` (matched; :func:`empty_slot_rate`), ``unmatched_slot_ink`` (the mean ink of
+    an unmatched slot relative to the mean object's) and ``unmatched_on_object`` (:func:`unmatched_on_object`:
+    where the ink of the unmatched slots that draw goes); with coords, intensities (N, n) and more objects than
     slots, ``brightest_first`` (share of canvases whose localised objects are exactly the M brightest).
     """
     if matching not in MATCHING_METHODS:
@@ -461,6 +480,7 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
             rel = unmatched_ink(slot_ink(stamps, stamp_probs), slot_of, mean_object_ink(images, coords[..., 0].size))
             out[key("empty_slot_rate")] = empty_slot_rate(rel)
             out["unmatched_slot_ink"] = float(np.nanmean(rel))
+            out["unmatched_on_object"] = unmatched_on_object(rel, coords, pred_coords, stamp_size, canvas_shape)
         if intensities is not None and n_obj > n_slots:
             found = localised_objects(coords, pred_coords, stamp_size, canvas_shape)
             out["brightest_first"] = float(brightest_first(found, intensities, n_slots).mean())
@@ -480,6 +500,7 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
 
 _TABLE_ORDER = ("n_images", "n_objects", "matching", "avg_total_mse", "avg_total_bce", "iou",
                 *(f"{m}{s}" for m in MATCHED_MEASURES for s in ("", "_hungarian")), "unmatched_slot_ink",
+                "unmatched_on_object",
                 "brightest_first",
                 "entropy_stamp_mean", "entropy_stamp_max", "entropy_coord_mean", "entropy_coord_max",
                 "entropy_coord_joint_mean", "entropy_coord_joint_max", "n_stamps_used")

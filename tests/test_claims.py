@@ -13,7 +13,8 @@ from stampnet.data.placement import check_intensities
 from stampnet.data.shapes import load_shapes, shape_template
 from stampnet.figures import prototypes_by_class, typical_canvases
 from stampnet.metrics import (brightest_first, canvas_failures, cluster_to_label, compute_measures,
-                              empty_slot_rate, localised_objects, match_slots, slot_ink, unmatched_ink)
+                              empty_slot_rate, localised_objects, match_slots, slot_ink, unmatched_ink,
+                              unmatched_on_object)
 from tests.test_data_mnist import mnist_npz  # noqa: F401  (fixture)
 
 S, C = 4, 9  # stamp size, coordinate positions: 12x12 canvases
@@ -64,6 +65,24 @@ def test_an_empty_slot_and_a_drawing_unmatched_slot():
     assert empty_slot_rate(rel) == 0.5
     assert empty_slot_rate(rel[:1]) == 1.0 and empty_slot_rate(rel[1:]) == 0.0
     assert np.isnan(empty_slot_rate(np.full((2, 2), np.nan)))  # every slot matched: nothing to say
+
+
+def test_unmatched_on_object_tells_a_second_drawing_from_ink_elsewhere():
+    """One object at (2, 2), two slots, slot 0 on it. Slot 1 draws the half stamp on the object too (canvas 0:
+    the object split or redrawn), the full stamp far from it (canvas 1), or the empty stamp on it (canvas 2,
+    empty: not counted)."""
+    true = np.array([[[2, 2]]] * 3)
+    pred = np.array([[[2, 2], [2, 3]], [[2, 2], [7, 7]], [[2, 2], [2, 2]]])
+    classes = np.array([[0, 2], [0, 0], [0, 1]])
+    rel = unmatched_ink(slot_ink(STAMPS, one_hot(classes, 3)), match_slots(true, pred), object_ink=16.0)
+    assert rel[:, 1].tolist() == [0.5, 1.0, 0.0]
+    assert unmatched_on_object(rel, true, pred, S) == 0.5          # of the two that draw, one is on the object
+    assert unmatched_on_object(rel[:1], true[:1], pred[:1], S) == 1.0
+    assert unmatched_on_object(rel[1:2], true[1:2], pred[1:2], S) == 0.0
+    assert np.isnan(unmatched_on_object(rel[2:], true[2:], pred[2:], S))  # the only unmatched slot is empty
+    images = canvases(true)
+    m = compute_measures(images, images, *slots(pred, classes, 3), None, true, stamp_size=S, stamps=STAMPS)
+    assert m["unmatched_on_object"] == 0.5 and m["empty_slot_rate"] == pytest.approx(1 / 3)
 
 
 def test_compute_measures_reports_empty_slots_only_with_fewer_objects_than_slots():
