@@ -133,8 +133,9 @@ class StampDecoder(keras.layers.Layer):
     drew costs the reconstruction nothing and gets no gradient there; this term charges for it.
     ``overlap`` (λ ≥ 0, off in 2019): adds λ · Σ_pixels Σ_{m<m'} draw_m · draw_m' per canvas, the ink that
     slots share. Two slots drawing one object at half intensity each overdraw nothing, so only this term
-    tells that split from one full stamp and an empty one; it is concave along the split, so the split is a
-    saddle and a slot with nothing left to draw is pushed towards an empty stamp (the authors' claim, README).
+    tells that split from one full stamp and an empty one (concave along the split: the split is a saddle).
+    Measured (README): one stamp becomes empty, but most objects are then split in space into parts that
+    share no pixel, which this term does not charge either.
 
     The stamps are the kernel (S, S, K, 1) of the 2019 ``stamp_layer`` convolution, which draws each stamp
     flipped in both axes with its upper-left corner at (y, x). Two exact implementations:
