@@ -136,6 +136,11 @@ class StampDecoder(keras.layers.Layer):
     tells that split from one full stamp and an empty one (concave along the split: the split is a saddle).
     Measured (README): one stamp becomes empty, but most objects are then split in space into parts that
     share no pixel, which this term does not charge either.
+    ``slot_ink`` (λ ≥ 0, off in 2019): adds λ · Σ_m (√(1 + ink_m) − 1) per canvas, ink_m = Σ_k p[m, k] · ink_k
+    the ink slot m draws (every placement keeps the whole stamp on the canvas). The cost is concave in each
+    slot's ink, so drawing an object with one full stamp and leaving the other slot empty costs less than
+    any split of it between slots, in intensity or in space; and concave along a slot's stamp mixture, so
+    it pushes the choice towards one-hot.
 
     The stamps are the kernel (S, S, K, 1) of the 2019 ``stamp_layer`` convolution, which draws each stamp
     flipped in both axes with its upper-left corner at (y, x). Two exact implementations:
@@ -147,7 +152,7 @@ class StampDecoder(keras.layers.Layer):
     """
 
     def __init__(self, stamp_size: int, nr_of_stamps: int, coord_size: int, decoder: str = "separable",
-                 seed=None, overdraw: float = 0.0, overlap: float = 0.0, **kwargs):
+                 seed=None, overdraw: float = 0.0, overlap: float = 0.0, slot_ink: float = 0.0, **kwargs):
         # float32 under a mixed policy too: the sum of up to M·K weighted stamps and the clip at 1 stay exact
         # (the decoder is a small share of a step, so bfloat16 would gain little here).
         kwargs.setdefault("dtype", "float32")
@@ -156,6 +161,7 @@ class StampDecoder(keras.layers.Layer):
             raise ValueError(f"decoder must be 'separable' or 'conv', got {decoder!r}")
         self.stamp_size, self.nr_of_stamps, self.coord_size = stamp_size, nr_of_stamps, coord_size
         self.decoder, self.seed, self.overdraw, self.overlap = decoder, seed, float(overdraw), float(overlap)
+        self.slot_ink = float(slot_ink)
         S, K, C = stamp_size, nr_of_stamps, coord_size
         self.kernel = self.add_weight(shape=(S, S, K, 1), name="kernel",
                                       initializer=keras.initializers.GlorotUniform(seed),
@@ -195,15 +201,23 @@ class StampDecoder(keras.layers.Layer):
         return ops.conv(padded, ops.cast(self.kernel, padded.dtype), padding="valid")  # (B, H, W, 1)
 
     def call(self, stamp_probs, y_probs, x_probs):
-        draw = self._separable if self.decoder == "separable" else self._conv
-        canvas = draw(stamp_probs, y_probs, x_probs)                             # (B, H, W, 1), unclipped
-        if self.overdraw:
-            clipped_away = ops.sum(ops.relu(canvas - 1.0), axis=(1, 2, 3))     # (B,)
-            self.add_loss(self.overdraw * ops.mean(clipped_away))
+        slots = None
         if self.overlap:
             slots = self.slot_drawings(stamp_probs, y_probs, x_probs)           # (B, M, H, W)
             pairs = ops.square(ops.sum(slots, axis=1)) - ops.sum(ops.square(slots), axis=1)  # (B, H, W): 2·Σ_{m<m'}
             self.add_loss(self.overlap * ops.mean(0.5 * ops.sum(pairs, axis=(1, 2))))
+        if slots is not None and self.decoder == "separable":
+            canvas = ops.sum(slots, axis=1)[..., None]                           # (B, H, W, 1), one pass
+        else:
+            draw = self._separable if self.decoder == "separable" else self._conv
+            canvas = draw(stamp_probs, y_probs, x_probs)                         # (B, H, W, 1), unclipped
+        if self.overdraw:
+            clipped_away = ops.sum(ops.relu(canvas - 1.0), axis=(1, 2, 3))     # (B,)
+            self.add_loss(self.overdraw * ops.mean(clipped_away))
+        if self.slot_ink:
+            stamp_ink = ops.sum(ops.cast(self.kernel[..., 0], stamp_probs.dtype), axis=(0, 1))  # (K,)
+            ink = ops.einsum("bmk,k->bm", stamp_probs, stamp_ink)               # (B, M)
+            self.add_loss(self.slot_ink * ops.mean(ops.sum(ops.sqrt(1.0 + ink) - 1.0, axis=1)))
         return ops.minimum(canvas, 1.0)
 
     def paste(self, stamp_index, y_index, x_index):
@@ -228,7 +242,7 @@ class StampDecoder(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "stamp_size": self.stamp_size, "nr_of_stamps": self.nr_of_stamps,
                 "coord_size": self.coord_size, "decoder": self.decoder, "seed": self.seed,
-                "overdraw": self.overdraw, "overlap": self.overlap}
+                "overdraw": self.overdraw, "overlap": self.overlap, "slot_ink": self.slot_ink}
 
 
 @keras.saving.register_keras_serializable(package="stampnet")

@@ -70,7 +70,7 @@ def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False)
     x_probs = _gumbel_head(enc["x"], C, spec, "x")                                # (B, M, C)
     stamp_probs = _gumbel_head(enc["stamp"], K, spec, "stamp")                    # (B, M, K)
     decoded = StampDecoder(spec.stamp_size, K, C, decoder=spec.decoder, overdraw=spec.overdraw_penalty,
-                           overlap=spec.overlap_penalty,
+                           overlap=spec.overlap_penalty, slot_ink=spec.slot_ink_penalty,
                            name="stamp_layer")(stamp_probs, y_probs, x_probs)     # (B, H, W, 1)
     model = keras.Model(image, decoded, name="stampnet")
     if compile:

@@ -22,6 +22,10 @@ budget; they are read from the optimizer's step counter, so a resumed run contin
   between them (what the overdraw term alone led to, README), so a slot with no object left is pushed
   towards an empty stamp (:class:`stampnet.layers.StampDecoder`). Not part of ``fast``. Measured, one stamp
   became empty, and most shapes were split in space into parts that share no pixel instead.
+- ``decoder_parameters.slot_ink_penalty``: a strength λ ≥ 0; adds λ · Σ_m (√(1 + ink_m) − 1) per canvas, ink_m
+  the ink slot m draws. Concave in each slot's ink, it charges every split of an object between slots (in
+  intensity or in space) more than one full stamp beside an empty slot (:class:`stampnet.layers.StampDecoder`).
+  Not part of ``fast``.
 - ``layer_parameters.learning_rate_decay_from`` / ``learning_rate_decay_to``: cosine decay of the learning
   rate from that fraction on, down to ``learning_rate × learning_rate_decay_to`` at the end.
 - ``run_parameters.precise_bn``: a number of training canvases (0: off); after the last epoch, every

@@ -40,7 +40,8 @@ def test_options_are_off_in_every_2019_script(script):
     lp = cfg["layer_parameters"]
     gp = lp["decoder_parameters"]["gumbel_parameters"]
     assert gp["tau_schedule"] is None and gp["straight_through_from"] is None and gp["usage_balance"] == 0
-    assert lp["decoder_parameters"]["overdraw_penalty"] == 0 and lp["decoder_parameters"]["overlap_penalty"] == 0
+    assert all(lp["decoder_parameters"][key] == 0
+               for key in ("overdraw_penalty", "overlap_penalty", "slot_ink_penalty"))
     assert lp["learning_rate_decay_from"] is None and cfg["run_parameters"]["precise_bn"] == 0
     callbacks = schedule_callbacks(from_validated(cfg)[1])
     assert [type(c) for c in callbacks] == [TemperatureSchedule]  # τ only: no straight-through, no learning-rate decay
@@ -220,6 +221,30 @@ def test_overdraw_cannot_tell_a_split_object_from_an_empty_slot_and_overlap_can(
     assert overlap["empty"] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_slot_ink_charges_a_split_object_in_intensity_or_in_space_more_than_an_empty_slot():
+    """The concave per-slot cost λ · Σ_m (√(1 + ink_m) − 1): the half-and-half split of the 9-pixel square
+    (ink 4.5 per slot) costs more than one full stamp (ink 9) beside an empty one, and so does a split in
+    space, which shares no pixel (the overlap penalty's measured failure): two slots drawing the two halves
+    of a 3×6 bar side by side against one slot drawing the whole bar."""
+    ink = _split_and_empty_losses(slot_ink=2.0)
+    assert ink["split"] == pytest.approx(2.0 * 2 * (np.sqrt(5.5) - 1), rel=1e-5)
+    assert ink["empty"] == pytest.approx(2.0 * (np.sqrt(10.0) - 1), rel=1e-5)
+    assert ink["split"] > ink["empty"]
+    S, K, C = 3, 2, 8
+    layer = StampDecoder(S, K, C, slot_ink=2.0)
+    layer.build(None)
+    kernel = np.zeros((S, S, K, 1), "float32")
+    kernel[..., 0, 0] = 1.0                                                  # stamp 0: a full 3×3 square
+    layer.kernel.assign(kernel)
+    p = np.eye(K, dtype="float32")[[[0, 0]]]                                 # both slots stamp 0 ...
+    y = np.eye(C, dtype="float32")[[[1, 1]]]
+    x = np.eye(C, dtype="float32")[[[1, 4]]]                                 # ... side by side: a 3×6 bar
+    layer(p, y, x)
+    in_space = float(layer.losses[0])
+    assert in_space == pytest.approx(2.0 * 2 * (np.sqrt(10.0) - 1), rel=1e-5)
+    assert in_space > 2.0 * (np.sqrt(19.0) - 1)                              # one slot drawing ink 18
+
+
 def test_overlap_penalty_is_the_ink_slots_share_and_zero_for_one_slot():
     """Two slots redrawing stamp 0 (ink 0.7) on one place share 0.7 · 0.7 per pixel, as much as three slots
     would share pairwise three times; the canvas drawn is the same with and without the term."""
@@ -244,7 +269,7 @@ def test_overlap_penalty_is_the_ink_slots_share_and_zero_for_one_slot():
     assert float(layers[1.5].losses[0]) == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("key", ["overdraw_penalty", "overlap_penalty"])
+@pytest.mark.parametrize("key", ["overdraw_penalty", "overlap_penalty", "slot_ink_penalty"])
 def test_decoder_penalty_adds_to_the_training_loss(key):
     """In a whole model the term is added to the loss Keras trains and evaluates on."""
     plain = build_model(validate(tiny())["layer_parameters"])
@@ -263,8 +288,10 @@ def test_decoder_penalty_adds_to_the_training_loss(key):
     slots = keras.ops.convert_to_numpy(plain.get_layer("stamp_layer").slot_drawings(*heads(x)))  # (B, M, H, W)
     if key == "overdraw_penalty":
         per_canvas = np.maximum(slots.sum(1) - 1.0, 0).sum(axis=(1, 2))
-    else:
+    elif key == "overlap_penalty":
         per_canvas = (slots[:, 0] * slots[:, 1]).sum(axis=(1, 2))           # the tiny model has 2 slots
+    else:
+        per_canvas = (np.sqrt(1.0 + slots.sum(axis=(2, 3))) - 1.0).sum(axis=1)  # each slot's drawn ink
     term = 5.0 * per_canvas.mean()
     assert term > 1.0 and gap == pytest.approx(term, rel=1e-3)
 
@@ -283,6 +310,8 @@ def test_config_rejects_bad_recipe_values():
         validate({"layer_parameters": {"decoder_parameters": {"overdraw_penalty": "yes"}}})
     with pytest.raises(ConfigError, match="overlap_penalty"):
         validate({"layer_parameters": {"decoder_parameters": {"overlap_penalty": -0.5}}})
+    with pytest.raises(ConfigError, match="slot_ink_penalty"):
+        validate({"layer_parameters": {"decoder_parameters": {"slot_ink_penalty": [1]}}})
     with pytest.raises(ConfigError, match="learning_rate_decay_from"):
         validate({"layer_parameters": {"learning_rate_decay_from": "late"}})
     for bad in (-1, 1.5, True):
