@@ -52,12 +52,15 @@ class TemperatureSchedule(keras.callbacks.Callback):
 
 
 def schedule_callbacks(spec: TrainSpec) -> list[keras.callbacks.Callback]:
-    """τ every step, and the recipe's switches (straight-through, learning-rate decay) where the config asks."""
-    from stampnet.recipe import LearningRateDecay, StraightThrough
+    """τ every step, and the recipe's switches (straight-through, slot-ink penalty, learning-rate decay) where the
+    config asks."""
+    from stampnet.recipe import LearningRateDecay, SlotInkFrom, StraightThrough
 
     out: list[keras.callbacks.Callback] = [TemperatureSchedule(spec.tau, spec.total_steps)]
     if spec.straight_through_from is not None:
         out.append(StraightThrough(spec.straight_through_from, spec.total_steps))
+    if spec.slot_ink_penalty_from is not None:
+        out.append(SlotInkFrom(spec.slot_ink_penalty_from, spec.total_steps))
     if spec.learning_rate_decay_from is not None:
         out.append(LearningRateDecay(spec.learning_rate, spec.learning_rate_decay_from, spec.learning_rate_decay_to,
                                      spec.total_steps))
@@ -90,5 +93,5 @@ class EpochLine(keras.callbacks.Callback):
         logs = logs or {}
         rate = self.images_per_epoch / max(time.perf_counter() - self._start, 1e-9)
         parts = [f"epoch {epoch + 1}/{self.epochs}"] + [
-            f"{k} {float(v):.4g}" for k, v in logs.items() if k in ("loss", "val_loss", "tau", "lr", "hard")]
+            f"{k} {float(v):.4g}" for k, v in logs.items() if k in ("loss", "val_loss", "tau", "lr", "hard", "slot_ink")]
         print("  ".join(parts + [f"{rate:.1f} img/s"]), flush=True)

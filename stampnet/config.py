@@ -62,6 +62,7 @@ DEFAULTS: dict = {
             "overdraw_penalty": 0,  # beyond 2019 (stampnet/recipe.py): strength of a loss on clipped-away ink
             "overlap_penalty": 0,   # beyond 2019 (stampnet/recipe.py): strength of a loss on ink slots share
             "slot_ink_penalty": 0,  # beyond 2019 (stampnet/recipe.py): strength of a concave loss on each slot's ink
+            "slot_ink_penalty_from": None,  # fraction of training from which it acts; None: from the start
             "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.01, "min_temperature": 0.2,
                                   # None: the run's run_parameters.steps_per_epoch (2019 configs set both, equal)
                                   "steps_per_epoch": None,
@@ -187,6 +188,11 @@ def _validate_recipe(gp: dict, lp: dict) -> None:
     _require_number(gp["usage_balance"], decoder + "gumbel_parameters.usage_balance", strict=False, example=10)
     for key in ("overdraw_penalty", "overlap_penalty", "slot_ink_penalty"):
         _require_number(lp["decoder_parameters"][key], decoder + key, strict=False, example=1)
+    if lp["decoder_parameters"]["slot_ink_penalty_from"] is not None:
+        _fraction(lp["decoder_parameters"]["slot_ink_penalty_from"], decoder + "slot_ink_penalty_from")
+        if not lp["decoder_parameters"]["slot_ink_penalty"]:
+            raise ConfigError(f"{decoder}slot_ink_penalty_from switches on a penalty that is off: set "
+                              f"{decoder}slot_ink_penalty > 0 too, e.g. 2")
     if lp["learning_rate_decay_from"] is not None:
         _fraction(lp["learning_rate_decay_from"], "layer_parameters.learning_rate_decay_from")
     _fraction(lp["learning_rate_decay_to"], "layer_parameters.learning_rate_decay_to")

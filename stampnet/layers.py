@@ -21,8 +21,32 @@ class UnitInterval(keras.constraints.Constraint):
         return ops.clip(w, 0.0, 1.0)
 
 
+class RunTimeState(keras.layers.Layer):
+    """A layer whose switches (variables listed by ``_run_time_state``) are left out of its weight files, so
+    the files keep the 2019 layout whatever is switched."""
+
+    def _run_time_state(self) -> list:
+        return []
+
+    def _stored_variables(self):
+        skip = {id(v) for v in self._run_time_state()}
+        return [v for v in self._trainable_variables + self._non_trainable_variables if id(v) not in skip]
+
+    def save_own_variables(self, store):
+        for i, v in enumerate(self._stored_variables()):
+            store[f"{i}"] = v
+
+    def load_own_variables(self, store):
+        stored = self._stored_variables()
+        if len(store.keys()) != len(stored):
+            raise ValueError(f"Layer '{self.name}' expected {len(stored)} variables, but received "
+                             f"{len(store.keys())} variables during loading")
+        for i, v in enumerate(stored):
+            v.assign(store[f"{i}"])
+
+
 @keras.saving.register_keras_serializable(package="stampnet")
-class GumbelSoftmax(keras.layers.Layer):
+class GumbelSoftmax(RunTimeState):
     """Gumbel-softmax sample of M categorical variables of ``size`` classes each.
 
     Input: flat logits (B, M·size), channel c belonging to slot c // size (the 2019 reshape).
@@ -75,20 +99,8 @@ class GumbelSoftmax(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.slots, self.size)
 
-    def _stored_variables(self):
-        return [v for v in self._trainable_variables + self._non_trainable_variables if v is not self._noise_on]
-
-    def save_own_variables(self, store):
-        for i, v in enumerate(self._stored_variables()):
-            store[f"{i}"] = v
-
-    def load_own_variables(self, store):
-        stored = self._stored_variables()
-        if len(store.keys()) != len(stored):
-            raise ValueError(f"Layer '{self.name}' expected {len(stored)} variables, but received "
-                             f"{len(store.keys())} variables during loading")
-        for i, v in enumerate(stored):
-            v.assign(store[f"{i}"])
+    def _run_time_state(self):
+        return [self._noise_on]
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "slots": self.slots, "tau_init": self.tau_init,
@@ -123,7 +135,7 @@ class UsageBalance(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="stampnet")
-class StampDecoder(keras.layers.Layer):
+class StampDecoder(RunTimeState):
     """Places the chosen stamps at the chosen coordinates and sums them, clipped at 1.
 
         image = min(1, Σ_m Σ_k p_stamp[m, k] · place(stamp_k, y_m, x_m))
@@ -140,7 +152,8 @@ class StampDecoder(keras.layers.Layer):
     the ink slot m draws (every placement keeps the whole stamp on the canvas). The cost is concave in each
     slot's ink, so drawing an object with one full stamp and leaving the other slot empty costs less than
     any split of it between slots, in intensity or in space; and concave along a slot's stamp mixture, so
-    it pushes the choice towards one-hot.
+    it pushes the choice towards one-hot. Its switch (variable ``slot_ink_on``, 1 at first; run-time state,
+    not in weight files) lets a callback hold it off early in training (stampnet/recipe.py).
 
     The stamps are the kernel (S, S, K, 1) of the 2019 ``stamp_layer`` convolution, which draws each stamp
     flipped in both axes with its upper-left corner at (y, x). Two exact implementations:
@@ -162,6 +175,9 @@ class StampDecoder(keras.layers.Layer):
         self.stamp_size, self.nr_of_stamps, self.coord_size = stamp_size, nr_of_stamps, coord_size
         self.decoder, self.seed, self.overdraw, self.overlap = decoder, seed, float(overdraw), float(overlap)
         self.slot_ink = float(slot_ink)
+        if self.slot_ink:
+            self.slot_ink_on = self.add_weight(shape=(), initializer=keras.initializers.Constant(1.0),
+                                               trainable=False, name="slot_ink_on")
         S, K, C = stamp_size, nr_of_stamps, coord_size
         self.kernel = self.add_weight(shape=(S, S, K, 1), name="kernel",
                                       initializer=keras.initializers.GlorotUniform(seed),
@@ -217,7 +233,8 @@ class StampDecoder(keras.layers.Layer):
         if self.slot_ink:
             stamp_ink = ops.sum(ops.cast(self.kernel[..., 0], stamp_probs.dtype), axis=(0, 1))  # (K,)
             ink = ops.einsum("bmk,k->bm", stamp_probs, stamp_ink)               # (B, M)
-            self.add_loss(self.slot_ink * ops.mean(ops.sum(ops.sqrt(1.0 + ink) - 1.0, axis=1)))
+            strength = self.slot_ink * ops.cast(self.slot_ink_on, ink.dtype)
+            self.add_loss(strength * ops.mean(ops.sum(ops.sqrt(1.0 + ink) - 1.0, axis=1)))
         return ops.minimum(canvas, 1.0)
 
     def paste(self, stamp_index, y_index, x_index):
@@ -238,6 +255,9 @@ class StampDecoder(keras.layers.Layer):
         where = ops.stack([ops.broadcast_to(i, shape) for i in (batch, rows, cols)], axis=-1)  # (B, M, S, S, 3)
         canvas = ops.scatter(ops.reshape(where, (-1, 3)), ops.reshape(chosen, (-1,)), (shape[0], H, H))
         return ops.minimum(canvas, 1.0)[..., None]
+
+    def _run_time_state(self):
+        return [self.slot_ink_on] if self.slot_ink else []
 
     def get_config(self):
         return {**super().get_config(), "stamp_size": self.stamp_size, "nr_of_stamps": self.nr_of_stamps,

@@ -25,7 +25,9 @@ budget; they are read from the optimizer's step counter, so a resumed run contin
 - ``decoder_parameters.slot_ink_penalty``: a strength λ ≥ 0; adds λ · Σ_m (√(1 + ink_m) − 1) per canvas, ink_m
   the ink slot m draws. Concave in each slot's ink, it charges every split of an object between slots (in
   intensity or in space) more than one full stamp beside an empty slot (:class:`stampnet.layers.StampDecoder`).
-  Not part of ``fast``.
+  Not part of ``fast``. ``decoder_parameters.slot_ink_penalty_from``: a fraction; the term acts from there on
+  (:class:`SlotInkFrom`). From the start it empties every stamp: while the positions are still blurred, the
+  reconstruction's pull on a stamp pixel is weaker than the term's push (measured, README).
 - ``layer_parameters.learning_rate_decay_from`` / ``learning_rate_decay_to``: cosine decay of the learning
   rate from that fraction on, down to ``learning_rate × learning_rate_decay_to`` at the end.
 - ``run_parameters.precise_bn``: a number of training canvases (0: off); after the last epoch, every
@@ -47,13 +49,18 @@ def _fraction(model: keras.Model, total_steps: int) -> float:
     return optimizer_step(model) / total_steps  # in fit on JAX too (stampnet.backend.fit_step)
 
 
-class StraightThrough(keras.callbacks.Callback):
-    """Switches the Gumbel layers to straight-through (hard forward, soft gradient) from ``start`` (a fraction
-    of ``total_steps``) on; the layers must be built with ``straight_through=True``."""
+class SwitchFrom(keras.callbacks.Callback):
+    """Holds switch variables (``switches(model)``) at 0 before ``start`` (a fraction of ``total_steps``) and
+    at 1 from then on, set every step from the step counter; logs the state each epoch as ``log_key``."""
+
+    log_key = "switch"
 
     def __init__(self, start: float, total_steps: int):
         super().__init__()
         self.start, self.total_steps, self._on = start, total_steps, None
+
+    def switches(self, model: keras.Model) -> list:
+        raise NotImplementedError
 
     def on_train_begin(self, logs=None):
         backend.start_fit(self.model)
@@ -62,13 +69,32 @@ class StraightThrough(keras.callbacks.Callback):
         model = self._model  # not self.model, which on JAX syncs every variable (stampnet.backend.start_fit)
         on = _fraction(model, self.total_steps) >= self.start
         if on != self._on:
-            for layer in gumbel_layers(model):
-                backend.assign_in_fit(model, layer.hard, 1.0 if on else 0.0)
+            for variable in self.switches(model):
+                backend.assign_in_fit(model, variable, 1.0 if on else 0.0)
             self._on = on
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["hard"] = float(bool(self._on))
+            logs[self.log_key] = float(bool(self._on))
+
+
+class StraightThrough(SwitchFrom):
+    """Switches the Gumbel layers to straight-through (hard forward, soft gradient) from ``start`` on; the
+    layers must be built with ``straight_through=True``."""
+
+    log_key = "hard"
+
+    def switches(self, model):
+        return [layer.hard for layer in gumbel_layers(model)]
+
+
+class SlotInkFrom(SwitchFrom):
+    """Switches the decoder's slot-ink penalty on from ``start``; the decoder must be built with it."""
+
+    log_key = "slot_ink"
+
+    def switches(self, model):
+        return [model.get_layer("stamp_layer").slot_ink_on]
 
 
 class LearningRateDecay(keras.callbacks.Callback):

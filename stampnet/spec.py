@@ -81,6 +81,7 @@ class TrainSpec:
     learning_rate_decay_from: Optional[float] = None
     learning_rate_decay_to: float = 0.1
     straight_through_from: Optional[float] = None
+    slot_ink_penalty_from: Optional[float] = None
     precise_bn: int = 0              # training canvases for the BatchNorm statistics after training; 0: off
     test_temperature: float = 1e-4
     n_figure_images: int = 6
@@ -127,7 +128,8 @@ def from_validated(cfg: dict) -> tuple[ModelSpec, TrainSpec]:
         validation_steps=rp["validation_steps"], batch_size=inp["batch_size"], shuffle=bool(rp["shuffle"]),
         checkpoint_period=rp["checkpoint_period"], tau=tau, learning_rate=lp["learning_rate"],
         learning_rate_decay_from=lp["learning_rate_decay_from"], learning_rate_decay_to=lp["learning_rate_decay_to"],
-        straight_through_from=gp["straight_through_from"], precise_bn=rp["precise_bn"],
+        straight_through_from=gp["straight_through_from"], slot_ink_penalty_from=dec["slot_ink_penalty_from"],
+        precise_bn=rp["precise_bn"],
         test_temperature=rp["test_temperature"],
         n_figure_images=rp["n_figure_images"], jit_compile=rp["jit_compile"],
         mixed_precision=rp["mixed_precision"], deterministic=rp["deterministic"], distribute=rp["distribute"],

@@ -245,6 +245,31 @@ def test_slot_ink_charges_a_split_object_in_intensity_or_in_space_more_than_an_e
     assert in_space > 2.0 * (np.sqrt(19.0) - 1)                              # one slot drawing ink 18
 
 
+def test_slot_ink_switch_stops_the_term_and_stays_out_of_weight_files(tmp_path):
+    """Switched off (as :class:`SlotInkFrom` holds it before its start) the term adds nothing; the switch is
+    run-time state, so a penalised model's weight file loads into a plain one and back."""
+    S, K, C = 3, 2, 5
+    layer = StampDecoder(S, K, C, slot_ink=2.0)
+    layer.build(None)
+    layer.kernel.assign(np.full((S, S, K, 1), 0.5, "float32"))
+    p, y = _two_slots_on_one_place(layer, (0, 1))
+    layer(p, y, y)
+    assert float(layer.losses[0]) == pytest.approx(2.0 * 2 * (np.sqrt(1 + 4.5) - 1), rel=1e-5)
+    layer.slot_ink_on.assign(0.0)
+    layer(p, y, y)
+    assert float(layer.losses[0]) == 0.0
+    lp = validate(tiny())["layer_parameters"]
+    plain = build_model(lp)
+    penalised = build_model(validate(with_(tiny(), "layer_parameters.decoder_parameters.slot_ink_penalty", 2.0))
+                            ["layer_parameters"])
+    penalised.save_weights(tmp_path / "penalised.weights.h5")
+    plain.load_weights(tmp_path / "penalised.weights.h5")
+    plain.save_weights(tmp_path / "plain.weights.h5")
+    penalised.load_weights(tmp_path / "plain.weights.h5")
+    for a, b in zip(plain.get_weights(), penalised.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_overlap_penalty_is_the_ink_slots_share_and_zero_for_one_slot():
     """Two slots redrawing stamp 0 (ink 0.7) on one place share 0.7 · 0.7 per pixel, as much as three slots
     would share pairwise three times; the canvas drawn is the same with and without the term."""
@@ -270,12 +295,13 @@ def test_overlap_penalty_is_the_ink_slots_share_and_zero_for_one_slot():
 
 
 @pytest.mark.parametrize("key", ["overdraw_penalty", "overlap_penalty", "slot_ink_penalty"])
-def test_decoder_penalty_adds_to_the_training_loss(key):
+def test_decoder_penalty_adds_to_the_training_loss(key, tmp_path):
     """In a whole model the term is added to the loss Keras trains and evaluates on."""
     plain = build_model(validate(tiny())["layer_parameters"])
     penalised = build_model(validate(with_(
         tiny(), f"layer_parameters.decoder_parameters.{key}", 5.0))["layer_parameters"])
-    penalised.set_weights(plain.get_weights())
+    plain.save_weights(tmp_path / "plain.weights.h5")  # a weight file: the slot-ink switch is not in it
+    penalised.load_weights(tmp_path / "plain.weights.h5")
     from stampnet.model import set_noise
     for model in (plain, penalised):
         set_noise(model, False)
@@ -312,6 +338,10 @@ def test_config_rejects_bad_recipe_values():
         validate({"layer_parameters": {"decoder_parameters": {"overlap_penalty": -0.5}}})
     with pytest.raises(ConfigError, match="slot_ink_penalty"):
         validate({"layer_parameters": {"decoder_parameters": {"slot_ink_penalty": [1]}}})
+    with pytest.raises(ConfigError, match="slot_ink_penalty_from"):
+        validate({"layer_parameters": {"decoder_parameters": {"slot_ink_penalty": 1, "slot_ink_penalty_from": -1}}})
+    with pytest.raises(ConfigError, match="slot_ink_penalty > 0 too"):
+        validate({"layer_parameters": {"decoder_parameters": {"slot_ink_penalty_from": 0.5}}})
     with pytest.raises(ConfigError, match="learning_rate_decay_from"):
         validate({"layer_parameters": {"learning_rate_decay_from": "late"}})
     for bad in (-1, 1.5, True):
@@ -324,6 +354,7 @@ def test_recipe_in_a_tiny_run_follows_its_schedules(tmp_path):
     gp = cfg["layer_parameters"]["decoder_parameters"]["gumbel_parameters"]
     gp.update(tau_schedule=[[0, 4.0], [0.5, 1.0], [1.0, 0.25]], straight_through_from=0.75)
     cfg["layer_parameters"].update(learning_rate_decay_from=0.5, learning_rate_decay_to=0.1)
+    cfg["layer_parameters"]["decoder_parameters"].update(slot_ink_penalty=1.0, slot_ink_penalty_from=0.5)
     logged = {}
     train(cfg, tmp_path, log_scalar=lambda name, value, step: logged.setdefault(name, []).append(value))
     total = 16
@@ -331,6 +362,7 @@ def test_recipe_in_a_tiny_run_follows_its_schedules(tmp_path):
     for e, tau in enumerate(logged["tau"], start=1):
         assert tau == pytest.approx(tau_from_knots((4 * e - 1) / total, gp["tau_schedule"]), rel=1e-5)
     assert logged["hard"] == [0.0, 0.0, 0.0, 1.0]  # on from step 12 = 0.75 · 16
+    assert logged["slot_ink"] == [0.0, 0.0, 1.0, 1.0]  # on from step 8 = 0.5 · 16
     assert logged["lr"][0] == pytest.approx(0.002)
     assert logged["lr"][-1] == pytest.approx(0.002 * cosine_factor(15 / 16, 0.5, 0.1), rel=1e-5)
 
