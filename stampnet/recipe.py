@@ -27,7 +27,8 @@ budget; they are read from the optimizer's step counter, so a resumed run contin
   intensity or in space) more than one full stamp beside an empty slot (:class:`stampnet.layers.StampDecoder`).
   Not part of ``fast``. ``decoder_parameters.slot_ink_penalty_from``: a fraction; the term acts from there on
   (:class:`SlotInkFrom`). From the start it empties every stamp: while the positions are still blurred, the
-  reconstruction's pull on a stamp pixel is weaker than the term's push (measured, README).
+  reconstruction's pull on a stamp pixel is weaker than the term's push; from half-way (λ = 2) the two slots
+  kept splitting each object half and half (measured, README).
 - ``layer_parameters.learning_rate_decay_from`` / ``learning_rate_decay_to``: cosine decay of the learning
   rate from that fraction on, down to ``learning_rate × learning_rate_decay_to`` at the end.
 - ``run_parameters.precise_bn``: a number of training canvases (0: off); after the last epoch, every
