@@ -154,6 +154,9 @@ class StampDecoder(RunTimeState):
     any split of it between slots, in intensity or in space; and concave along a slot's stamp mixture, so
     it pushes the choice towards one-hot. Its switch (variable ``slot_ink_on``, 1 at first; run-time state,
     not in weight files) lets a callback hold it off early in training (stampnet/recipe.py).
+    ``empty_stamp`` (off in 2019): one more choice for the stamp head, a stamp fixed at 0 (not a weight), so a
+    slot can draw nothing without the network having to learn an empty stamp. The stamp distributions are
+    then (B, M, K + 1), the empty stamp last; the kernel keeps its 2019 shape.
 
     The stamps are the kernel (S, S, K, 1) of the 2019 ``stamp_layer`` convolution, which draws each stamp
     flipped in both axes with its upper-left corner at (y, x). Two exact implementations:
@@ -165,7 +168,8 @@ class StampDecoder(RunTimeState):
     """
 
     def __init__(self, stamp_size: int, nr_of_stamps: int, coord_size: int, decoder: str = "separable",
-                 seed=None, overdraw: float = 0.0, overlap: float = 0.0, slot_ink: float = 0.0, **kwargs):
+                 seed=None, overdraw: float = 0.0, overlap: float = 0.0, slot_ink: float = 0.0,
+                 empty_stamp: bool = False, **kwargs):
         # float32 under a mixed policy too: the sum of up to M·K weighted stamps and the clip at 1 stay exact
         # (the decoder is a small share of a step, so bfloat16 would gain little here).
         kwargs.setdefault("dtype", "float32")
@@ -174,7 +178,8 @@ class StampDecoder(RunTimeState):
             raise ValueError(f"decoder must be 'separable' or 'conv', got {decoder!r}")
         self.stamp_size, self.nr_of_stamps, self.coord_size = stamp_size, nr_of_stamps, coord_size
         self.decoder, self.seed, self.overdraw, self.overlap = decoder, seed, float(overdraw), float(overlap)
-        self.slot_ink = float(slot_ink)
+        self.slot_ink, self.empty_stamp = float(slot_ink), bool(empty_stamp)
+        self.n_choices = nr_of_stamps + int(self.empty_stamp)   # the stamp head's choices
         if self.slot_ink:
             self.slot_ink_on = self.add_weight(shape=(), initializer=keras.initializers.Constant(1.0),
                                                trainable=False, name="slot_ink_on")
@@ -187,9 +192,17 @@ class StampDecoder(RunTimeState):
         self._band_index = np.clip(band, 0, C - 1).astype("int32")
         self._band_mask = ((band >= 0) & (band < C)).astype("float32")
 
+    def _choices(self):
+        """The kernel with the fixed empty stamp appended when there is one; (S, S, K [+ 1])."""
+        kernel = self.kernel[..., 0]                                             # (S, S, K)
+        if not self.empty_stamp:
+            return kernel
+        return ops.concatenate([kernel, ops.zeros_like(kernel[..., :1])], axis=-1)  # (S, S, K + 1)
+
     def stamps(self):
-        """The stamps as they are drawn on the canvas: the kernel flipped in both axes; (K, S, S)."""
-        return ops.transpose(ops.flip(self.kernel[..., 0], axis=(0, 1)), (2, 0, 1))
+        """The stamps as they are drawn on the canvas: the kernel flipped in both axes, the empty stamp last
+        when there is one; (K [+ 1], S, S)."""
+        return ops.transpose(ops.flip(self._choices(), axis=(0, 1)), (2, 0, 1))
 
     def _banded(self, p):
         """p (B, M, C) → banded placement matrix (B, M, H, S) with [i, j] = p[i − j]."""
@@ -197,7 +210,7 @@ class StampDecoder(RunTimeState):
 
     def _rows(self, stamp_probs, y_probs):
         """Each slot's mixed stamp placed along y: A_m · T_m, (B, M, H, S)."""
-        flipped = ops.flip(self.kernel[..., 0], axis=(0, 1))                     # (S, S, K)
+        flipped = ops.flip(self._choices(), axis=(0, 1))                         # (S, S, K [+ 1])
         mixed = ops.einsum("bmk,ijk->bmij", stamp_probs, ops.cast(flipped, stamp_probs.dtype))  # (B, M, S, S)
         return ops.einsum("bmhi,bmij->bmhj", self._banded(y_probs), mixed)       # (B, M, H, S)
 
@@ -214,7 +227,8 @@ class StampDecoder(RunTimeState):
         S = self.stamp_size
         placement = ops.einsum("bmi,bmj,bmk->bijk", y_probs, x_probs, stamp_probs)  # (B, C, C, K)
         padded = ops.pad(placement, ((0, 0), (S - 1, S - 1), (S - 1, S - 1), (0, 0)))  # (B, C+2S−2, ·, K)
-        return ops.conv(padded, ops.cast(self.kernel, padded.dtype), padding="valid")  # (B, H, W, 1)
+        kernel = ops.cast(self._choices()[..., None], padded.dtype)             # (S, S, K [+ 1], 1)
+        return ops.conv(padded, kernel, padding="valid")                         # (B, H, W, 1)
 
     def call(self, stamp_probs, y_probs, x_probs):
         slots = None
@@ -231,7 +245,7 @@ class StampDecoder(RunTimeState):
             clipped_away = ops.sum(ops.relu(canvas - 1.0), axis=(1, 2, 3))     # (B,)
             self.add_loss(self.overdraw * ops.mean(clipped_away))
         if self.slot_ink:
-            stamp_ink = ops.sum(ops.cast(self.kernel[..., 0], stamp_probs.dtype), axis=(0, 1))  # (K,)
+            stamp_ink = ops.sum(ops.cast(self._choices(), stamp_probs.dtype), axis=(0, 1))  # (K [+ 1],)
             ink = ops.einsum("bmk,k->bm", stamp_probs, stamp_ink)               # (B, M)
             strength = self.slot_ink * ops.cast(self.slot_ink_on, ink.dtype)
             self.add_loss(strength * ops.mean(ops.sum(ops.sqrt(1.0 + ink) - 1.0, axis=1)))
@@ -240,7 +254,7 @@ class StampDecoder(RunTimeState):
     def paste(self, stamp_index, y_index, x_index):
         """Hard inference: paste stamp k at (y, x) for each slot directly, no soft maps.
 
-        Integer inputs (B, M) (indices in range: k < K, y, x < C); returns (B, H, W, 1) — equal to ``call``
+        Integer inputs (B, M) (indices in range: k < K [+ 1], y, x < C); returns (B, H, W, 1) — equal to ``call``
         on one-hot distributions. One scatter-add of the M·S² chosen pixels per image (slots overlapping sum,
         then the clip at 1): O(B·M·S²), no (B, M, H, W) intermediate.
         """
@@ -262,7 +276,8 @@ class StampDecoder(RunTimeState):
     def get_config(self):
         return {**super().get_config(), "stamp_size": self.stamp_size, "nr_of_stamps": self.nr_of_stamps,
                 "coord_size": self.coord_size, "decoder": self.decoder, "seed": self.seed,
-                "overdraw": self.overdraw, "overlap": self.overlap, "slot_ink": self.slot_ink}
+                "overdraw": self.overdraw, "overlap": self.overlap, "slot_ink": self.slot_ink,
+                "empty_stamp": self.empty_stamp}
 
 
 @keras.saving.register_keras_serializable(package="stampnet")

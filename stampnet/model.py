@@ -68,9 +68,11 @@ def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False)
     # Gumbel heads in the 2019 creation order: y, x, stamp.
     y_probs = _gumbel_head(enc["y"], C, spec, "y")                                # (B, M, C)
     x_probs = _gumbel_head(enc["x"], C, spec, "x")                                # (B, M, C)
-    stamp_probs = _gumbel_head(enc["stamp"], K, spec, "stamp")                    # (B, M, K)
+    # With the empty stamp (off in 2019) the stamp head has one more choice, drawing nothing.
+    stamp_probs = _gumbel_head(enc["stamp"], K + spec.empty_stamp, spec, "stamp")  # (B, M, K [+ 1])
     decoded = StampDecoder(spec.stamp_size, K, C, decoder=spec.decoder, overdraw=spec.overdraw_penalty,
                            overlap=spec.overlap_penalty, slot_ink=spec.slot_ink_penalty,
+                           empty_stamp=spec.empty_stamp,
                            name="stamp_layer")(stamp_probs, y_probs, x_probs)     # (B, H, W, 1)
     model = keras.Model(image, decoded, name="stampnet")
     if compile:
@@ -112,7 +114,7 @@ def set_noise(model: keras.Model, noise: bool) -> None:
 
 
 def stamps(model: keras.Model):
-    """The learned stamps in drawing orientation; numpy (K, S, S)."""
+    """The stamps in drawing orientation, the fixed empty one last when the model has it; numpy (K [+ 1], S, S)."""
     return keras.ops.convert_to_numpy(model.get_layer("stamp_layer").stamps())
 
 

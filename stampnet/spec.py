@@ -34,6 +34,7 @@ class ModelSpec:
     overdraw_penalty: float = 0.0    # strength of the loss on ink the clip at 1 discards (recipe); 0: none
     overlap_penalty: float = 0.0     # strength of the loss on ink two slots share (recipe); 0: none
     slot_ink_penalty: float = 0.0    # strength of the concave loss on each slot's ink (recipe); 0: none
+    empty_stamp: bool = False        # a fixed all-zero stamp as the stamp head's last choice (recipe)
     learning_rate: float = 0.002     # Nadam
 
     @property
@@ -119,7 +120,7 @@ def from_validated(cfg: dict) -> tuple[ModelSpec, TrainSpec]:
         decoder=dec["decoder"], tau_init=gp["tau_init"],
         straight_through=gp["straight_through_from"] is not None, usage_balance=gp["usage_balance"],
         overdraw_penalty=dec["overdraw_penalty"], overlap_penalty=dec["overlap_penalty"],
-        slot_ink_penalty=dec["slot_ink_penalty"],
+        slot_ink_penalty=dec["slot_ink_penalty"], empty_stamp=dec["empty_stamp"],
         learning_rate=lp["learning_rate"])
     knots = None if gp["tau_schedule"] is None else tuple(tuple(k) for k in gp["tau_schedule"])
     tau = TauSchedule(gp["tau_init"], gp["anneal_rate"], gp["min_temperature"], gp["steps_per_epoch"], knots)

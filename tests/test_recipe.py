@@ -42,6 +42,7 @@ def test_options_are_off_in_every_2019_script(script):
     assert gp["tau_schedule"] is None and gp["straight_through_from"] is None and gp["usage_balance"] == 0
     assert all(lp["decoder_parameters"][key] == 0
                for key in ("overdraw_penalty", "overlap_penalty", "slot_ink_penalty"))
+    assert lp["decoder_parameters"]["empty_stamp"] is False
     assert lp["learning_rate_decay_from"] is None and cfg["run_parameters"]["precise_bn"] == 0
     callbacks = schedule_callbacks(from_validated(cfg)[1])
     assert [type(c) for c in callbacks] == [TemperatureSchedule]  # τ only: no straight-through, no learning-rate decay
@@ -270,6 +271,48 @@ def test_slot_ink_switch_stops_the_term_and_stays_out_of_weight_files(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("decoder", ["separable", "conv"])
+def test_empty_stamp_is_one_more_choice_that_draws_nothing(decoder):
+    """With ``empty_stamp`` the stamp distributions have K + 1 choices; the last draws nothing (soft and
+    hard), inks nothing, and a slot moving its probability to it draws proportionally less. The kernel
+    keeps its (S, S, K, 1) shape: the empty stamp is not a weight."""
+    S, K, C = 3, 2, 5
+    layer = StampDecoder(S, K, C, decoder=decoder, slot_ink=2.0, empty_stamp=True)
+    layer.build(None)
+    assert layer.n_choices == K + 1 and tuple(layer.kernel.shape) == (S, S, K, 1)
+    layer.kernel.assign(np.full((S, S, K, 1), 0.8, "float32"))
+    drawn = keras.ops.convert_to_numpy(layer.stamps())
+    assert drawn.shape == (K + 1, S, S) and not drawn[K].any() and (drawn[:K] == 0.8).all()
+    y = np.eye(C, dtype="float32")[[[0, 4]]]                                 # (1, 2, C): apart
+    one_full = np.eye(K + 1, dtype="float32")[[[0, K]]]                      # slot 0 stamp 0, slot 1 empty
+    out = keras.ops.convert_to_numpy(layer(one_full, y, y))[0, ..., 0]
+    assert out.sum() == pytest.approx(0.8 * S * S) and (out[:S, :S] == 0.8).all()
+    assert float(layer.losses[0]) == pytest.approx(2.0 * (np.sqrt(1 + 0.8 * S * S) - 1), rel=1e-5)
+    pasted = keras.ops.convert_to_numpy(layer.paste(np.array([[0, K]]), np.array([[0, 4]]), np.array([[0, 4]])))
+    np.testing.assert_allclose(pasted[0, ..., 0], out, atol=1e-6)
+    half = np.array([[[1, 0, 0], [0.5, 0, 0.5]]], "float32")                 # slot 1: half stamp 0, half empty
+    out = keras.ops.convert_to_numpy(layer(half, y, y))[0, ..., 0]
+    assert out[4:, 4:] == pytest.approx(np.full((S, S), 0.4))
+    plain = StampDecoder(S, K, C, decoder=decoder)
+    assert plain.n_choices == K and not plain.empty_stamp
+
+
+def test_empty_stamp_model_has_one_more_stamp_choice_and_trains(tmp_path):
+    """In a whole model: the stamp head outputs K + 1 choices per slot, a tiny run trains and saves its
+    figures, and the option is part of the saved model config."""
+    from stampnet.model import analysis_model, stamps
+
+    cfg = tiny(epochs=1, steps_per_epoch=2, validation_steps=1)
+    cfg["layer_parameters"]["decoder_parameters"].update(empty_stamp=True, slot_ink_penalty=1.0)
+    model = build_model(validate(cfg)["layer_parameters"])
+    K = validate(cfg)["layer_parameters"]["decoder_parameters"]["nr_of_stamps"]
+    x = np.random.default_rng(0).random((2, 32, 32, 1)).astype("float32")
+    assert analysis_model(model).predict(x, verbose=0)["stamp_probs"].shape[-1] == K + 1
+    assert stamps(model).shape[0] == K + 1 and not stamps(model)[K].any()
+    train(cfg, tmp_path)
+    assert (tmp_path / "figures" / "stamps.png").stat().st_size > 1000
+
+
 def test_overlap_penalty_is_the_ink_slots_share_and_zero_for_one_slot():
     """Two slots redrawing stamp 0 (ink 0.7) on one place share 0.7 · 0.7 per pixel, as much as three slots
     would share pairwise three times; the canvas drawn is the same with and without the term."""
@@ -342,6 +385,8 @@ def test_config_rejects_bad_recipe_values():
         validate({"layer_parameters": {"decoder_parameters": {"slot_ink_penalty": 1, "slot_ink_penalty_from": -1}}})
     with pytest.raises(ConfigError, match="slot_ink_penalty > 0 too"):
         validate({"layer_parameters": {"decoder_parameters": {"slot_ink_penalty_from": 0.5}}})
+    with pytest.raises(ConfigError, match="empty_stamp=True"):
+        validate({"layer_parameters": {"decoder_parameters": {"empty_stamp": "yes"}}})
     with pytest.raises(ConfigError, match="learning_rate_decay_from"):
         validate({"layer_parameters": {"learning_rate_decay_from": "late"}})
     for bad in (-1, 1.5, True):
