@@ -14,6 +14,11 @@ Matching objects to slots
     (only when n > M) get slot ``-1``: they count as not localised in ``cor_loc`` and are left out of the
     clustering measures (as the 2019 ``zip`` truncation did).
 
+Empty slots
+    Where the stamps are known, a slot drawing less than ``EMPTY_INK`` (5 %) of the mean object's ink
+    (:func:`drawing_slots`) detects nothing: it is matched to no object, and its box is not a predicted box
+    (``iou``, ``cor_loc``, ``brightest_first``). Without empty slots (every 2019 model) this changes nothing.
+
 Naming in :func:`compute_measures`
     With ``matching="greedy"`` the matching-dependent measures have the 2019 names (``cor_loc``, ``nmi``,
     ``acc``, ``purity``); with ``matching="hungarian"`` they get a ``_hungarian`` suffix
@@ -56,12 +61,13 @@ def manhattan(a, b):
     return np.abs(np.asarray(a) - np.asarray(b)).sum(axis=-1)
 
 
-def match_slots(true_coords, pred_coords, method: str = "greedy"):
+def match_slots(true_coords, pred_coords, method: str = "greedy", drawing=None):
     """Slot index (N, n) matched to every true object; -1 where no slot is left (n > M).
 
     true_coords (N, n, 2), pred_coords (N, M, 2). ``greedy``: objects in order each take the nearest
     unused slot (Manhattan distance of the upper-left corners, ties to the lowest slot), as in 2019.
-    ``hungarian``: minimum total Manhattan distance.
+    ``hungarian``: minimum total Manhattan distance. ``drawing`` (N, M) bool: only these slots can be
+    matched (:func:`drawing_slots`); default all.
     """
     true_coords = np.asarray(true_coords, dtype=np.int64)
     pred_coords = np.asarray(pred_coords, dtype=np.int64)
@@ -70,20 +76,23 @@ def match_slots(true_coords, pred_coords, method: str = "greedy"):
     if pred_coords.shape[0] != n_img:
         raise ValueError(f"true_coords has {n_img} canvases but pred_coords {pred_coords.shape[0]}")
     slot_of = np.full((n_img, n_obj), -1, dtype=np.int64)
+    drawing = np.ones((n_img, n_slots), bool) if drawing is None else np.asarray(drawing, bool)
     if method == "greedy":
-        taken = np.zeros((n_img, n_slots), dtype=bool)
+        taken = ~drawing
         rows = np.arange(n_img)
         for j in range(min(n_obj, n_slots)):
             dist = manhattan(pred_coords, true_coords[:, j:j + 1]).astype(float)  # (N, M)
             dist[taken] = np.inf
             slot = np.argmin(dist, axis=1)  # first minimum = lowest slot index
-            slot_of[:, j] = slot
-            taken[rows, slot] = True
+            free = np.isfinite(dist[rows, slot])
+            slot_of[free, j] = slot[free]
+            taken[rows[free], slot[free]] = True
     elif method == "hungarian":
         for i in range(n_img):
-            cost = manhattan(true_coords[i][:, None, :], pred_coords[i][None, :, :])  # (n, M)
+            usable = np.flatnonzero(drawing[i])
+            cost = manhattan(true_coords[i][:, None, :], pred_coords[i][None, usable, :])  # (n, M')
             obj, slot = linear_sum_assignment(cost)
-            slot_of[i, obj] = slot
+            slot_of[i, obj] = usable[slot]
     else:
         raise ConfigError(f"unknown matching {method!r}; choose one of {list(MATCHING_METHODS)}")
     return slot_of
@@ -202,28 +211,32 @@ def box_iou(a, b, stamp_size: int, canvas_shape=None):
     return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
 
 
-def box_masks(coords, stamp_size: int, canvas_shape):
-    """Boolean masks (N, H, W): the union of the clipped boxes with upper-left corners ``coords`` (N, n, 2)."""
+def box_masks(coords, stamp_size: int, canvas_shape, keep=None):
+    """Boolean masks (N, H, W): the union of the clipped boxes with upper-left corners ``coords`` (N, n, 2),
+    only those where ``keep`` (N, n) is true when given."""
     coords = np.asarray(coords, np.int64)
     height, width = canvas_shape[:2]
     ys, xs = np.arange(height), np.arange(width)
     in_y = (ys >= coords[..., 0, None]) & (ys < coords[..., 0, None] + stamp_size)  # (N, n, H)
     in_x = (xs >= coords[..., 1, None]) & (xs < coords[..., 1, None] + stamp_size)  # (N, n, W)
+    if keep is not None:
+        in_y = in_y & np.asarray(keep, bool)[..., None]
     return (in_y[..., :, None] & in_x[..., None, :]).any(axis=1)
 
 
-def union_iou(true_coords, pred_coords, stamp_size: int, canvas_shape, chunk: int = 512):
+def union_iou(true_coords, pred_coords, stamp_size: int, canvas_shape, chunk: int = 512, drawing=None):
     """Per-canvas IoU (N,): area(union of true boxes ∩ union of predicted boxes) / area(their union).
 
-    true_coords (N, n, 2), pred_coords (N, M, 2): every true object and every slot take part, so the measure
-    does not depend on the matching. 0 where both unions are empty.
+    true_coords (N, n, 2), pred_coords (N, M, 2): every true object and every slot (every slot that draws,
+    ``drawing`` (N, M) bool, when given) take part, so the measure does not depend on the matching. 0 where
+    both unions are empty.
     """
     true_coords, pred_coords = np.asarray(true_coords), np.asarray(pred_coords)
     out = np.empty(len(true_coords))
     for start in range(0, len(true_coords), chunk):
         sl = slice(start, start + chunk)
         t = box_masks(true_coords[sl], stamp_size, canvas_shape)
-        p = box_masks(pred_coords[sl], stamp_size, canvas_shape)
+        p = box_masks(pred_coords[sl], stamp_size, canvas_shape, None if drawing is None else drawing[sl])
         inter = (t & p).sum(axis=(1, 2))
         union = (t | p).sum(axis=(1, 2))
         out[sl] = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
@@ -263,6 +276,12 @@ def slot_ink(stamps, stamp_probs):
     stamps (K, S, S[, 1]) as drawn; stamp_probs (N, M, K)."""
     stamps = np.asarray(stamps, np.float64)
     return np.asarray(stamp_probs, np.float64) @ stamps.reshape(len(stamps), -1).sum(axis=1)
+
+
+def drawing_slots(stamps, stamp_probs, object_ink: float, threshold: float = EMPTY_INK):
+    """(N, M) bool: the slots that draw at least ``threshold`` of ``object_ink`` (the mean object's,
+    :func:`mean_object_ink`); the others are empty and detect nothing. stamps (K, S, S), stamp_probs (N, M, K)."""
+    return slot_ink(stamps, stamp_probs) >= threshold * max(float(object_ink), 1e-12)
 
 
 def mean_object_ink(images, n_objects: int) -> float:
@@ -310,10 +329,15 @@ def _box_ious(true_coords, pred_coords, stamp_size: int, canvas_shape=None):
     return box_iou(true_coords[:, :, None, :], pred_coords[:, None, :, :], stamp_size, canvas_shape)
 
 
-def localised_objects(true_coords, pred_coords, stamp_size: int, canvas_shape=None, threshold: float = 0.5):
-    """Boolean (N, n): objects whose box has IoU >= threshold with the box of some slot (any slot: no matching,
-    which with more objects than slots would depend on the objects' order)."""
-    return (_box_ious(true_coords, pred_coords, stamp_size, canvas_shape) >= threshold).any(axis=2)
+def localised_objects(true_coords, pred_coords, stamp_size: int, canvas_shape=None, threshold: float = 0.5,
+                      drawing=None):
+    """Boolean (N, n): objects whose box has IoU >= threshold with the box of some slot (any slot that draws,
+    ``drawing`` (N, M) bool, when given: no matching, which with more objects than slots would depend on the
+    objects' order)."""
+    hit = _box_ious(true_coords, pred_coords, stamp_size, canvas_shape) >= threshold     # (N, n, M)
+    if drawing is not None:
+        hit &= np.asarray(drawing, bool)[:, None, :]
+    return hit.any(axis=2)
 
 
 def brightest_first(localised, intensities, n_slots: int):
@@ -349,16 +373,18 @@ def canvas_failures(images, recon, stamp_probs, y_probs, x_probs, labels=None, c
     coords = np.asarray(coords, np.int64)
     canvas_shape = images.shape[1:3]
     n_obj, n_slots = coords.shape[1], pred_coords.shape[1]
+    object_ink = mean_object_ink(images, coords[..., 0].size)
+    drawing = None if stamps is None else drawing_slots(stamps, stamp_probs, object_ink)   # (N, M)
     if intensities is not None and n_obj > n_slots:
         inten = np.asarray(intensities, np.float64)
-        found = localised_objects(coords, pred_coords, stamp_size, canvas_shape)
+        found = localised_objects(coords, pred_coords, stamp_size, canvas_shape, drawing=drawing)
         bad = ~brightest_first(found, inten, n_slots)
         listed = lambda v: "/".join(f"{x:.2g}" for x in sorted(v, reverse=True)) or "none"
         notes = [("FAIL " if b else "") + f"found {listed(i[f])} of {listed(i)}" for b, i, f in zip(bad, inten, found)]
         return bad + tie, notes
-    slot_of = match_slots(coords, pred_coords, matching)
+    slot_of = match_slots(coords, pred_coords, matching, drawing)
     if stamps is not None and n_obj < n_slots:
-        rel = unmatched_ink(slot_ink(stamps, stamp_probs), slot_of, mean_object_ink(images, coords[..., 0].size))
+        rel = unmatched_ink(slot_ink(stamps, stamp_probs), slot_of, object_ink)
         worst = np.nanmax(rel, axis=1)
         notes = [("FAIL " if w >= EMPTY_INK else "") + f"unmatched ink {w:.0%}" for w in worst]
         return worst + tie, notes
@@ -413,7 +439,8 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     nearest to it (Manhattan) is labelled 1, the others 0; ``iou`` and ``cor_loc`` use that slot's box
     only; ``purity`` is those slot labels vs the predicted classes of all slots; ``nmi``/``acc`` are None.
 
-    The README's claims, present only where they apply: with coords, stamps (K, S, S) and fewer objects than
+    With stamps (K, S, S), slots drawing less than 5 % of the mean object's ink are empty: they detect
+    nothing (module docstring). The README's claims, present only where they apply: with coords, stamps and fewer objects than
     slots, ``empty_slot_rate`` (matched; :func:`empty_slot_rate`), ``unmatched_slot_ink`` (the mean ink of
     an unmatched slot relative to the mean object's) and ``unmatched_on_object`` (:func:`unmatched_on_object`:
     where the ink of the unmatched slots that draw goes); with coords, intensities (N, n) and more objects than
@@ -471,18 +498,20 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     slot_of = None
     if coords is not None:
         coords = np.asarray(coords, np.int64)
-        slot_of = match_slots(coords, pred_coords, matching)  # (N, n)
+        object_ink = mean_object_ink(images, coords[..., 0].size)
+        drawing = None if stamps is None else drawing_slots(stamps, stamp_probs, object_ink)  # (N, M)
+        slot_of = match_slots(coords, pred_coords, matching, drawing)  # (N, n)
         out["n_objects"] = int(coords.shape[0] * coords.shape[1])
-        out["iou"] = float(union_iou(coords, pred_coords, stamp_size, canvas_shape).mean())
+        out["iou"] = float(union_iou(coords, pred_coords, stamp_size, canvas_shape, drawing=drawing).mean())
         out[key("cor_loc")] = cor_loc(coords, pred_coords, slot_of, stamp_size, canvas_shape)
         n_obj = coords.shape[1]
         if stamps is not None and n_obj < n_slots:
-            rel = unmatched_ink(slot_ink(stamps, stamp_probs), slot_of, mean_object_ink(images, coords[..., 0].size))
+            rel = unmatched_ink(slot_ink(stamps, stamp_probs), slot_of, object_ink)
             out[key("empty_slot_rate")] = empty_slot_rate(rel)
             out["unmatched_slot_ink"] = float(np.nanmean(rel))
             out["unmatched_on_object"] = unmatched_on_object(rel, coords, pred_coords, stamp_size, canvas_shape)
         if intensities is not None and n_obj > n_slots:
-            found = localised_objects(coords, pred_coords, stamp_size, canvas_shape)
+            found = localised_objects(coords, pred_coords, stamp_size, canvas_shape, drawing=drawing)
             out["brightest_first"] = float(brightest_first(found, intensities, n_slots).mean())
     if labels is not None:
         labels = np.asarray(labels, np.int64).reshape(n_img, -1)  # (N, n)

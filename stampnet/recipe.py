@@ -29,6 +29,11 @@ budget; they are read from the optimizer's step counter, so a resumed run contin
   (:class:`SlotInkFrom`). From the start it empties every stamp: while the positions are still blurred, the
   reconstruction's pull on a stamp pixel is weaker than the term's push; from half-way (λ = 2) the two slots
   kept splitting each object half and half (measured, README).
+- ``decoder_parameters.empty_stamp``: True adds a stamp fixed at 0 (not a weight) as the stamp head's last
+  choice, so that a slot can draw nothing without the network having to learn an empty stamp first
+  (:class:`stampnet.layers.StampDecoder`). Not part of ``fast``. Meant with ``slot_ink_penalty``: without it
+  the split of an object between two slots has no cheaper neighbour, with it a slot can move its probability
+  to the empty stamp while the shared stamp brightens.
 - ``layer_parameters.learning_rate_decay_from`` / ``learning_rate_decay_to``: cosine decay of the learning
   rate from that fraction on, down to ``learning_rate × learning_rate_decay_to`` at the end.
 - ``run_parameters.precise_bn``: a number of training canvases (0: off); after the last epoch, every

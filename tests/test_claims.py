@@ -104,6 +104,32 @@ def test_compute_measures_reports_empty_slots_only_with_fewer_objects_than_slots
                                                      stamp_size=S)  # no stamps given
 
 
+def test_an_empty_slot_detects_nothing():
+    """One object at (2, 2); slot 0 draws the empty stamp, on the object (canvas 0) or far from it (canvas 1);
+    slot 1 draws the full stamp on the object. The empty slot is matched to nothing (greedy would take slot 0,
+    the lowest index, at equal distance) and its box is not a predicted box: CorLoc, IoU and the clusters are
+    those of slot 1 alone. A canvas whose slots are all empty localises nothing."""
+    true = np.array([[[2, 2]], [[2, 2]]])
+    pred, classes = np.array([[[2, 2], [2, 2]], [[7, 7], [2, 2]]]), np.array([[1, 0], [1, 0]])
+    images = canvases(true)
+    for matching in ("greedy", "hungarian"):
+        m = compute_measures(images, images, *slots(pred, classes, 3), np.array([[3], [3]]), true, stamp_size=S,
+                             stamps=STAMPS, matching=matching)
+        suffix = "" if matching == "greedy" else "_hungarian"
+        assert m["cor_loc" + suffix] == 1.0 and m["iou"] == 1.0 and m["purity" + suffix] == 1.0
+        assert m["empty_slot_rate" + suffix] == 1.0
+        assert m["stamp_usage"] == [[0, 2, 0], [2, 0, 0]]
+    drawing = slot_ink(STAMPS, one_hot(classes, 3)) >= 0.05 * 16
+    assert match_slots(true, pred, drawing=drawing).tolist() == [[1], [1]]
+    assert match_slots(true, pred).tolist() == [[0], [1]]                  # without the stamps: as in 2019
+    none_drawing = np.zeros((2, 2), bool)
+    assert match_slots(true, pred, drawing=none_drawing).tolist() == [[-1], [-1]]
+    assert match_slots(true, pred, "hungarian", none_drawing).tolist() == [[-1], [-1]]
+    m = compute_measures(images, images, *slots(pred, [[1, 1], [1, 1]], 3), None, true, stamp_size=S,
+                         stamps=STAMPS)
+    assert m["cor_loc"] == 0.0 and m["iou"] == 0.0 and m["empty_slot_rate"] == 1.0
+
+
 def test_a_slightly_inked_slot_is_still_empty():
     stamps = np.stack([np.ones((S, S)), np.zeros((S, S))])
     stamps[1, 0, 0] = 0.7  # 0.7 of the object's 16: 4.4 % < 5 %
