@@ -52,6 +52,7 @@ def _box(ax, y, x, size, colour, linestyle="-"):
 
 def stamp_grid(stamps, usage=None, path=None, ncols: int = 10) -> Figure:
     """All K stamps (K, S, S) in a grid, titled with their index and, given usage, how often each was used.
+    One colour scale for all, 0 to 1 (a stamp's pixels are in [0, 1]), so a faint stamp looks faint.
 
     usage: (K,) counts or (M, K) per-slot counts (summed over slots).
     """
@@ -68,7 +69,7 @@ def stamp_grid(stamps, usage=None, path=None, ncols: int = 10) -> Figure:
         if k >= n_stamps:
             ax.axis("off")
             continue
-        _show(ax, stamps[k])
+        _show(ax, stamps[k], vmin=0.0, vmax=1.0)
         ax.set_title(str(k) if total is None else f"{k} ({int(total[k])})", fontsize=8)
     fig.tight_layout()
     return _save(fig, path)

@@ -26,6 +26,8 @@ def test_stamp_grid_writes_png(tmp_path, rng):
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["0 (1)", "1 (0)", "2 (7)"]
     assert isinstance(stamp_grid(stamps), Figure)   # no path: nothing written, still a figure
+    faint = stamp_grid(np.stack([np.full((4, 4), 0.5), np.eye(4)]))  # one scale: a half stamp looks half
+    assert [ax.images[0].get_clim() for ax in faint.axes] == [(0.0, 1.0), (0.0, 1.0)]
 
 
 def test_stamp_grid_many_stamps_wraps(tmp_path, rng):
