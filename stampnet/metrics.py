@@ -278,10 +278,16 @@ def slot_ink(stamps, stamp_probs):
     return np.asarray(stamp_probs, np.float64) @ stamps.reshape(len(stamps), -1).sum(axis=1)
 
 
-def drawing_slots(stamps, stamp_probs, object_ink: float, threshold: float = EMPTY_INK):
-    """(N, M) bool: the slots that draw at least ``threshold`` of ``object_ink`` (the mean object's,
-    :func:`mean_object_ink`); the others are empty and detect nothing. stamps (K, S, S), stamp_probs (N, M, K)."""
-    return slot_ink(stamps, stamp_probs) >= threshold * max(float(object_ink), 1e-12)
+def drawing_slots(images, coords, stamps, stamp_probs, threshold: float = EMPTY_INK):
+    """(ink (N, M), object_ink, drawing (N, M) bool) of canvases images (N, H, W[, 1]) with objects at coords
+    (N, n, 2): each slot's ink (:func:`slot_ink`), the mean object's (:func:`mean_object_ink`), and the slots
+    that draw at least ``threshold`` of it; the others are empty and detect nothing. Without stamps (None)
+    ink and drawing are None: every slot counts."""
+    object_ink = mean_object_ink(images, np.asarray(coords)[..., 0].size)
+    if stamps is None:
+        return None, object_ink, None
+    ink = slot_ink(stamps, stamp_probs)
+    return ink, object_ink, ink >= threshold * max(object_ink, 1e-12)
 
 
 def mean_object_ink(images, n_objects: int) -> float:
@@ -373,8 +379,7 @@ def canvas_failures(images, recon, stamp_probs, y_probs, x_probs, labels=None, c
     coords = np.asarray(coords, np.int64)
     canvas_shape = images.shape[1:3]
     n_obj, n_slots = coords.shape[1], pred_coords.shape[1]
-    object_ink = mean_object_ink(images, coords[..., 0].size)
-    drawing = None if stamps is None else drawing_slots(stamps, stamp_probs, object_ink)   # (N, M)
+    ink, object_ink, drawing = drawing_slots(images, coords, stamps, stamp_probs)     # (N, M) each
     if intensities is not None and n_obj > n_slots:
         inten = np.asarray(intensities, np.float64)
         found = localised_objects(coords, pred_coords, stamp_size, canvas_shape, drawing=drawing)
@@ -384,7 +389,7 @@ def canvas_failures(images, recon, stamp_probs, y_probs, x_probs, labels=None, c
         return bad + tie, notes
     slot_of = match_slots(coords, pred_coords, matching, drawing)
     if stamps is not None and n_obj < n_slots:
-        rel = unmatched_ink(slot_ink(stamps, stamp_probs), slot_of, object_ink)
+        rel = unmatched_ink(ink, slot_of, object_ink)
         worst = np.nanmax(rel, axis=1)
         notes = [("FAIL " if w >= EMPTY_INK else "") + f"unmatched ink {w:.0%}" for w in worst]
         return worst + tie, notes
@@ -498,15 +503,14 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     slot_of = None
     if coords is not None:
         coords = np.asarray(coords, np.int64)
-        object_ink = mean_object_ink(images, coords[..., 0].size)
-        drawing = None if stamps is None else drawing_slots(stamps, stamp_probs, object_ink)  # (N, M)
+        ink, object_ink, drawing = drawing_slots(images, coords, stamps, stamp_probs)  # (N, M) each
         slot_of = match_slots(coords, pred_coords, matching, drawing)  # (N, n)
         out["n_objects"] = int(coords.shape[0] * coords.shape[1])
         out["iou"] = float(union_iou(coords, pred_coords, stamp_size, canvas_shape, drawing=drawing).mean())
         out[key("cor_loc")] = cor_loc(coords, pred_coords, slot_of, stamp_size, canvas_shape)
         n_obj = coords.shape[1]
         if stamps is not None and n_obj < n_slots:
-            rel = unmatched_ink(slot_ink(stamps, stamp_probs), slot_of, object_ink)
+            rel = unmatched_ink(ink, slot_of, object_ink)
             out[key("empty_slot_rate")] = empty_slot_rate(rel)
             out["unmatched_slot_ink"] = float(np.nanmean(rel))
             out["unmatched_on_object"] = unmatched_on_object(rel, coords, pred_coords, stamp_size, canvas_shape)
