@@ -165,11 +165,11 @@ def kmeans_rows(stamp_measures: dict, clusterings: dict, matching: str = "greedy
 def save_claim_figures(result: dict, folder: Path, matching: str = "greedy") -> list[Path]:
     """Figures of a measured run in ``folder``: ``typical_canvases.png`` — test canvases in data order and the
     worst by :func:`stampnet.metrics.canvas_failures` (what the run's measures of the README's claims look at),
-    inputs with true and predicted boxes beside reconstructions; with k-means rows (Omniglot) also
+    inputs with true and predicted boxes (not those of slots that draw nothing) beside reconstructions; with k-means rows (Omniglot) also
     ``stamps_vs_kmeans.png`` — per character a test drawing, its stamp and the k-means centroids (best
     one-to-one mapping of clusters to characters)."""
     from stampnet import figures
-    from stampnet.metrics import canvas_failures, cluster_to_label, match_slots, predict_slots
+    from stampnet.metrics import canvas_failures, cluster_to_label, drawing_slots, match_slots, predict_slots
 
     test, out, cfg = result["test"], result["outputs"], result["run"].config
     stamp_size = cfg["layer_parameters"]["decoder_parameters"]["stamp_size"]
@@ -179,9 +179,11 @@ def save_claim_figures(result: dict, folder: Path, matching: str = "greedy") -> 
     scores, notes = canvas_failures(test.images, out["reconstruction"], out["stamp_probs"], out["y_probs"],
                                     out["x_probs"], labels, test.coords, stamp_size=stamp_size,
                                     matching=matching, stamps=out["stamps"], intensities=test.intensities)
+    drawing = None if test.coords is None else drawing_slots(test.images, test.coords, out["stamps"],
+                                                             out["stamp_probs"])[2]   # (N, M) or None
     written = [Path(folder) / "typical_canvases.png"]
     figures.typical_canvases(test.images, out["reconstruction"], pred_coords, stamp_size, scores, notes,
-                             classes, test.coords, path=written[0])
+                             classes, test.coords, drawing=drawing, path=written[0])
     if "kmeans_clusterings" in result and test.labels is not None and test.coords is not None:
         slot = np.maximum(match_slots(test.coords[:, :1], pred_coords, matching)[:, 0], 0)
         y, stamp_of = test.labels[:, 0], classes[np.arange(len(test)), slot]

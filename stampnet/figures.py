@@ -75,11 +75,15 @@ def stamp_grid(stamps, usage=None, path=None, ncols: int = 10) -> Figure:
     return _save(fig, path)
 
 
-def _input_panel(ax, image, pred_coords, stamp_size: int, pred_classes=None, true_coords=None, **show) -> None:
+def _input_panel(ax, image, pred_coords, stamp_size: int, pred_classes=None, true_coords=None, drawing=None,
+                 **show) -> None:
     """One input (H, W[, 1]) with its slots' boxes (M, 2) (solid orange, labelled with pred_classes (M,)) and
-    the true boxes (n_obj, 2) (dashed blue)."""
+    the true boxes (n_obj, 2) (dashed blue). With drawing (M,) bool, the boxes of slots that draw nothing
+    (:func:`stampnet.metrics.drawing_slots`) are left out, as the measures leave them out."""
     _show(ax, image, **show)
     for m, (y, x) in enumerate(np.asarray(pred_coords)):
+        if drawing is not None and not drawing[m]:
+            continue
         _box(ax, y, x, stamp_size, PRED_COLOUR)
         if pred_classes is not None:
             ax.text(x, y, str(int(np.asarray(pred_classes)[m])), color="black", fontsize=7,
@@ -116,13 +120,14 @@ def reconstructions(images, recon, pred_coords, stamp_size: int, pred_classes=No
 
 
 def typical_canvases(images, recon, pred_coords, stamp_size: int, scores, notes=None, pred_classes=None,
-                     true_coords=None, n_typical: int = 4, n_worst: int = 4, path=None) -> Figure:
+                     true_coords=None, n_typical: int = 4, n_worst: int = 4, drawing=None, path=None) -> Figure:
     """The figure of a claim: on the left ``n_typical`` canvases in data order, on the right the ``n_worst``
     with the highest ``scores`` (N,) (e.g. :func:`stampnet.metrics.canvas_failures`); each as input with
     predicted and true boxes (as :func:`reconstructions`) beside its reconstruction, captioned with its index
     and ``notes`` (N str).
 
-    images, recon (N, H, W[, 1]); pred_coords (N, M, 2); pred_classes (N, M); true_coords (N, n_obj, 2).
+    images, recon (N, H, W[, 1]); pred_coords (N, M, 2); pred_classes (N, M); true_coords (N, n_obj, 2);
+    drawing (N, M) bool: the slots whose boxes are drawn (default all).
     """
     images, recon, scores = np.asarray(images), np.asarray(recon), np.asarray(scores, np.float64)
     worst = [int(i) for i in np.argsort(-scores, kind="stable")[:max(0, n_worst)]]
@@ -137,7 +142,7 @@ def typical_canvases(images, recon, pred_coords, stamp_size: int, scores, notes=
             cell = row * 2 * len(groups) + 2 * col + 1
             ax = fig.add_subplot(nrows, 2 * len(groups), cell)
             _input_panel(ax, images[i], pred_coords[i], stamp_size, pick(pred_classes, i), pick(true_coords, i),
-                         vmin=vmin, vmax=vmax)
+                         pick(drawing, i), vmin=vmin, vmax=vmax)
             ax.set_xlabel(f"#{i}" + (f": {notes[i]}" if notes is not None else ""), fontsize=7)
             if row == 0:
                 ax.set_title(f"{name}: input", fontsize=9)

@@ -262,6 +262,17 @@ def test_typical_canvases_shows_typical_then_worst(tmp_path):
     typical_canvases(images[:0], images[:0], pred[:0], S, scores[:0], path=tmp_path / "empty.png")
 
 
+def test_typical_canvases_leave_out_the_boxes_of_slots_that_draw_nothing():
+    true = np.array([[[2, 2]]] * 2)
+    pred = np.array([[[2, 2], [2, 2]]] * 2)          # both slots on the object; slot 1 (stamp 9) draws nothing
+    images = canvases(true)
+    drawing = np.array([[True, False], [True, True]])
+    fig = typical_canvases(images, images, pred, S, np.zeros(2), None, np.array([[4, 9]] * 2), true,
+                           n_typical=2, n_worst=0, drawing=drawing)
+    labels = [[t.get_text() for t in ax.texts] for ax in fig.axes[::2]]
+    assert labels == [["4"], ["4", "9"]]
+
+
 def test_prototypes_by_class_leaves_missing_prototypes_blank(tmp_path):
     rng = np.random.default_rng(0)
     examples = rng.random((3, 8, 8))
