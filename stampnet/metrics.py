@@ -364,7 +364,8 @@ def canvas_failures(images, recon, stamp_probs, y_probs, x_probs, labels=None, c
     it, the worst highest, with a short note for a figure's caption. By the first that applies:
 
     - intensities and more objects than slots: 1 where ``brightest_first`` fails;
-    - stamps and fewer objects than slots: the largest relative ink of an unmatched slot;
+    - stamps and fewer objects than slots: the largest relative ink of an unmatched slot, plus the share of
+      objects not localised (e.g. every slot empty);
     - coords: the share of objects not localised by their matched slot, plus with labels the share whose
       matched stamp maps (best one-to-one, as ``acc``) to another label;
     - otherwise: nothing but the tie-break, the canvas's squared error (scaled below 0.01).
@@ -388,14 +389,14 @@ def canvas_failures(images, recon, stamp_probs, y_probs, x_probs, labels=None, c
         notes = [("FAIL " if b else "") + f"found {listed(i[f])} of {listed(i)}" for b, i, f in zip(bad, inten, found)]
         return bad + tie, notes
     slot_of = match_slots(coords, pred_coords, matching, drawing)
-    if stamps is not None and n_obj < n_slots:
-        rel = unmatched_ink(ink, slot_of, object_ink)
-        worst = np.nanmax(rel, axis=1)
-        notes = [("FAIL " if w >= EMPTY_INK else "") + f"unmatched ink {w:.0%}" for w in worst]
-        return worst + tie, notes
     matched = np.take_along_axis(pred_coords, np.maximum(slot_of, 0)[..., None], axis=1)  # (N, n, 2)
     lost = ~((box_iou(coords, matched, stamp_size, canvas_shape) >= 0.5) & (slot_of >= 0))  # (N, n)
     score = lost.mean(axis=1)
+    if stamps is not None and n_obj < n_slots:   # an unmatched slot that draws, or an object no slot found
+        worst = np.nanmax(unmatched_ink(ink, slot_of, object_ink), axis=1)
+        notes = [("FAIL " if w >= EMPTY_INK or l.any() else "") + f"unmatched ink {w:.0%}"
+                 + (f", {int(l.sum())} not localised" if l.any() else "") for w, l in zip(worst, lost)]
+        return worst + score + tie, notes
     wrong = np.zeros_like(lost)
     if labels is not None:
         labels = np.asarray(labels, np.int64).reshape(len(images), -1)

@@ -184,6 +184,10 @@ def test_canvas_failures_rank_empty_slots_and_clustering():
     scores, notes = canvas_failures(canvases(true), canvases(true), *slots(pred, classes, 3), None, true,
                                     stamp_size=S, stamps=STAMPS)
     assert scores[1] > scores[0] and notes == ["unmatched ink 0%", "FAIL unmatched ink 100%"]
+    # both slots on the empty stamp: nothing drawn, the object missed
+    scores, notes = canvas_failures(canvases(true), canvases(true), *slots(pred, [[0, 1], [1, 1]], 3), None, true,
+                                    stamp_size=S, stamps=STAMPS)
+    assert scores[1] > scores[0] and notes == ["unmatched ink 0%", "FAIL unmatched ink 0%, 1 not localised"]
     # one slot per object: canvases whose stamp maps to another label, or whose object was missed, rank first
     true = np.array([[[0, 0]], [[0, 0]], [[0, 0]], [[0, 0]]])
     pred = np.array([[[0, 0]], [[0, 0]], [[0, 0]], [[8, 8]]])
