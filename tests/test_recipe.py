@@ -1,4 +1,8 @@
 """The training options beyond 2019 (stampnet/recipe.py): off by default, and each does what it says."""
+import json
+import subprocess
+import sys
+from pathlib import Path
 import keras
 import numpy as np
 import pytest
@@ -304,6 +308,7 @@ def test_empty_stamp_model_has_one_more_stamp_choice_and_trains(tmp_path):
 
     cfg = tiny(epochs=1, steps_per_epoch=2, validation_steps=1)
     cfg["layer_parameters"]["decoder_parameters"].update(empty_stamp=True, slot_ink_penalty=1.0)
+    cfg["run_parameters"]["img_type_parameters"]["nr_img_per_canvas"] = 1   # fewer objects than slots
     model = build_model(validate(cfg)["layer_parameters"])
     K = validate(cfg)["layer_parameters"]["decoder_parameters"]["nr_of_stamps"]
     x = np.random.default_rng(0).random((2, 32, 32, 1)).astype("float32")
@@ -311,6 +316,15 @@ def test_empty_stamp_model_has_one_more_stamp_choice_and_trains(tmp_path):
     assert stamps(model).shape[0] == K + 1 and not stamps(model)[K].any()
     train(cfg, tmp_path)
     assert (tmp_path / "figures" / "stamps.png").stat().st_size > 1000
+    # scripts/slots_per_class.py: per class, the shares of canvases on which no, one, or more slots draw
+    (tmp_path / "config.json").write_text(json.dumps(cfg))   # as Sacred's observer writes it
+    script = Path(__file__).resolve().parents[1] / "scripts" / "slots_per_class.py"
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path), "--n", "8"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {line.split()[0]: [float(v) for v in line.split()[2:]] for line in proc.stdout.splitlines()
+            if line.split() and line.split()[0] in {"0", "1", "2", "all"}}
+    assert "all" in rows and len(rows) >= 2 and all(abs(sum(v) - 1) < 1e-3 for v in rows.values()), proc.stdout
+    assert proc.stdout.splitlines()[-1].count(" ") == K + 1 + 3   # "brightest pixel per stamp:" and K + 1 values
 
 
 def test_overlap_penalty_is_the_ink_slots_share_and_zero_for_one_slot():
