@@ -432,7 +432,7 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     None; coords (N, n, 2) upper-left (y, x) or None.
 
     Always: ``avg_total_mse``, ``avg_total_bce``, entropies, ``stamp_usage`` (M x K list),
-    ``n_stamps_used``, ``n_images``, ``matching``. With coords: ``iou`` and ``cor_loc``; with labels and
+    ``n_stamps_used`` (stamps some slot picks; with stamps, not those without ink), ``n_images``, ``matching``. With coords: ``iou`` and ``cor_loc``; with labels and
     coords (or one slot and one object): ``nmi``, ``acc``, ``purity`` (matched slot's predicted class vs the
     object's true label). Measures whose inputs are missing are ``None``. Matched measures are named by
     :func:`measure_name`.
@@ -466,6 +466,9 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     h_y, h_x = entropy_bits(y_probs), entropy_bits(x_probs)  # (N, M) each
     h_axes = np.stack([h_y, h_x], axis=-1)  # (N, M, 2)
     usage = stamp_usage(classes, n_stamps)
+    # a stamp without ink (the reserved empty stamp, or a learned one gone blank) draws nothing: not "used"
+    blank = (np.zeros(n_stamps, bool) if stamps is None
+             else np.asarray(stamps, np.float64).reshape(n_stamps, -1).sum(axis=1) <= 1e-6)   # (K,)
     out = {
         "n_images": int(n_img),
         "n_objects": None,
@@ -483,7 +486,7 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
         "entropy_coord_max": float(h_axes.max()),
         "entropy_coord_joint_mean": float((h_y + h_x).mean()),
         "entropy_coord_joint_max": float((h_y + h_x).max()),
-        "n_stamps_used": int((usage.sum(axis=0) > 0).sum()),
+        "n_stamps_used": int(((usage.sum(axis=0) > 0) & ~blank).sum()),
         "stamp_usage": usage.tolist(),
     }
     key = lambda name: measure_name(name, matching)

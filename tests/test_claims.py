@@ -119,6 +119,7 @@ def test_an_empty_slot_detects_nothing():
         assert m["cor_loc" + suffix] == 1.0 and m["iou"] == 1.0 and m["purity" + suffix] == 1.0
         assert m["empty_slot_rate" + suffix] == 1.0
         assert m["stamp_usage"] == [[0, 2, 0], [2, 0, 0]]
+        assert m["n_stamps_used"] == 1        # the empty stamp is picked but draws nothing
     drawing = slot_ink(STAMPS, one_hot(classes, 3)) >= 0.05 * 16
     assert match_slots(true, pred, drawing=drawing).tolist() == [[1], [1]]
     assert match_slots(true, pred).tolist() == [[0], [1]]                  # without the stamps: as in 2019
