@@ -42,7 +42,8 @@ def main() -> None:
     print(f"{'class':>6} {'canvases':>9} {'none draws':>11} {'one draws':>10} {'two or more':>12}")
     for name, sel in [(str(c), labels == c) for c in np.unique(labels)] + [("all", np.ones_like(labels, bool))]:
         k = n_drawing[sel]
-        print(f"{name:>6} {int(sel.sum()):>9} {np.mean(k == 0):>11.4f} {np.mean(k == 1):>10.4f} {np.mean(k >= 2):>12.4f}")
+        print(f"{name:>6} {int(sel.sum()):>9} {np.mean(k == 0):>11.4f} {np.mean(k == 1):>10.4f} "
+              f"{np.mean(k >= 2):>12.4f}")
     brightest = np.asarray(out["stamps"]).reshape(len(out["stamps"]), -1).max(axis=1)
     print("brightest pixel per stamp:", " ".join(f"{v:.2f}" for v in brightest))
 

@@ -165,9 +165,9 @@ def kmeans_rows(stamp_measures: dict, clusterings: dict, matching: str = "greedy
 def save_claim_figures(result: dict, folder: Path, matching: str = "greedy") -> list[Path]:
     """Figures of a measured run in ``folder``: ``typical_canvases.png`` — test canvases in data order and the
     worst by :func:`stampnet.metrics.canvas_failures` (what the run's measures of the README's claims look at),
-    inputs with true and predicted boxes (not those of slots that draw nothing) beside reconstructions; with k-means rows (Omniglot) also
-    ``stamps_vs_kmeans.png`` — per character a test drawing, its stamp and the k-means centroids (best
-    one-to-one mapping of clusters to characters)."""
+    inputs with true and predicted boxes (not those of slots that draw nothing) beside reconstructions; with
+    k-means rows (Omniglot) also ``stamps_vs_kmeans.png`` — per character a test drawing, its stamp and the
+    k-means centroids (best one-to-one mapping of clusters to characters)."""
     from stampnet import figures
     from stampnet.metrics import canvas_failures, cluster_to_label, drawing_slots, match_slots, predict_slots
 

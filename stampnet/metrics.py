@@ -268,14 +268,19 @@ def stamp_usage(classes, n_stamps: int):
 # The authors' README claims: an empty stamp for unused slots, the brightest objects first
 # --------------------------------------------------------------------------------------------------
 
+def stamp_ink(stamps):
+    """Ink (K,) of every stamp: its pixel sum. stamps (K, S, S[, 1]) as drawn."""
+    stamps = np.asarray(stamps, np.float64)
+    return stamps.reshape(len(stamps), -1).sum(axis=1)
+
+
 def slot_ink(stamps, stamp_probs):
     """Ink (N, M) each slot puts on the canvas: the pixel sum of its drawn stamp, sum_k p[k] * sum(stamp_k)
     (at the test temperature p is one-hot: the argmax stamp's pixel sum). The decoder places a stamp wholly
     inside the canvas and a slot's coordinate probabilities sum to 1, so the position does not change it.
 
     stamps (K, S, S[, 1]) as drawn; stamp_probs (N, M, K)."""
-    stamps = np.asarray(stamps, np.float64)
-    return np.asarray(stamp_probs, np.float64) @ stamps.reshape(len(stamps), -1).sum(axis=1)
+    return np.asarray(stamp_probs, np.float64) @ stamp_ink(stamps)
 
 
 def drawing_slots(images, coords, stamps, stamp_probs, threshold: float = EMPTY_INK):
@@ -432,10 +437,10 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     None; coords (N, n, 2) upper-left (y, x) or None.
 
     Always: ``avg_total_mse``, ``avg_total_bce``, entropies, ``stamp_usage`` (M x K list),
-    ``n_stamps_used`` (stamps some slot picks; with stamps, not those without ink), ``n_images``, ``matching``. With coords: ``iou`` and ``cor_loc``; with labels and
-    coords (or one slot and one object): ``nmi``, ``acc``, ``purity`` (matched slot's predicted class vs the
-    object's true label). Measures whose inputs are missing are ``None``. Matched measures are named by
-    :func:`measure_name`.
+    ``n_stamps_used`` (stamps some slot picks; with stamps, not those without ink), ``n_images``,
+    ``matching``. With coords: ``iou`` and ``cor_loc``; with labels and coords (or one slot and one object):
+    ``nmi``, ``acc``, ``purity`` (matched slot's predicted class vs the object's true label). Measures whose
+    inputs are missing are ``None``. Matched measures are named by :func:`measure_name`.
 
     Entropies (bits, ``-sum p log2 p``, 0 log 0 = 0): ``entropy_stamp_mean/max`` over all slots of all images;
     ``entropy_coord_mean/max`` over the y and the x distribution of every slot separately (N*M*2 values);
@@ -467,8 +472,7 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     h_axes = np.stack([h_y, h_x], axis=-1)  # (N, M, 2)
     usage = stamp_usage(classes, n_stamps)
     # a stamp without ink (the reserved empty stamp, or a learned one gone blank) draws nothing: not "used"
-    blank = (np.zeros(n_stamps, bool) if stamps is None
-             else np.asarray(stamps, np.float64).reshape(n_stamps, -1).sum(axis=1) <= 1e-6)   # (K,)
+    blank = np.zeros(n_stamps, bool) if stamps is None else stamp_ink(stamps) <= 1e-6   # (K,)
     out = {
         "n_images": int(n_img),
         "n_objects": None,
