@@ -137,16 +137,16 @@ if rates:
           f"{statistics.median(rates[1:] or rates):.0f} (target >= 15000); last line: {lines[-1]}")
 try:
     measures = json.loads((out / "evaluate.txt").read_text().strip().splitlines()[-1])
-    if exp == "simple_shapes_2":
-        paper = {"cor_loc": 0.9828, "iou": 0.9500, "purity": 0.9564}
-        print("evaluation vs the paper's Simple Shapes-2 row (target within 0.02): " + ", ".join(
-            f"{k} {measures[k]:.4f} (paper {v}, {'ok' if abs(measures[k] - v) <= 0.02 else 'MISSES'})"
-            for k, v in paper.items()))
-    else:  # issue 9's targets for CT-MNIST-2 with `fast` at 2.0 M canvases (paper: 0.9508 / 0.8371 / 0.6042)
-        target = {"cor_loc": 0.945, "iou": 0.83, "purity": 0.60}
-        print("evaluation vs issue 9's CT-MNIST-2 targets: " + ", ".join(
-            f"{k} {measures[k]:.4f} (target >= {v}, {'ok' if measures[k] >= v else 'MISSES'})"
-            for k, v in target.items()))
+    # (what is compared, reference values, whether a measure m meets reference v)
+    title, reference, meets = {
+        "simple_shapes_2": ("the paper's Simple Shapes-2 row (target within 0.02)",
+                            {"cor_loc": 0.9828, "iou": 0.9500, "purity": 0.9564}, lambda m, v: abs(m - v) <= 0.02),
+        # issue 9's targets for CT-MNIST-2 with `fast` at 2.0 M canvases (paper: 0.9508 / 0.8371 / 0.6042)
+        "ct_mnist_2": ("issue 9's CT-MNIST-2 targets (target at least)",
+                       {"cor_loc": 0.945, "iou": 0.83, "purity": 0.60}, lambda m, v: m >= v),
+    }[exp]
+    print(f"evaluation vs {title}: " + ", ".join(
+        f"{k} {measures[k]:.4f} ({v}, {'ok' if meets(measures[k], v) else 'MISSES'})" for k, v in reference.items()))
 except Exception as err:
     print("no evaluation:", err)
 for b in batches:
