@@ -205,6 +205,27 @@ def fit_step(model: keras.Model) -> int:
     return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
 
+def fused_batch_norm(x, gamma, beta, epsilon: float):
+    """Training-mode batch normalisation of a (B, H, W, C) float32 tensor in one fused kernel: returns the output,
+    the batch mean and the batch variance (biased, as ``keras.ops.moments`` gives it), or None where the backend
+    has no such kernel (the caller then takes Keras' own path).
+
+    TensorFlow: ``FusedBatchNormV3``, one pass forward and one backward instead of the half-dozen elementwise
+    passes of moments → normalise; measured 1.2–1.3x the training step of the 2019 encoder (docs/performance.md).
+    Its variance is Bessel-corrected; rescaled here by (n − 1)/n to Keras' biased one."""
+    if name() != "tensorflow" or len(x.shape) != 4 or x.dtype != "float32":
+        return None
+    import tensorflow as tf
+
+    empty = tf.constant([], dtype=x.dtype)
+    y, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+        x=x, scale=gamma, offset=beta, mean=empty, variance=empty, epsilon=epsilon, exponential_avg_factor=1.0,
+        data_format="NHWC", is_training=True)
+    shape = tf.shape(x)
+    n = tf.cast(shape[0] * shape[1] * shape[2], x.dtype)
+    return y, mean, variance * ((n - 1.0) / n)
+
+
 def nan_stop() -> keras.callbacks.Callback:
     """Stop on a NaN/inf loss: after the batch on TensorFlow (Keras' TerminateOnNaN), after the epoch elsewhere
     (reading the loss every batch would make JAX wait for each step before queueing the next)."""

@@ -21,6 +21,25 @@ class UnitInterval(keras.constraints.Constraint):
         return ops.clip(w, 0.0, 1.0)
 
 
+@keras.saving.register_keras_serializable(package="stampnet")
+class BatchNorm(keras.layers.BatchNormalization):
+    """Keras' BatchNormalization (the 2019 layer: same weights, same statistics), computed in training by one
+    fused kernel where the backend has one (:func:`stampnet.backend.fused_batch_norm`); (B, H, W, C) → same."""
+
+    def call(self, inputs, training=None, mask=None):
+        from stampnet import backend
+
+        fused = None
+        if training and self.trainable and mask is None and not self.renorm and self.axis in (3, -1):
+            fused = backend.fused_batch_norm(inputs, self.gamma, self.beta, self.epsilon)
+        if fused is None:
+            return super().call(inputs, training=training, mask=mask)
+        outputs, mean, variance = fused
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        return outputs
+
+
 class RunTimeState(keras.layers.Layer):
     """A layer whose switches (variables listed by ``_run_time_state``) are left out of its weight files, so
     the files keep the 2019 layout whatever is switched."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from stampnet.layers import CoordinateMap, GumbelSoftmax, StampDecoder, UsageBalance, sum_squared_error
+from stampnet.layers import BatchNorm, CoordinateMap, GumbelSoftmax, StampDecoder, UsageBalance, sum_squared_error
 from stampnet.spec import ModelSpec
 
 LEAKY_SLOPE = 0.3  # Keras 2's LeakyReLU default, used throughout the 2019 model
@@ -14,7 +14,7 @@ def _conv_block(x, filters, kernel, padding, dropout, name, pool):
     """Conv → LeakyReLU → BatchNorm → Dropout (→ MaxPool 2×2): the 2019 ``conv_layer``."""
     x = layers.Conv2D(filters, kernel, padding=padding, name=f"{name}_conv")(x)
     x = layers.LeakyReLU(LEAKY_SLOPE, name=f"{name}_act")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = BatchNorm(name=f"{name}_bn")(x)
     x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     if pool:
         x = layers.MaxPooling2D(2, padding="same", name=f"{name}_pool")(x)
@@ -33,7 +33,7 @@ def _encoding(latent, size, role):
     """1×1 conv with LeakyReLU, then BatchNorm: the per-head 'dense' encoding; (B, 1, 1, size)."""
     x = layers.Conv2D(size, 1, name=f"{role}_encoding")(latent)
     x = layers.LeakyReLU(LEAKY_SLOPE, name=f"{role}_encoding_act")(x)
-    return layers.BatchNormalization(name=f"{role}_encoding_bn")(x)
+    return BatchNorm(name=f"{role}_encoding_bn")(x)
 
 
 def _gumbel_head(encoding, size, spec: ModelSpec, role):
@@ -41,7 +41,7 @@ def _gumbel_head(encoding, size, spec: ModelSpec, role):
     The stamp head's logits pass the usage-balancing term when the spec sets one (off in 2019)."""
     x = layers.Conv2D(size * spec.slots, 1, name=f"pre_softmax_{role}")(encoding)
     x = layers.LeakyReLU(LEAKY_SLOPE, name=f"pre_softmax_{role}_act")(x)
-    x = layers.BatchNormalization(momentum=0.8, name=f"pre_softmax_{role}_bn")(x)
+    x = BatchNorm(momentum=0.8, name=f"pre_softmax_{role}_bn")(x)
     x = layers.Flatten(name=f"pre_softmax_{role}_flat")(x)                    # (B, M·size)
     if role == "stamp" and spec.usage_balance:
         x = UsageBalance(size, spec.slots, spec.usage_balance, name="usage_balance")(x)  # adds to the loss
