@@ -4,7 +4,9 @@
 characters of :func:`stampnet.data.omniglot.load_characters`. It is fit on the train features and scored on the
 test features (or on the train features when none are given) with the same measures as StampNet
 (:mod:`stampnet.metrics`: NMI, cluster accuracy, purity). ``kmeans_clusters``: the same fit, returning the
-centroids and the clusters themselves (for figures).
+centroids and the clusters themselves (for figures). ``kmeans_on_objects`` / ``kmeans_on_canvases``: the Table's
+two k-means references for a test set of canvases with the same K as StampNet — on the true object crops (it is
+given the localisation: an upper reference) and on the raw canvases (its input as translated as StampNet's).
 """
 from __future__ import annotations
 
@@ -54,3 +56,37 @@ def kmeans_clusters(features, labels_true, n_clusters: int, seed: int, test_feat
     km = KMeans(n_clusters=int(n_clusters), n_init=10, random_state=seed).fit(x)
     shape = np.shape(features)[1:]
     return km.cluster_centers_.reshape(-1, *shape), y_eval, km.predict(x_eval)
+
+
+MAX_OBJECTS = 10_000   # object crops clustered per test set (the first ones)
+MAX_CANVASES = 2_000   # raw canvases clustered per test set (the first ones): 2,000 × 100 × 100 features
+
+
+def _scores(y, pred) -> dict:
+    return {"nmi": nmi(y, pred), "acc": cluster_accuracy(y, pred), "purity": purity(y, pred)}
+
+
+def kmeans_on_objects(test, n_clusters: int, size: int, seed: int, limit: int = MAX_OBJECTS) -> dict:
+    """k-means with K = ``n_clusters`` on the ``size`` × ``size`` crops at the true positions of the first
+    ``limit`` objects of ``test`` (Canvases with labels and upper-left coords), fit and scored on them:
+    nmi, acc, purity and ``n`` (objects clustered)."""
+    from stampnet.figures import crop
+
+    n_obj = test.labels.shape[1]
+    pairs = [(i, j) for i in range(len(test)) for j in range(n_obj)][:limit]
+    crops = np.stack([crop(test.images[i], *test.coords[i, j], size) for i, j in pairs])
+    y = np.array([test.labels[i, j] for i, j in pairs])
+    _, y, pred = kmeans_clusters(crops, y, min(n_clusters, len(crops)), seed)
+    return {**_scores(y, pred), "n": len(y)}
+
+
+def kmeans_on_canvases(test, n_clusters: int, seed: int, limit: int = MAX_CANVASES) -> dict:
+    """k-means with K = ``n_clusters`` on the first ``limit`` raw canvases of ``test``, fit and scored on them;
+    every object of a canvas gets the canvas's cluster (with two objects a canvas can be right for one of them
+    at most, as one slot of StampNet would be). nmi, acc, purity and ``n`` (canvases clustered)."""
+    images = test.images[:limit]
+    labels = test.labels[:limit]
+    n_obj = labels.shape[1]
+    _, _, pred = kmeans_clusters(images, labels[:, 0], min(n_clusters, len(images)), seed)
+    y, pred = labels.ravel(), np.repeat(pred, n_obj)
+    return {**_scores(y, pred), "n": len(images)}

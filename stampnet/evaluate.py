@@ -364,7 +364,10 @@ def main(argv=None) -> int:
 
     parser = cli.ArgumentParser(prog="python -m stampnet.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("target", help="run folder (runs/<exp>/<id>) or config.json")
+    parser.add_argument("target", nargs="?", help="run folder (runs/<exp>/<id>) or config.json")
+    parser.add_argument("--pretrained", metavar="EXP",
+                        help="measure the authors' published 2019 weights of EXP (ct_mnist_1, ct_mnist_2, "
+                             "pedestrian, simple_shapes_2, t_mnist_2), downloaded once into the Keras cache")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--epoch", type=cli.positive_int, help="use the checkpoint of this epoch (default: latest)")
     which.add_argument("--weights", help="weight file: ours (.weights.h5) or a 2019 Keras 2.2.2 .hdf5")
@@ -397,6 +400,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-figures", action="store_true", help="write no figures")
     parser.add_argument("--json", action="store_true", help="end stdout with one line of JSON")
     args = parser.parse_args(argv)
+    if (args.target is None) == (args.pretrained is None):
+        parser.error("give a run folder / config.json, or --pretrained EXP (not both)")
+    if args.pretrained is not None and (args.weights or args.epoch or args.epochs):
+        parser.error("--pretrained brings its own weights; leave out --weights, --epoch and --epochs")
     if args.out is not None:
         if args.epochs is not None and (Path(args.out).is_file() or not Path(args.out).parent.is_dir()):
             parser.error(f"argument --out: with --epochs give a folder (made if new) inside an existing one, "
@@ -410,6 +417,10 @@ def main(argv=None) -> int:
                    batch_size=args.batch_size, decoder=args.decoder, seed=args.seed, progress=not args.json,
                    precise_bn=args.precise_bn)
     try:
+        if args.pretrained is not None:
+            from stampnet.pretrained import fetch
+
+            args.target, args.weights = fetch(args.pretrained)
         if args.epochs is not None:
             result = evaluate_epochs(args.target, parse_epochs(args.epochs), **options)
         else:

@@ -1,0 +1,150 @@
+"""The Table command: trains, resumes, skips and measures rows, writes the results files and renders README."""
+import copy
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stampnet import table
+from tests.conftest import REPO_ROOT, experiment_env, tf_quiet_lines
+from tests.tiny import TINY, overrides
+
+# The tiny architecture on both Simple Shapes rows: seconds per run.
+TINY_ROWS = "simple_shapes_1,simple_shapes_2"
+
+
+def _tiny_overrides(**run_parameters) -> list[str]:
+    cfg = copy.deepcopy(TINY)
+    cfg.pop("seed")  # the table's seed rule sets it
+    cfg["run_parameters"].update(run_parameters)
+    return overrides(cfg)
+
+
+def _table(tmp_path, *args, popen=False, **run_parameters):
+    command = [sys.executable, "-m", "stampnet.table", "--recipe", "quick", "--runs", str(tmp_path / "runs"),
+               "--results", str(tmp_path / "results"), "--no-2019", *args,
+               "--with", *_tiny_overrides(**run_parameters)]
+    if popen:
+        return subprocess.Popen(command, cwd=REPO_ROOT, env=experiment_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.run(command, cwd=REPO_ROOT, env=experiment_env(), capture_output=True, text=True, timeout=900)
+
+
+def test_two_rows_are_trained_measured_tabulated_then_skipped(tmp_path):
+    proc = _table(tmp_path, "--rows", TINY_ROWS, "--limit", "16")
+    assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-30:]) + proc.stdout[-2000:]
+    results = tmp_path / "results" / "quick"
+    for row in TINY_ROWS.split(","):
+        record = json.loads((results / f"{row}.json").read_text())
+        assert record["test_canvases"] == 16 and 0 <= record["measures"]["cor_loc"] <= 1
+        assert set(record["kmeans"]) == {"objects", "canvases"}
+        prov = record["provenance"]
+        assert prov["training_canvases"] == 2 * 4 * 8 and prov["train_wall_s"] > 0
+        assert prov["commands"][0].startswith(f"python {row}.py with quick")
+        assert Path(prov["run_folder"]).parent == tmp_path / "runs" / "quick" / row
+    with open(results / "table.csv") as f:
+        lines = list(csv.DictReader(f))
+    assert [line["row"] for line in lines] == TINY_ROWS.split(",")
+    assert set(table.CSV_COLUMNS) <= set(lines[0]) and lines[1]["paper_cor_loc"] == "0.9828"
+    markdown = (results / "table.md").read_text()
+    assert "Simple Shapes-1" in markdown and "k-means on true crops" in markdown
+    assert (results / "table.png").stat().st_size > 0
+
+    again = _table(tmp_path, "--rows", TINY_ROWS, "--limit", "16")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count("finished run") == 2 and "training a new run" not in again.stdout
+    assert not (tmp_path / "runs" / "quick" / "simple_shapes_1" / "2").exists()
+
+
+def test_a_killed_table_resumes_its_row(tmp_path):
+    proc = _table(tmp_path, "--rows", "simple_shapes_2", "--limit", "16", popen=True, epochs=8)
+    state = tmp_path / "runs" / "quick" / "simple_shapes_2" / "1" / "backup" / "state.weights.h5"
+    deadline = time.time() + 600
+    while not state.is_file() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # the table and its training
+    proc.wait()
+    assert state.is_file(), proc.stdout.read()[-3000:]
+    again = _table(tmp_path, "--rows", "simple_shapes_2", "--limit", "16", epochs=8)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    assert "resuming" in again.stdout
+    record = json.loads((tmp_path / "results" / "quick" / "simple_shapes_2.json").read_text())
+    chain = [part["folder"] for part in record["provenance"]["runs"]]
+    assert [Path(p).name for p in chain] == ["1", "2"] and record["provenance"]["epochs"] == 8
+    assert "resume_from=" in record["provenance"]["commands"][1]
+
+
+def test_seed_indices_offset_the_scripts_seed(tmp_path):
+    job = table.Job(table.BY_NAME["simple_shapes_2"], 2, "fast", tmp_path, tmp_path)
+    command = table.train_command(job, None)
+    assert command[2:4] == ["with", "fast"] and command[-1] == "seed=894342613"  # the script's seed + 2
+    ct = table.train_command(table.Job(table.BY_NAME["ct_mnist_2"], 0, "fast", tmp_path, tmp_path), None)
+    assert "run_parameters.epochs=240" in ct and not any(w.startswith("seed=") for w in ct)
+    resume = table.train_command(job, tmp_path / "7")
+    assert resume[2:] == ["with", f"resume_from={tmp_path / '7'}"]
+
+
+def test_every_row_has_its_script_and_seed():
+    for row in table.ROWS:
+        assert isinstance(table.script_seed(REPO_ROOT / f"{row.name}.py"), int)
+    assert set(table.recipes()) >= {"quick", "cpu", "fast"}
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--rows", "simple_shapes_9"], "unknown row(s) simple_shapes_9"),
+    (["--seeds", "0,-1"], "seeds are indices"),
+    (["--recipe", "fastest"], "unknown named config 'fastest'"),
+    (["--mnist", "/nonexistent/mnist.npz"], "does not exist"),
+])
+def test_bad_options_are_one_line(args, words, capsys):
+    with pytest.raises(SystemExit) as err:
+        table.main(args)
+    assert err.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0]
+
+
+def _record(row, cor_loc, seed_index=0):
+    return {"row": row, "seed_index": seed_index, "test_canvases": 100, "limit": None, "data": None,
+            "measures": {"cor_loc": cor_loc, "iou": 0.5, "purity": 0.25, "nmi": 0.1, "acc": 0.2},
+            "kmeans": {"objects": {"nmi": 0.3, "acc": 0.4, "purity": 0.5}},
+            "provenance": {"training_canvases": 1000, "train_wall_s": 3600.0, "canvases_per_s": 0.28,
+                           "cpu": "some CPU"}}
+
+
+def test_seeds_are_averaged_with_their_spread(tmp_path):
+    for i, value in enumerate((0.90, 0.94, 0.98)):
+        (tmp_path / f"simple_shapes_2{'-seed%d' % i if i else ''}.json").write_text(
+            json.dumps(_record("simple_shapes_2", value, i)))
+    lines = table.table_rows(table.load_records(tmp_path), {"simple_shapes_2": {"measures": {"cor_loc": 0.5}}})
+    assert len(lines) == 1 and lines[0]["seeds"] == 3
+    assert lines[0]["cor_loc"] == pytest.approx(0.94) and lines[0]["cor_loc_sd"] == pytest.approx(0.04)
+    assert lines[0]["delta_cor_loc"] == pytest.approx(0.94 - 0.9828)
+    assert lines[0]["weights2019_cor_loc"] == 0.5 and lines[0]["kmeans_canvases_nmi"] is None
+    text = table.markdown(lines, "fast")
+    assert "0.9400 ± 0.0400" in text and "| 1 h 00 min |" in text and "some CPU" in text
+
+
+def test_readme_renders_from_the_results_files(tmp_path):
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "fast" / "t_mnist_1.json").write_text(json.dumps(_record("t_mnist_1", 0.99)))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{table.README_BEGIN}\nold\n{table.README_END}\ntail\n")
+    assert table.render_readme(readme, tmp_path, "fast")
+    text = readme.read_text()
+    assert "old" not in text and text.endswith(f"{table.README_END}\ntail\n")
+    assert "| | trained here, `fast` (0.00 M canvases) | 0.9900 | 0.5000 | 0.2500 |" in text
+    assert not table.render_readme(readme, tmp_path, "fast")  # a second render changes nothing
+
+
+def test_readme_results_block_matches_the_committed_results():
+    """The README quotes only what results/ records: re-render with `python -m stampnet.table --render`."""
+    text = (REPO_ROOT / "README.md").read_text()
+    block = text.split(table.README_BEGIN, 1)[1].split(table.README_END, 1)[0].strip()
+    assert block == table.readme_block(REPO_ROOT / "results", "fast")
