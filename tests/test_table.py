@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from stampnet import table
+from stampnet.table import render
+from stampnet.table import run as jobs
+from stampnet.table.__main__ import main, recipes
 from tests.conftest import REPO_ROOT, experiment_env, tf_quiet_lines
 from tests.tiny import TINY, overrides
 
@@ -51,7 +54,7 @@ def test_two_rows_are_trained_measured_tabulated_then_skipped(tmp_path):
     with open(results / "table.csv") as f:
         lines = list(csv.DictReader(f))
     assert [line["row"] for line in lines] == TINY_ROWS.split(",")
-    assert set(table.CSV_COLUMNS) <= set(lines[0]) and lines[1]["paper_cor_loc"] == "0.9828"
+    assert set(render.CSV_COLUMNS) <= set(lines[0]) and lines[1]["paper_cor_loc"] == "0.9828"
     markdown = (results / "table.md").read_text()
     assert "Simple Shapes-1" in markdown and "k-means on true crops" in markdown
     assert (results / "table.png").stat().st_size > 0
@@ -82,18 +85,18 @@ def test_a_killed_table_resumes_its_row(tmp_path):
 
 def test_seed_indices_offset_the_scripts_seed(tmp_path):
     job = table.Job(table.BY_NAME["simple_shapes_2"], 2, "fast", tmp_path, tmp_path)
-    command = table.train_command(job, None)
+    command = jobs.train_command(job, None)
     assert command[2:4] == ["with", "fast"] and command[-1] == "seed=894342613"  # the script's seed + 2
-    ct = table.train_command(table.Job(table.BY_NAME["ct_mnist_2"], 0, "fast", tmp_path, tmp_path), None)
+    ct = jobs.train_command(table.Job(table.BY_NAME["ct_mnist_2"], 0, "fast", tmp_path, tmp_path), None)
     assert "run_parameters.epochs=240" in ct and not any(w.startswith("seed=") for w in ct)
-    resume = table.train_command(job, tmp_path / "7")
+    resume = jobs.train_command(job, tmp_path / "7")
     assert resume[2:] == ["with", f"resume_from={tmp_path / '7'}"]
 
 
 def test_every_row_has_its_script_and_seed():
     for row in table.ROWS:
-        assert isinstance(table.script_seed(REPO_ROOT / f"{row.name}.py"), int)
-    assert set(table.recipes()) >= {"quick", "cpu", "fast"}
+        assert isinstance(jobs.script_seed(REPO_ROOT / f"{row.name}.py"), int)
+    assert set(recipes()) >= {"quick", "cpu", "fast"}
 
 
 @pytest.mark.parametrize("args, words", [
@@ -104,7 +107,7 @@ def test_every_row_has_its_script_and_seed():
 ])
 def test_bad_options_are_one_line(args, words, capsys):
     with pytest.raises(SystemExit) as err:
-        table.main(args)
+        main(args)
     assert err.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0]
@@ -122,12 +125,12 @@ def test_seeds_are_averaged_with_their_spread(tmp_path):
     for i, value in enumerate((0.90, 0.94, 0.98)):
         (tmp_path / f"simple_shapes_2{'-seed%d' % i if i else ''}.json").write_text(
             json.dumps(_record("simple_shapes_2", value, i)))
-    lines = table.table_rows(table.load_records(tmp_path), {"simple_shapes_2": {"measures": {"cor_loc": 0.5}}})
+    lines = render.table_rows(render.load_records(tmp_path), {"simple_shapes_2": {"measures": {"cor_loc": 0.5}}})
     assert len(lines) == 1 and lines[0]["seeds"] == 3
     assert lines[0]["cor_loc"] == pytest.approx(0.94) and lines[0]["cor_loc_sd"] == pytest.approx(0.04)
     assert lines[0]["delta_cor_loc"] == pytest.approx(0.94 - 0.9828)
     assert lines[0]["weights2019_cor_loc"] == 0.5 and lines[0]["kmeans_canvases_nmi"] is None
-    text = table.markdown(lines, "fast")
+    text = render.markdown(lines, "fast")
     assert "0.9400 ± 0.0400" in text and "| 1 h 00 min |" in text and "some CPU" in text
 
 
@@ -135,16 +138,56 @@ def test_readme_renders_from_the_results_files(tmp_path):
     (tmp_path / "fast").mkdir()
     (tmp_path / "fast" / "t_mnist_1.json").write_text(json.dumps(_record("t_mnist_1", 0.99)))
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n{table.README_BEGIN}\nold\n{table.README_END}\ntail\n")
-    assert table.render_readme(readme, tmp_path, "fast")
+    readme.write_text(f"# x\n{render.README_BEGIN}\nold\n{render.README_END}\ntail\n")
+    assert render.render_readme(readme, tmp_path, "fast")
     text = readme.read_text()
-    assert "old" not in text and text.endswith(f"{table.README_END}\ntail\n")
+    assert "old" not in text and text.endswith(f"{render.README_END}\ntail\n")
     assert "| | trained here, `fast` (0.00 M canvases) | 0.9900 | 0.5000 | 0.2500 |" in text
-    assert not table.render_readme(readme, tmp_path, "fast")  # a second render changes nothing
+    assert not render.render_readme(readme, tmp_path, "fast")  # a second render changes nothing
 
 
 def test_readme_results_block_matches_the_committed_results():
     """The README quotes only what results/ records: re-render with `python -m stampnet.table --render`."""
     text = (REPO_ROOT / "README.md").read_text()
-    block = text.split(table.README_BEGIN, 1)[1].split(table.README_END, 1)[0].strip()
-    assert block == table.readme_block(REPO_ROOT / "results", "fast")
+    block = text.split(render.README_BEGIN, 1)[1].split(render.README_END, 1)[0].strip()
+    assert block == render.readme_block(REPO_ROOT / "results", "fast")
+
+
+def _training_process(script: str, runs: Path):
+    """(pid, parent pid) of the running training of ``script`` whose STAMPNET_RUNS lies in ``runs``, or None."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+                environ = (proc / "environ").read_bytes().split(b"\0")
+                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            mine = any(e.startswith(b"STAMPNET_RUNS=" + str(runs).encode()) for e in environ)
+            if mine and any(c.endswith(script.encode()) for c in cmdline) and ppid > 1:
+                return int(proc.name), ppid
+    return None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the Ray worker through /proc")
+def test_rows_run_as_ray_tasks_and_a_killed_worker_is_rerun(tmp_path):
+    pytest.importorskip("ray", reason="the cluster path needs requirements-cluster.txt")
+    proc = _table(tmp_path, "--rows", TINY_ROWS, "--limit", "16", "--cluster", "local", popen=True, epochs=6)
+    state = tmp_path / "runs" / "quick" / "simple_shapes_1" / "1" / "backup" / "state.weights.h5"
+    deadline = time.time() + 600
+    while not state.is_file() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.5)
+    found = _training_process("simple_shapes_1.py", tmp_path / "runs")
+    assert found is not None, proc.stdout.read()[-3000:]
+    os.kill(found[1], signal.SIGKILL)  # the Ray worker that runs the row; its training dies with it
+    try:
+        out, _ = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, out[-4000:]
+    for row in TINY_ROWS.split(","):
+        record = json.loads((tmp_path / "results" / "quick" / f"{row}.json").read_text())
+        assert record["provenance"]["epochs"] == 6
+    record = json.loads((tmp_path / "results" / "quick" / "simple_shapes_1.json").read_text())
+    assert len(record["provenance"]["runs"]) == 2, out[-6000:]  # the rerun task resumed the killed worker's run

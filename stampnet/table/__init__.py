@@ -1,0 +1,83 @@
+"""The paper's Table from scratch: ``python -m stampnet.table``.
+
+For every row (Simple Shapes-1/-2, T-MNIST-1/-2, CT-MNIST-1/-2, pedestrian) and seed it trains the row's
+experiment script with one named config (``--recipe``, default ``fast``) unless a finished run is there,
+resumes an interrupted one from its training state (``with resume_from=…``: the same numbers as an
+uninterrupted run), then measures the run as ``python -m stampnet.evaluate`` does (its test split, τ = 1e-4,
+Gumbel noise drawn from seed 0, greedy matching) beside two k-means references with the same K. It writes
+
+- ``results/<recipe>/<row>[-seed<N>].json``: the measures with their provenance (commands, config, training
+  canvases, wall time, canvases/s, backend, CPU, git commit, run folders);
+- ``results/<recipe>/table.md``, ``table.csv`` and ``table.png``: ours beside the paper and the 2019 weights;
+- ``results/2019/<row>.json``: the authors' published weights measured here, where the files can be had
+  (Keras cache, download or ``STAMPNET_WEIGHTS_URL``; ``--no-2019`` skips them).
+
+Runs live in ``<runs>/<recipe>/<row>/<id>`` (seed N ≥ 1: ``<runs>/<recipe>/seed<N>/<row>/<id>``); ``--runs``
+defaults to ``$STAMPNET_RUNS`` or ``runs``. Seed 0 is the script's own seed; seed N ≥ 1 is that seed + N.
+Stopping the command (Ctrl-C, a kill) loses at most the epoch in progress: run it again to continue.
+``--render`` rewrites the README's results block from the results files. The package: the rows and a job here, training and measuring in ``run``, the files in ``render``, the command
+line in ``__main__``. Examples::
+
+    python -m stampnet.table                                  # the whole Table with fast
+    python -m stampnet.table --rows simple_shapes_2 --seeds 0,1,2
+    python -m stampnet.table --recipe quick --limit 500       # a smoke run of minutes per row
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MEASURES = (("cor_loc", "CorLoc"), ("iou", "IoU"), ("purity", "purity"))
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str                                   # the experiment script, without .py
+    title: str
+    paper: tuple[float, float, float]           # the paper's Table: CorLoc, IoU, purity
+    data: str = ""                              # "mnist": reads MNIST; "ct_mnist": its file is generated first
+    budget: dict = field(default_factory=dict)  # recipe -> extra overrides (the CT-MNIST allowance)
+
+
+ROWS = (
+    Row("simple_shapes_1", "Simple Shapes-1", (0.9999, 0.9718, 0.9928)),
+    Row("simple_shapes_2", "Simple Shapes-2", (0.9828, 0.9500, 0.9564)),
+    Row("t_mnist_1", "T-MNIST-1", (0.9983, 0.8925, 0.7891), "mnist"),
+    Row("t_mnist_2", "T-MNIST-2", (0.9729, 0.8537, 0.5277), "mnist"),
+    Row("ct_mnist_1", "CT-MNIST-1", (0.9972, 0.8912, 0.8113), "ct_mnist", {"fast": ("run_parameters.epochs=240",)}),
+    Row("ct_mnist_2", "CT-MNIST-2", (0.9545, 0.8394, 0.6149), "ct_mnist", {"fast": ("run_parameters.epochs=240",)}),
+    Row("pedestrian", "Pedestrian", (0.7816, 0.6308, 0.9597)),
+)
+BY_NAME = {row.name: row for row in ROWS}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row and seed of the Table, with everything needed to train and measure it (picklable)."""
+    row: Row
+    seed_index: int
+    recipe: Optional[str]        # a named config of stamp_network.py; None: the 2019 schedule
+    runs: Path                   # <runs>/<recipe>[/seed<N>]: STAMPNET_RUNS of the training
+    results: Path                # results/<recipe>
+    overrides: tuple = ()        # more `with` overrides for every row
+    mnist: Optional[str] = None
+    limit: Optional[int] = None
+    force: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.row.name + (f"-seed{self.seed_index}" if self.seed_index else "")
+
+    @property
+    def result_file(self) -> Path:
+        return self.results / f"{self.label}.json"
+
+
+def recipe_folder(recipe: Optional[str]) -> str:
+    return recipe or "2019"
+
+
+def log(message: str) -> None:
+    print(f"[table] {message}", flush=True)

@@ -1,0 +1,134 @@
+"""``python -m stampnet.table``: the command line (options in ``--help``; what it does in the package's
+docstring)."""
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+from stampnet import ConfigError
+from stampnet import table
+from stampnet.runs import read_json
+from stampnet.table import BY_NAME, REPO_ROOT, ROWS, Job, Row, log, recipe_folder
+from stampnet.table.render import render_readme, write_table
+from stampnet.table.run import measure_2019, run_cluster, run_local
+
+
+
+def parse_rows(text: str) -> list[Row]:
+    if text == "all":
+        return list(ROWS)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown row(s) {', '.join(unknown) or repr(text)}; choose from "
+                                         f"{', '.join(BY_NAME)} (comma-separated) or all")
+    return [BY_NAME[n] for n in names]
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = sorted({int(s) for s in text.split(",") if s.strip()})
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"seeds are indices >= 0 separated by commas (e.g. 0,1,2), got {text!r}")
+    return seeds
+
+
+def parse_recipe(text: str) -> Optional[str]:
+    return None if text in ("none", "2019") else text
+
+
+def recipes() -> list[str]:
+    """The named configs of stamp_network.py (read from its source: ``@ex.named_config`` functions)."""
+    tree = ast.parse((REPO_ROOT / "stamp_network.py").read_text())
+    return [node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+            and any(ast.unparse(d) == "ex.named_config" for d in node.decorator_list)]
+
+
+def main(argv=None) -> int:
+    from stampnet import cli
+
+    parser = cli.ArgumentParser(prog="python -m stampnet.table", description=table.__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", type=parse_recipe, default="fast",
+                        help="named config of every row: fast (default), cpu, quick (a smoke run), or none for "
+                             "the 2019 schedule")
+    parser.add_argument("--rows", type=parse_rows, default=list(ROWS), metavar="R1,R2|all",
+                        help=f"rows to run (default all: {', '.join(BY_NAME)})")
+    parser.add_argument("--seeds", type=parse_seeds, default=[0], metavar="0,1,2",
+                        help="seed indices (0: the script's seed; N: that seed + N); default 0")
+    parser.add_argument("--runs", type=Path, default=Path(os.environ.get("STAMPNET_RUNS", "runs")),
+                        help="root of the run folders (default $STAMPNET_RUNS or runs)")
+    parser.add_argument("--results", type=Path, default=REPO_ROOT / "results",
+                        help="where results/<recipe>/ goes (default results/ of the repository)")
+    parser.add_argument("--mnist", help="mnist.npz or IDX folder for the MNIST rows and the CT-MNIST files "
+                                        "(default: keras.datasets' download and cache)")
+    parser.add_argument("--limit", type=cli.positive_int, help="measure only the first N test canvases")
+    parser.add_argument("--force", action="store_true", help="train and measure again even where a finished "
+                                                             "run or results file exists")
+    parser.add_argument("--no-2019", dest="with_2019", action="store_false",
+                        help="leave out the column of the authors' weights")
+    parser.add_argument("--only-2019", action="store_true",
+                        help="only measure the authors' weights of the rows (results/2019/); train nothing")
+    parser.add_argument("--with", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="more Sacred overrides for every new run (e.g. run_parameters.epochs=2)")
+    parser.add_argument("--cluster", metavar="local|auto|ADDRESS",
+                        help="run the rows × seeds as Ray tasks: on a Ray started here (local), the running "
+                             "cluster (auto) or the one at ADDRESS; needs requirements-cluster.txt")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite README.md's results block from results/<recipe>/ and results/2019/")
+    args = parser.parse_args(argv)
+    if args.recipe is not None and args.recipe not in recipes():
+        parser.error(f"argument --recipe: unknown named config {args.recipe!r}; choose from "
+                     f"{', '.join(recipes())} or none")
+    if args.mnist and not Path(args.mnist).exists():
+        parser.error(f"argument --mnist: {args.mnist!r} does not exist; give an mnist.npz or a folder of IDX files")
+    recipe = recipe_folder(args.recipe)
+    results = args.results / recipe
+    if args.render:
+        try:
+            changed = render_readme(REPO_ROOT / "README.md", args.results, recipe)
+        except ConfigError as err:
+            return cli.fail(str(err))
+        log(f"README.md {'rewritten' if changed else 'already up to date'} from {results}")
+        return 0
+    mnist = str(Path(args.mnist).resolve()) if args.mnist else None
+    runs = args.runs.resolve() / recipe
+    jobs = [Job(row, s, args.recipe, runs / f"seed{s}" if s else runs, results, tuple(args.overrides), mnist,
+                args.limit, args.force) for row in args.rows for s in args.seeds]
+    log(f"{len(jobs)} row(s) × seed(s) with recipe {recipe}; runs in {runs}, results in {results}")
+    jobs = [] if args.only_2019 else jobs
+    try:
+        done = run_cluster(jobs, args.cluster) if args.cluster and jobs else run_local(jobs)
+    except ConfigError as err:
+        return cli.fail(str(err))
+    failed, pending = [], []
+    for job, record, error in done:
+        if error is not None:
+            print(f"error: {job.label}: {error}", file=sys.stderr, flush=True)
+            failed.append(job.label)
+        elif record is None:
+            pending.append(job.label)
+    pretrained = {row.name: read_json(args.results / "2019" / f"{row.name}.json") for row in ROWS}
+    for row in args.rows if args.with_2019 or args.only_2019 else ():
+        try:
+            pretrained[row.name] = measure_2019(row, args.results / "2019", mnist, args.limit)
+        except ConfigError as err:
+            print(f"error: 2019 weights of {row.name}: {err}", file=sys.stderr, flush=True)
+    for path in write_table(results, recipe, pretrained):
+        log(f"wrote {path}")
+    if pending:
+        log(f"still training elsewhere: {', '.join(pending)}")
+    if failed:
+        return cli.fail(f"{len(failed)} row(s) did not finish: {', '.join(failed)}; run the same command again "
+                        "to resume them")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The Table's files from the results records: table.md, table.csv, table.png and README's results block."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Optional
+
+from stampnet import ConfigError
+from stampnet.runs import read_json
+from stampnet.table import BY_NAME, MEASURES, ROWS
+
+README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def fmt(value, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def duration(seconds) -> str:
+    if not seconds:
+        return "—"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _mean_sd(values: list) -> tuple[Optional[float], Optional[float]]:
+    import numpy as np
+
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return float(np.mean(values)), (float(np.std(values, ddof=1)) if len(values) > 1 else None)
+
+
+def _ms(values: list) -> str:
+    mean, sd = _mean_sd(values)
+    return fmt(mean) + (f" ± {sd:.4f}" if sd is not None else "")
+
+
+def load_records(results: Path) -> dict[str, list[dict]]:
+    """{row: [records of its seeds]} from results/<recipe>/*.json, in the Table's row order."""
+    found = {}
+    for path in sorted(results.glob("*.json")):
+        record = read_json(path)
+        if record.get("row") in BY_NAME and "measures" in record:
+            found.setdefault(record["row"], []).append(record)
+    return {row.name: found[row.name] for row in ROWS if row.name in found}
+
+
+def table_rows(records: dict[str, list[dict]], pretrained: dict[str, dict]) -> list[dict]:
+    """One flat dict per row: ours (mean over seeds), the paper, the 2019 weights, k-means, cost."""
+    out = []
+    for name, recs in records.items():
+        row = BY_NAME[name]
+        line = {"row": name, "title": row.title, "seeds": len(recs)}
+        for (key, _), paper in zip(MEASURES, row.paper):
+            mean, sd = _mean_sd([r["measures"].get(key) for r in recs])
+            line.update({key: mean, f"{key}_sd": sd, f"paper_{key}": paper,
+                         f"delta_{key}": None if mean is None else mean - paper,
+                         f"weights2019_{key}": (pretrained.get(name) or {}).get("measures", {}).get(key)})
+        for key in ("nmi", "acc"):
+            line[key] = _mean_sd([r["measures"].get(key) for r in recs])[0]
+        for kind in ("objects", "canvases"):
+            for key in ("nmi", "acc", "purity"):
+                line[f"kmeans_{kind}_{key}"] = _mean_sd([r["kmeans"].get(kind, {}).get(key) for r in recs])[0]
+        prov = [r["provenance"] for r in recs]
+        line.update(training_canvases=prov[0]["training_canvases"],
+                    train_wall_s=_mean_sd([p["train_wall_s"] for p in prov])[0],
+                    canvases_per_s=_mean_sd([p["canvases_per_s"] for p in prov])[0],
+                    test_canvases=recs[0]["test_canvases"], cpu=prov[0]["cpu"], data=recs[0].get("data"),
+                    _records=recs)
+        out.append(line)
+    return out
+
+
+def markdown(lines: list[dict], recipe: str) -> str:
+    head = ("| row | seeds | ours CorLoc / IoU / purity | paper | 2019 weights here | ours − paper | ours NMI / acc | "
+            "k-means on true crops NMI / acc / purity | k-means on canvases NMI / acc / purity | training canvases | "
+            "training time | test canvases |")
+    rule = "|" + "---|" * (head.count("|") - 1)
+    body = []
+    for line in lines:
+        recs = line["_records"]
+        ours = " / ".join(_ms([r["measures"].get(k) for r in recs]) for k, _ in MEASURES)
+        paper = " / ".join(fmt(line[f"paper_{k}"]) for k, _ in MEASURES)
+        w2019 = " / ".join(fmt(line[f"weights2019_{k}"]) for k, _ in MEASURES) \
+            if any(line[f"weights2019_{k}"] is not None for k, _ in MEASURES) else "—"
+        delta = " / ".join("—" if line[f"delta_{k}"] is None else f"{line[f'delta_{k}']:+.4f}" for k, _ in MEASURES)
+        kmo = " / ".join(fmt(line[f"kmeans_objects_{k}"]) for k in ("nmi", "acc", "purity"))
+        kmc = " / ".join(fmt(line[f"kmeans_canvases_{k}"]) for k in ("nmi", "acc", "purity"))
+        title = line["title"] + (f" ({line['data']})" if line["data"] else "")
+        body.append(f"| {title} | {line['seeds']} | {ours} | {paper} | {w2019} | {delta} | "
+                    f"{fmt(line['nmi'])} / {fmt(line['acc'])} | {kmo} | {kmc} | {line['training_canvases']:,} | "
+                    f"{duration(line['train_wall_s'])} | {line['test_canvases']:,} |")
+    cpus = sorted({str(line["cpu"]) for line in lines})
+    notes = (f"\nRecipe `{recipe}`. Measured as `python -m stampnet.evaluate` does: τ = 1e-4, Gumbel noise drawn "
+             "(seed 0), greedy matching; mean ± standard deviation over seeds where there are several. k-means "
+             "(scikit-learn, n_init = 10, the row's K) is fit and scored on the test set: on crops at the true "
+             "positions (it is given the localisation: an upper reference) and on the raw canvases (every object "
+             "of a canvas gets the canvas's cluster). Training time is the wall time of the run's training "
+             f"on {', '.join(cpus)}. Written by `python -m stampnet.table --recipe {recipe}` from "
+             "the JSON files beside this one.\n")
+    return "\n".join([head, rule, *body]) + "\n" + notes
+
+
+CSV_COLUMNS = ("row", "seeds", "cor_loc", "cor_loc_sd", "iou", "iou_sd", "purity", "purity_sd", "nmi", "acc",
+               "paper_cor_loc", "paper_iou", "paper_purity", "weights2019_cor_loc", "weights2019_iou",
+               "weights2019_purity", "delta_cor_loc", "delta_iou", "delta_purity", "kmeans_objects_nmi",
+               "kmeans_objects_acc", "kmeans_objects_purity", "kmeans_canvases_nmi", "kmeans_canvases_acc",
+               "kmeans_canvases_purity", "training_canvases", "train_wall_s", "canvases_per_s", "test_canvases",
+               "cpu", "data")
+
+
+def table_csv(lines: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for line in lines:
+        writer.writerow({k: ("" if line.get(k) is None else line[k]) for k in CSV_COLUMNS})
+    return out.getvalue()
+
+
+def table_figure(lines: list[dict], path: Path) -> None:
+    """CorLoc, IoU and purity per row: ours (with the spread over seeds) beside the paper."""
+    import numpy as np
+
+    from stampnet.figures import _new_figure, _save
+
+    fig = _new_figure(3.2 * len(MEASURES), 3.4)
+    x = np.arange(len(lines))
+    for i, (key, label) in enumerate(MEASURES):
+        ax = fig.add_subplot(1, len(MEASURES), i + 1)
+        ours = np.array([np.nan if line[key] is None else line[key] for line in lines], dtype=float)
+        sd = np.array([line[f"{key}_sd"] or 0.0 for line in lines], dtype=float)
+        ax.bar(x - 0.2, [line[f"paper_{key}"] for line in lines], 0.4, label="paper", color="#bbbbbb")
+        ax.bar(x + 0.2, ours, 0.4, yerr=sd, label="ours", color="#1f77b4")
+        ax.set_xticks(x, [line["title"] for line in lines], rotation=60, ha="right", fontsize=7)
+        ax.set_ylim(0.0, 1.05)
+        ax.set_title(label)
+        ax.grid(axis="y", alpha=0.3)
+        if i == 0:
+            ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def write_table(results: Path, recipe: str, pretrained: dict) -> list[Path]:
+    from stampnet.cli import write_text_atomic
+
+    lines = table_rows(load_records(results), pretrained)
+    if not lines:
+        return []
+    written = [write_text_atomic(results / "table.md", markdown(lines, recipe)),
+               write_text_atomic(results / "table.csv", table_csv(lines))]
+    table_figure(lines, results / "table.png")
+    return written + [results / "table.png"]
+
+
+def readme_block(results_root: Path, recipe: str) -> str:
+    """The README's results block: per row the paper, the 2019 weights measured here and ours."""
+    records = load_records(results_root / recipe)
+    pretrained = {row.name: read_json(results_root / "2019" / f"{row.name}.json") for row in ROWS}
+    lines = ["| experiment | measured on | CorLoc | IoU | purity |", "|---|---|---|---|---|"]
+    for row in ROWS:
+        lines.append(f"| {row.title} | paper | " + " | ".join(fmt(v) for v in row.paper) + " |")
+        old = pretrained.get(row.name) or {}
+        if "measures" in old:
+            n = f", {old['test_canvases']:,} test canvases" if old.get("limit") else ""
+            lines.append(f"| | 2019 weights, evaluated here{n} | "
+                         + " | ".join(fmt(old["measures"].get(k)) for k, _ in MEASURES) + " |")
+        recs = records.get(row.name)
+        if recs:
+            canvases = recs[0]["provenance"]["training_canvases"]
+            seeds = f", {len(recs)} seeds" if len(recs) > 1 else ""
+            n = f", {recs[0]['test_canvases']:,} test canvases" if recs[0].get("limit") else ""
+            lines.append(f"| | trained here, `{recipe}` ({canvases / 1e6:.2f} M canvases{seeds}{n}) | "
+                         + " | ".join(_ms([r["measures"].get(k) for r in recs]) for k, _ in MEASURES) + " |")
+        else:
+            lines.append(f"| | trained here, `{recipe}` | not yet | | |")
+    return "\n".join(lines)
+
+
+def render_readme(readme: Path, results_root: Path, recipe: str) -> bool:
+    """Rewrite the block between the results markers of ``readme``; True when it changed."""
+    from stampnet.cli import write_text_atomic
+
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ConfigError(f"{readme} has no {README_BEGIN} … {README_END} block to render into")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f"{head}{README_BEGIN}\n{readme_block(results_root, recipe)}\n{README_END}{tail}"
+    if new != text:
+        write_text_atomic(readme, new)
+    return new != text
+

@@ -1,0 +1,323 @@
+"""Training, resuming and measuring one row and seed of the Table (a :class:`~stampnet.table.Job`), in this
+process or as Ray tasks."""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+from stampnet import ConfigError
+from stampnet.runs import is_finished, is_live, read_json, resumable, run_chain, run_folders, timestamp
+from stampnet.table import MEASURES, REPO_ROOT, Job, Row, log, recipe_folder
+from stampnet.table.render import duration, fmt
+
+
+def script_seed(script: Path) -> int:
+    """The ``"seed"`` of the config that ``script`` adds (``ex.add_config({...})``), read without running it."""
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if isinstance(key, ast.Constant) and key.value == "seed" and isinstance(value, ast.Constant):
+                    return int(value.value)
+    raise ConfigError(f"{script} sets no seed in its config; add \"seed\": <int> to it")
+
+
+
+def data_overrides(job: Job) -> list[str]:
+    return [f"run_parameters.mnist_path={job.mnist}"] if job.mnist and job.row.data == "mnist" else []
+
+
+def ensure_data(job: Job) -> None:
+    """CT-MNIST rows read a generated file: make both 2019 files first when one is missing."""
+    if job.row.data != "ct_mnist":
+        return
+    folder = REPO_ROOT / "data" / "cluttered_mnist"
+    if all((folder / name).is_file() for name in ("8x8-clutter-8-times.npz", "2-shape-8x8-clutter-8-times.npz")):
+        return
+    command = [sys.executable, str(REPO_ROOT / "generate_cluttered_mnist.py")] + (["--mnist", job.mnist] if job.mnist else [])
+    log(f"{job.label}: making the CT-MNIST files: {' '.join(command[1:])}")
+    if subprocess.run(command, cwd=REPO_ROOT).returncode != 0:
+        raise ConfigError("could not make the CT-MNIST files (see above); offline, pass --mnist PATH")
+
+
+def train_command(job: Job, resume: Optional[Path]) -> list[str]:
+    script = REPO_ROOT / f"{job.row.name}.py"
+    words = [sys.executable, str(script), "with"]
+    if resume is not None:
+        return words + [f"resume_from={resume}"]  # the stored config carries the recipe and every override
+    words += [job.recipe] if job.recipe else []
+    words += list(job.row.budget.get(job.recipe, ())) + data_overrides(job) + list(job.overrides)
+    if job.seed_index:
+        words.append(f"seed={script_seed(script) + job.seed_index}")
+    return words
+
+
+def _die_with_parent() -> None:
+    """In the training process (Linux): end when the process that started it dies, as a killed cluster worker,
+    so that the retried task does not find its row still trained by an orphan."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def train_row(job: Job) -> Optional[Path]:
+    """Train (or resume, or adopt) the run of ``job``; returns its finished run folder, or None when another
+    process is training it now."""
+    folder = job.runs / job.row.name
+    runs = run_folders(folder)
+    if not job.force:
+        done = [r for r in runs if is_finished(r)]
+        if done:
+            log(f"{job.label}: finished run {done[-1]}")
+            return done[-1]
+    live = [r for r in runs if is_live(r)]
+    if live:
+        log(f"{job.label}: {live[-1]} is training in another process; skipped (run again when it has finished)")
+        return None
+    resume = None if job.force else next((r for r in reversed(runs) if resumable(r)), None)
+    ensure_data(job)
+    command = train_command(job, resume)
+    what = f"resuming {resume}" if resume else "training a new run"
+    log(f"{job.label}: {what}: {' '.join(Path(command[1]).name if i == 1 else w for i, w in enumerate(command) if i)}")
+    env = {**os.environ, "STAMPNET_RUNS": str(job.runs)}
+    returncode = subprocess.run(command, cwd=REPO_ROOT, env=env, preexec_fn=_die_with_parent).returncode
+    if returncode != 0:
+        raise ConfigError(f"training {job.label} stopped with exit code {returncode} (its output is above; "
+                          f"run folders in {folder}); run the table again to resume it")
+    finished = [r for r in run_folders(folder) if is_finished(r)]
+    if not finished:
+        raise ConfigError(f"training {job.label} ended without a finished run in {folder}")
+    return finished[-1]
+
+
+
+def git_commit() -> Optional[str]:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def cpu_model() -> str:
+    """This machine's CPU model name (as Sacred records it for a run)."""
+    from sacred.host_info import get_host_info
+
+    return get_host_info().get("cpu") or platform.processor() or platform.machine()
+
+
+def kmeans_references(cfg: dict, test) -> dict:
+    """The Table's k-means references with StampNet's K (``stampnet.baselines``); none without labels."""
+    from stampnet.baselines import kmeans_on_canvases, kmeans_on_objects
+
+    if test.labels is None or test.coords is None:
+        return {}
+    decoder = cfg["layer_parameters"]["decoder_parameters"]
+    K, seed = decoder["nr_of_stamps"], cfg["seed"]
+    return {"objects": kmeans_on_objects(test, K, decoder["stamp_size"], seed),
+            "canvases": kmeans_on_canvases(test, K, seed)}
+
+
+def provenance(run: Path, cfg: dict) -> dict:
+    """How the run of a row was made: its chain of run folders with their commands and wall times."""
+    chain = run_chain(run)
+    parts, wall = [], 0.0
+    for part in chain:
+        info = read_json(part / "run.json")
+        start, stop = timestamp(info.get("start_time")), timestamp(info.get("stop_time"))
+        seconds = (stop - start).total_seconds() if start and stop else None
+        wall += seconds or 0.0
+        meta = info.get("meta", {})
+        parts.append({"folder": str(part), "status": info.get("status"), "named_configs": meta.get("named_configs"),
+                      "config_updates": meta.get("config_updates"), "wall_s": seconds,
+                      "cpu": info.get("host", {}).get("cpu"), "gpus": info.get("host", {}).get("gpus"),
+                      "backend": read_json(part / "info.json").get("backend")})
+    rp, ip = cfg["run_parameters"], cfg["layer_parameters"]["input_parameters"]
+    canvases = rp["epochs"] * rp["steps_per_epoch"] * ip["batch_size"]
+    return {"run_folder": str(run), "runs": parts, "training_canvases": canvases, "epochs": rp["epochs"],
+            "train_wall_s": wall, "canvases_per_s": canvases / wall if wall else None,
+            "backend": parts[-1]["backend"], "cpu": parts[-1]["cpu"], "gpus": parts[-1]["gpus"]}
+
+
+def measure_run(target, weights=None, limit=None, kmeans=True) -> dict:
+    """The measures of a run folder (or config.json + ``weights``) as ``stampnet.evaluate`` takes them, with
+    the k-means references and how long it took."""
+    from stampnet.evaluate import evaluate
+
+    start = time.time()
+    result = evaluate(target, weights=weights, limit=limit)
+    measures = result["measures"]
+    cfg = result["run"].config
+    references = kmeans_references(cfg, result["test"]) if kmeans else {}
+    return {"measures": measures, "kmeans": references, "config": cfg, "test_canvases": len(result["test"]),
+            "evaluate_s": time.time() - start}
+
+
+def measure_row(job: Job, run: Path) -> dict:
+    """Measure the finished run of ``job`` and write its results file."""
+    from stampnet.cli import write_text_atomic
+
+    log(f"{job.label}: measuring {run}" + (f" on the first {job.limit} test canvases" if job.limit else ""))
+    measured = measure_run(run, limit=job.limit)
+    cfg = measured.pop("config")
+    record = {
+        "row": job.row.name, "title": job.row.title, "recipe": recipe_folder(job.recipe),
+        "seed_index": job.seed_index, "seed": cfg["seed"],
+        "paper": dict(zip((k for k, _ in MEASURES), job.row.paper)),
+        **measured, "limit": job.limit,
+        "data": data_note(cfg),
+        "provenance": {**provenance(run, cfg), "commands": train_commands(run),
+                       "evaluated_with": f"python -m stampnet.evaluate {run}" + (f" --limit {job.limit}" if job.limit else ""),
+                       "git_commit": git_commit(), "evaluated_on": cpu_model(),
+                       "evaluated_at": datetime.now().isoformat(timespec="seconds"), "config": cfg},
+    }
+    job.results.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(job.result_file, json.dumps(record, indent=2, default=str))
+    log(summary(record))
+    return record
+
+
+def train_commands(run: Path) -> list[str]:
+    """The command line of every run in the chain, as typed (named configs and updates from run.json)."""
+    out = []
+    for part in run_chain(run):
+        meta = read_json(part / "run.json").get("meta", {})
+        script = read_json(part / "run.json").get("experiment", {}).get("name", "?")
+        words = list(meta.get("named_configs") or []) + [f"{k}={v}" for k, v in _flat(meta.get("config_updates") or {})]
+        out.append(f"python {script}.py" + (" with " + " ".join(words) if words else ""))
+    return out
+
+
+def _flat(tree: dict, prefix: str = ""):
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from _flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def data_note(cfg: dict) -> Optional[str]:
+    rp = cfg["run_parameters"]
+    if rp["img_type"] == "pedestrian":
+        folder = Path(rp["img_type_parameters"].get("data_path", "data/pedestrian"))
+        synthetic = (folder if folder.is_absolute() else REPO_ROOT / folder) / "synthetic.json"
+        return "synthetic overhead set (the 2019 recordings are not public)" if synthetic.is_file() else None
+    if rp.get("mnist_path"):
+        return f"MNIST from {Path(rp['mnist_path']).name}"
+    return None
+
+
+def summary(record: dict) -> str:
+    m, p = record["measures"], record["paper"]
+    ours = " / ".join(fmt(m.get(k)) for k, _ in MEASURES)
+    paper = " / ".join(fmt(p[k]) for k, _ in MEASURES)
+    prov = record["provenance"]
+    return (f"{record['row']}{'-seed%d' % record['seed_index'] if record['seed_index'] else ''}: CorLoc / IoU / "
+            f"purity {ours} (paper {paper}); {prov['training_canvases']:,} canvases, "
+            f"{duration(prov['train_wall_s'])} of training")
+
+
+def measure_2019(row: Row, results: Path, mnist: Optional[str], limit: Optional[int]) -> Optional[dict]:
+    """The authors' weights of ``row`` measured here (results/2019/<row>.json, reused when it was measured
+    with the same limit); None when the row has no published weights or the files cannot be had."""
+    from stampnet.cli import write_text_atomic
+    from stampnet.config import read_config
+    from stampnet.pretrained import WEIGHTS, fetch
+
+    if row.name not in WEIGHTS:
+        return None
+    path = results / f"{row.name}.json"
+    cached = read_json(path)
+    if cached.get("limit") == limit and "measures" in cached:
+        return cached
+    try:
+        config, weights = fetch(row.name)
+    except ConfigError as err:
+        log(f"{row.name}: no 2019 weights ({err})")
+        return None
+    cfg = read_config(config)
+    if mnist and row.data == "mnist":
+        cfg["run_parameters"]["mnist_path"] = mnist
+    results.mkdir(parents=True, exist_ok=True)
+    local = results / f".{row.name}.config.json"   # the 2019 config with this machine's data paths
+    write_text_atomic(local, json.dumps(cfg))
+    try:
+        ensure_data(Job(row, 0, None, Path(), results, mnist=mnist))
+        log(f"{row.name}: measuring the 2019 weights {weights.name}")
+        measured = measure_run(local, weights=weights, limit=limit, kmeans=False)
+    finally:
+        local.unlink(missing_ok=True)
+    measured.pop("config")
+    record = {"row": row.name, **measured, "limit": limit, "weights": str(weights), "sha256": WEIGHTS[row.name][2],
+              "git_commit": git_commit()}
+    write_text_atomic(path, json.dumps(record, indent=2, default=str))
+    return record
+
+
+def run_job(job: Job) -> Optional[dict]:
+    """Train (or resume, or adopt) and measure one row and seed; reuses its results file when it was measured
+    from the same run with the same limit. None when the row is being trained elsewhere."""
+    run = train_row(job)
+    if run is None:
+        return None
+    old = read_json(job.result_file)
+    if not job.force and old.get("provenance", {}).get("run_folder") == str(run) and old.get("limit") == job.limit:
+        log(summary(old))
+        return old
+    return measure_row(job, run)
+
+
+def run_local(jobs: list[Job]) -> list[tuple[Job, Optional[dict], Optional[str]]]:
+    """Every job in this process, one after another: (job, record or None, error or None)."""
+    out = []
+    for job in jobs:
+        try:
+            out.append((job, run_job(job), None))
+        except ConfigError as err:
+            out.append((job, None, str(err)))
+    return out
+
+
+def run_cluster(jobs: list[Job], address: str) -> list[tuple[Job, Optional[dict], Optional[str]]]:
+    """Every job as a Ray task (one GPU each where the cluster has GPUs, else one CPU); a task whose worker
+    dies is run again (it resumes its row). Every node must see the repository and the runs folder at the same
+    paths (a shared file system)."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--cluster needs Ray: pip install -r requirements-cluster.txt") from None
+    try:
+        ray.init(address=None if address == "local" else address, log_to_driver=True, include_dashboard=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}})
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise ConfigError(f"could not reach the Ray cluster at {address!r} ({str(err).splitlines()[0]}); start "
+                          "one with `ray start --head`, or use --cluster local") from None
+    gpus = ray.cluster_resources().get("GPU", 0)
+    task = ray.remote(run_job).options(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1, max_retries=3)
+    log(f"Ray cluster: {ray.cluster_resources().get('CPU', 0):.0f} CPUs, {gpus:.0f} GPUs; one "
+        f"{'GPU' if gpus else 'CPU'} per row")
+    pending = {task.remote(job): job for job in jobs}
+    out = []
+    try:
+        while pending:
+            [ref], _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ref)
+            try:
+                out.append((job, ray.get(ref), None))
+            except Exception as err:  # the task's own error (a ConfigError inside RayTaskError) or a lost worker
+                last = str(err).strip().splitlines()[-1]
+                out.append((job, None, last.split("ConfigError: ", 1)[-1]))
+    finally:
+        ray.shutdown()
+    return out
+
+
