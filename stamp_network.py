@@ -30,7 +30,7 @@ from sacred import Experiment  # noqa: E402
 from sacred.observers import FileStorageObserver, MongoObserver  # noqa: E402
 
 from stampnet import ConfigError  # noqa: E402
-from stampnet.config import DEFAULTS  # noqa: E402
+from stampnet.config import DEFAULTS, check_seed  # noqa: E402
 from stampnet.tracking import mongo_observer, mongo_settings, origin_updates  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -54,6 +54,10 @@ class StampExperiment(Experiment):
             typed = copy.deepcopy(config_updates or {})
             config_updates, origin = origin_updates(self.path, config_updates or {}, named_configs)
             info = {**(info or {}), **origin}
+            if "seed" in (config_updates or {}):
+                check_seed(config_updates["seed"])  # Sacred seeds NumPy with it while it creates the run
+            if (command_name or self.default_command) == "main":
+                _check_runs_root()
             run = self._create_run(command_name, config_updates, named_configs, info, meta_info, options)
             run.meta_info["config_updates"] = typed  # what the user typed, not the stored config
             if (command_name or self.default_command) == "main":
@@ -76,6 +80,16 @@ class StampExperiment(Experiment):
 def _experiment_name() -> str:
     main = Path(sys.argv[0]).stem if sys.argv and sys.argv[0].endswith(".py") else ""
     return main or "stamp_network"
+
+
+def _check_runs_root() -> None:
+    """STAMPNET_RUNS (default runs) must be a folder we can make; else one line (exit code 2)."""
+    root = os.environ.get("STAMPNET_RUNS", "runs")
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot make the runs folder STAMPNET_RUNS={root!r} ({err.strerror}); set "
+                          "STAMPNET_RUNS to a folder you can write, or unset it for runs/") from None
 
 
 ex = StampExperiment(_experiment_name(), save_git_info=False)

@@ -17,11 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stampnet import ConfigError  # noqa: E402
-from stampnet.evaluate import load_run, measure, test_split  # noqa: E402
-from stampnet.recipe import recompute_batchnorm  # noqa: E402
+from stampnet import ConfigError
+from stampnet.evaluate import load_run, measure, test_split
+from stampnet.recipe import recompute_batchnorm
 
 KEYS = ["cor_loc", "iou", "purity", "nmi", "avg_total_mse", "empty_slot_rate", "unmatched_slot_ink",
         "brightest_first"]

@@ -9,11 +9,10 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stampnet.config import read_config  # noqa: E402
-from stampnet.figures import curves_by_canvases  # noqa: E402
-from stampnet.schedules import temperature_at  # noqa: E402
+from stampnet.config import read_config
+from stampnet.figures import curves_by_canvases
+from stampnet.schedules import temperature_at
 
 
 def run_curves(folder: Path) -> dict:

@@ -9,11 +9,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 from stampnet.backend import name
 from stampnet.evaluate import evaluate
 from stampnet.legacy import reference_run
+
+REPO = Path(__file__).resolve().parent.parent
 
 ref = REPO.parent / "shared" / "reference" / "stampnet-2019"
 if not ref.is_dir():

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stampnet import ConfigError  # noqa: E402
-from stampnet.evaluate import load_run, measure, test_split  # noqa: E402
-from stampnet.metrics import drawing_slots  # noqa: E402
+from stampnet import ConfigError
+from stampnet.evaluate import load_run, measure, test_split
+from stampnet.metrics import drawing_slots
 
 
 def main() -> None:

@@ -8,18 +8,16 @@ Uses the 2019 Simple Shapes-2 config and weights; any Keras backend (KERAS_BACKE
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
+import keras
 
-from stampnet.evaluate import build_run, load_weights, predict, test_split  # noqa: E402
-from stampnet.legacy import reference_run  # noqa: E402
-from stampnet.model import analysis_model, set_noise, set_temperature  # noqa: E402
+from stampnet.evaluate import build_run, load_weights, predict, test_split
+from stampnet.legacy import reference_run
+from stampnet.model import analysis_model, set_noise, set_temperature
 
 
 def eager(model, images, tau, batch_size=256):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -166,12 +167,28 @@ def restore_state(model: keras.Model, source: Path, kind: str) -> tuple[int, lis
     return epoch, history, rng
 
 
-def checkpoint_epoch(path: Path) -> int:
-    """The epoch of a checkpoint named weights.<epoch>-<val_loss>.weights.h5."""
-    return int(Path(path).name.split(".")[1].split("-")[0])
+CHECKPOINT_RE = re.compile(r"weights\.(\d+)-[^/]*\.weights\.h5")  # as checkpoint_name writes them
+
+
+def checkpoint_name(validation: bool) -> str:
+    """The pattern of a run's checkpoint files in ``trained/`` (formatted with the epoch and Keras' logs)."""
+    return "weights.{epoch:02d}-{%s:.2f}.weights.h5" % ("val_loss" if validation else "loss")
+
+
+def checkpoint_epoch(path: Path) -> Optional[int]:
+    """The epoch of a checkpoint named weights.<epoch>-<loss>.weights.h5; None for a file of another name
+    (e.g. a user's weights.best.weights.h5), which the run's readers leave alone."""
+    match = CHECKPOINT_RE.fullmatch(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def checkpoints(trained_dir: Path) -> dict[int, Path]:
+    """{epoch: weight file} of every checkpoint in a run's ``trained/`` folder, by epoch."""
+    found = ((checkpoint_epoch(f), f) for f in Path(trained_dir).glob("weights.*.weights.h5"))
+    return dict(sorted((epoch, f) for epoch, f in found if epoch is not None))
 
 
 def latest_weights(trained_dir: Path) -> Optional[Path]:
-    """The weights file of the highest epoch in ``trained/`` (names weights.<epoch>-<val_loss>.weights.h5)."""
-    files = sorted(Path(trained_dir).glob("weights.*.weights.h5"), key=checkpoint_epoch)
-    return files[-1] if files else None
+    """The checkpoint of the highest epoch in ``trained/``, or None."""
+    found = checkpoints(trained_dir)
+    return found[max(found)] if found else None

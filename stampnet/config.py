@@ -14,6 +14,8 @@ DISTRIBUTE = (None, "mirrored")
 # Keys that 2019 configs (and older runs of ours) carry and nothing here reads: accepted and ignored. Any other key
 # that DEFAULTS lacks is a typo and stops the run (see unknown_keys).
 IGNORED_KEYS = ("layer_parameters.loss",)
+MIXED_PRECISION = ("float32", "mixed_float16", "mixed_bfloat16", "float16", "bfloat16")  # Keras' policy names
+
 # Free-form dicts: their keys belong to the data loader of each img_type, not to DEFAULTS.
 FREE_FORM_KEYS = ("run_parameters.img_type_parameters",)
 
@@ -211,6 +213,13 @@ def _drop_legacy_loss(layer_parameters: dict) -> None:
                           "(2019 configs' 'mse' is accepted and ignored); remove layer_parameters.loss")
 
 
+def check_seed(seed) -> int:
+    """The run's seed: an integer from 0 to 2**32 - 1 (NumPy's and Sacred's range)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1, got {seed!r}; e.g. `with seed=1`")
+    return seed
+
+
 def validate(config: dict) -> dict:
     """Check a full config and fill in derived values; returns a new config. Raises ConfigError."""
     _check_known_keys(config)
@@ -290,13 +299,21 @@ def validate(config: dict) -> dict:
     if not isinstance(rp["img_type_parameters"], dict):
         raise ConfigError(f"run_parameters.img_type_parameters must be a dict, got {rp['img_type_parameters']!r}; "
                           "e.g. `with run_parameters.img_type_parameters.test_size=256`")
+    from stampnet.data import check_img_type_parameters  # each loader's own keys
+
+    check_img_type_parameters(rp["img_type"], rp["img_type_parameters"])
     _require_number(lp["learning_rate"], "layer_parameters.learning_rate", example=0.002)
     _require_number(enc["encoder_dropout_rate"], "layer_parameters.encoder_parameters.encoder_dropout_rate",
                     strict=False, maximum=1, example=0.2)
     _require_int(enc["final_conv_size"], "layer_parameters.encoder_parameters.final_conv_size")
-    seed = cfg["seed"]
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
-        raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1, got {seed!r}; e.g. `with seed=1`")
+    check_seed(cfg["seed"])
+    for key in ("mongo_url", "mongo_db"):
+        if cfg[key] is not None and (not isinstance(cfg[key], str) or not cfg[key]):
+            raise ConfigError(f"{key} must be a non-empty string or null, got {cfg[key]!r}; e.g. "
+                              "`with mongo_url=mongodb://localhost:27017`")
+    if rp["mixed_precision"] is not None and rp["mixed_precision"] not in MIXED_PRECISION:
+        raise ConfigError(f"run_parameters.mixed_precision must be null or one of {', '.join(MIXED_PRECISION)}, "
+                          f"got {rp['mixed_precision']!r}")
     for key in ("resume_from", "reproduce_from"):
         if cfg[key] is not None and not isinstance(cfg[key], str):
             raise ConfigError(f"{key} must be a run folder path, got {cfg[key]!r}")
@@ -312,5 +329,8 @@ def read_config(path: str | Path) -> dict:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ConfigError(f"{path} is not valid JSON ({err}); restore it from the run folder") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} holds a JSON {type(raw).__name__}, not a config object; restore the run's "
+                          "config.json (Sacred writes one per run) or give another run folder")
     raw.pop("__doc__", None)
     return validate(raw)

@@ -39,16 +39,10 @@ class LoadedRun:
     weights: Optional[Path]
 
 
-def checkpoints(trained_dir: Path) -> dict[int, Path]:
-    """{epoch: weight file} of every checkpoint in a run's ``trained/`` folder, by epoch."""
-    from stampnet.checkpoints import checkpoint_epoch
-
-    files = Path(trained_dir).glob("weights.*.weights.h5")
-    return dict(sorted((checkpoint_epoch(f), f) for f in files))
-
-
 def find_weights(trained_dir: Path, epoch: Optional[int] = None) -> Path:
     """The weights of ``epoch`` (or the latest) in a run's ``trained/`` folder."""
+    from stampnet.checkpoints import checkpoints
+
     found = checkpoints(trained_dir)
     if found and (epoch is None or epoch in found):
         return found[max(found) if epoch is None else epoch]
@@ -60,6 +54,8 @@ def find_weights(trained_dir: Path, epoch: Optional[int] = None) -> Path:
 
 def load_weights(model, weights: Path, config_path: Path) -> None:
     """Load a weight file into ``model``: ours (Keras 3 .weights.h5) or a 2019 Keras 2.2.2 HDF5 file."""
+    import h5py
+
     from stampnet.legacy import is_legacy_file, load_legacy_weights
 
     if not weights.is_file():
@@ -67,6 +63,13 @@ def load_weights(model, weights: Path, config_path: Path) -> None:
     if is_legacy_file(weights):
         load_legacy_weights(model, weights)
         return
+    try:
+        with h5py.File(weights, "r"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{weights} is not a readable HDF5 weight file ({str(err).splitlines()[0]}: truncated, "
+                          "or another format); use a checkpoint from a run's trained/ "
+                          "(weights.<epoch>-<loss>.weights.h5) or a 2019 .hdf5 file, copied whole") from None
     try:
         model.load_weights(str(weights))
     except (ValueError, KeyError, OSError) as err:
@@ -289,6 +292,8 @@ def evaluate_epochs(target, epochs="all", tau=None, limit=None, matching="greedy
     the same test canvases with the same noise (and, with ``precise_bn``, its BatchNorm statistics recomputed
     first, as :func:`evaluate`). Returns ``rows`` (one dict per epoch: epoch, training_canvases, the measures)
     and ``run``. One model, its predict function traced once."""
+    from stampnet.checkpoints import checkpoints
+
     run = build_run(target, decoder)
     found = checkpoints(run.folder / "trained")
     epochs = parse_epochs(epochs)

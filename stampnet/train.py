@@ -7,6 +7,7 @@ TensorFlow, JAX and PyTorch (determinism, distribution, TensorBoard) in ``stampn
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -14,7 +15,7 @@ import keras
 
 from stampnet import ConfigError, backend
 from stampnet.callbacks import EpochLine, ScalarLogger, schedule_callbacks
-from stampnet.checkpoints import (STATE_FILE, PeriodicCheckpoint, ResumeState,
+from stampnet.checkpoints import (STATE_FILE, PeriodicCheckpoint, ResumeState, checkpoint_name,
                                   finite, latest_weights, restore_state, resume_epoch, resume_source,
                                   save_weights_atomic)
 from stampnet.config import validate
@@ -36,7 +37,12 @@ def preflight(config: dict) -> dict:
     leaves no files."""
     cfg = validate(config)
     if cfg["resume_from"]:
+        from stampnet.runs import is_live
+
         done, epochs = resume_epoch(*resume_source(cfg["resume_from"])), cfg["run_parameters"]["epochs"]
+        if is_live(Path(cfg["resume_from"])):
+            print(f"warning: {cfg['resume_from']} is still training in another process (its heartbeat moves); "
+                  "this run starts from its last finished epoch and both will go on", file=sys.stderr, flush=True)
         if done >= epochs:
             raise ConfigError(f"{cfg['resume_from']} already trained {done} of {epochs} epochs; to train further "
                               f"add run_parameters.epochs=<more than {done}>")
@@ -80,7 +86,7 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
             for epoch, logs in enumerate(past, start=1):
                 for name, value in logs.items():
                     log_scalar(name, value, epoch)
-        name = "weights.{epoch:02d}-{%s:.2f}.weights.h5" % ("val_loss" if validation else "loss")
+        name = checkpoint_name(bool(validation))
         all_callbacks = run_callbacks(spec, run_dir, name, past, log_scalar, global_rng) + list(callbacks)
         history = model.fit(training_feed(train_part.images, spec.batch_size, spec.shuffle, spec.seed,
                                           first_epoch=start_epoch, epochs=spec.epochs),

@@ -12,6 +12,13 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that train (a ``slow`` mark, or the ``tiny_run`` fixture) are left out by ``-m "not slow"``."""
+    for item in items:
+        if "tiny_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def require_shared(relative: str) -> Path:
     """The path ``../shared/<relative>``; skips the test, with the reason printed, when it is absent."""
     path = SHARED_DIR / relative

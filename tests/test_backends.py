@@ -17,6 +17,8 @@ from stampnet import ConfigError
 from tests.conftest import REPO_ROOT, require_shared, run_experiment, tf_quiet_lines
 from tests.tiny import TINY, overrides
 
+pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
+
 
 
 def requires(module: str):

@@ -65,8 +65,10 @@ def test_stamps_per_canvas_below_one():
 # ---------------------------------------------------------------------------------------------- data
 
 def test_unknown_img_type():
-    with one_line_error("unknown run_parameters.img_type 'shapes'; choose one of .*t_shape"):
+    with one_line_error("unknown run_parameters.img_type 'shapes'; did you mean 't_shape'"):
         data(with_(TINY, "run_parameters.img_type", "shapes"))
+    with one_line_error("unknown run_parameters.img_type 'xyz'; choose one of .*t_shape"):
+        data(with_(TINY, "run_parameters.img_type", "xyz"))
 
 
 def test_unknown_shape_name():

@@ -8,10 +8,13 @@ import json
 
 import keras
 import numpy as np
+import pytest
 
 from stampnet.config import validate
 from stampnet.model import build_model
 from tests.tiny import TINY, run_script
+
+pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
 
 REQUIRED = ("train_img_s_conv", "train_img_s_separable", "speedup", "decoder_fraction", "infer_img_s", "device")
 POSITIVE = ("train_img_s_conv", "train_img_s_separable", "speedup", "infer_img_s", "infer_img_s_hard",

@@ -1,7 +1,11 @@
 """Same seed → the same losses, epoch for epoch, on CPU (TF op determinism on, the default without a GPU);
 another seed → other losses."""
+import pytest
+
 from stampnet.train import set_determinism, train
 from tests.tiny import tiny
+
+pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
 
 
 def losses(run_dir, seed=None, **run_parameters):

@@ -10,6 +10,8 @@ from stampnet import ConfigError
 from stampnet.config import validate
 from tests.conftest import REPO_ROOT, run_experiment, tf_quiet_lines
 
+pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
+
 SCRIPT = textwrap.dedent("""
     import json, sys
     import tensorflow as tf

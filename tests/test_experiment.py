@@ -1,7 +1,11 @@
 """End to end: a Sacred run of a tiny config from the command line writes the whole run folder."""
 import json
 
+import pytest
+
 from tests.tiny import TINY, overrides, run_script
+
+pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
 
 
 def test_sacred_run_writes_complete_run_folder(tmp_path):

@@ -15,6 +15,8 @@ import pytest
 from tests.conftest import REPO_ROOT, run_experiment, tf_quiet_lines
 from tests.tiny import TINY, overrides
 
+pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
+
 pytest.importorskip("pymongo")
 pytest.importorskip("mongomock")
 

@@ -4,10 +4,13 @@ import json
 
 import nbformat
 from nbclient import NotebookClient
+import pytest
 
 from stampnet.train import train
 from tests.conftest import REPO_ROOT
 from tests.tiny import tiny
+
+pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
 
 
 def test_notebook_executes_on_tiny_run(tmp_path):

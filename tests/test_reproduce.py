@@ -2,8 +2,12 @@
 origin; with the same seed on CPU it repeats the original losses."""
 import json
 
+import pytest
+
 from stampnet.reproduce import changed_sources, experiment_script, main
 from tests.conftest import REPO_ROOT, run_experiment, tf_quiet_lines
+
+pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
 
 
 def test_reproduce_repeats_a_run_from_its_folder(tiny_run):

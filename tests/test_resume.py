@@ -7,9 +7,12 @@ import sys
 import time
 
 import h5py
+import pytest
 
 from tests.conftest import REPO_ROOT, experiment_env, run_experiment, tf_quiet_lines
 from tests.tiny import TINY, overrides
+
+pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
 
 EPOCHS = 4
 # shuffle on: the data order of every epoch must continue too (it depends on (seed, epoch) only).

@@ -3,9 +3,12 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from tests.test_omniglot import make_zip
 from tests.tiny import run_script
+
+pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
 
 SHORT = ["run_parameters.epochs=1", "run_parameters.steps_per_epoch=2", "run_parameters.validation_steps=1",
          "run_parameters.checkpoint_period=1", "run_parameters.n_figure_images=2",

@@ -39,6 +39,7 @@ def _table(tmp_path, *args, popen=False, **run_parameters):
     return subprocess.run(command, cwd=REPO_ROOT, env=experiment_env(), capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_two_rows_are_trained_measured_tabulated_then_skipped(tmp_path):
     proc = _table(tmp_path, "--rows", TINY_ROWS, "--limit", "16")
     assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-30:]) + proc.stdout[-2000:]
@@ -65,6 +66,7 @@ def test_two_rows_are_trained_measured_tabulated_then_skipped(tmp_path):
     assert not (tmp_path / "runs" / "quick" / "simple_shapes_1" / "2").exists()
 
 
+@pytest.mark.slow
 def test_a_killed_table_resumes_its_row(tmp_path):
     proc = _table(tmp_path, "--rows", "simple_shapes_2", "--limit", "16", popen=True, epochs=8)
     state = tmp_path / "runs" / "quick" / "simple_shapes_2" / "1" / "backup" / "state.weights.h5"
@@ -169,6 +171,7 @@ def _training_process(script: str, runs: Path):
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the Ray worker through /proc")
 def test_rows_run_as_ray_tasks_and_a_killed_worker_is_rerun(tmp_path):
     pytest.importorskip("ray", reason="the cluster path needs requirements-cluster.txt")

@@ -5,6 +5,7 @@ Every loader returns :class:`Splits` (train and test :class:`Canvases`). ``load_
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -41,26 +42,81 @@ class Splits:
 
 # img_type -> loader(img_type_parameters, input_parameters, run_parameters, seed) -> Splits
 LOADERS: dict[str, Callable[..., Splits]] = {}
+# img_type -> {img_type_parameters key: its kind}: what each loader reads, checked at the config's edge
+LOADER_KEYS: dict[str, dict[str, Optional[str]]] = {}
+
+# Kinds of a loader key checked before loading (None: the loader checks it itself, or a 2019 key it ignores).
+COUNT, FRACTION, FLAG, PATH = "count", "fraction", "flag", "path"
+_KIND_RULE = {COUNT: "an integer >= 1", FRACTION: "a number in [0, 1)", FLAG: "true or false", PATH: "a path"}
+_KIND_OK = {
+    COUNT: lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+    FRACTION: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1,
+    FLAG: lambda v: isinstance(v, bool),
+    PATH: lambda v: isinstance(v, str) and v != "",
+}
+# Bytes per float32 pixel; a generated set is refused above this share of the machine's memory.
+MEMORY_SHARE = 0.8
 
 
-def register(img_type: str):
-    """Decorator: register a loader for ``img_type``."""
+def register(img_type: str, keys: dict[str, Optional[str]]):
+    """Decorator: register a loader for ``img_type`` that reads the ``img_type_parameters`` ``keys``
+    ({name: COUNT | FRACTION | FLAG | PATH | None})."""
 
     def wrap(fn):
         LOADERS[img_type] = fn
+        LOADER_KEYS[img_type] = dict(keys)
         return fn
 
     return wrap
 
 
+def check_img_type_parameters(img_type: str, params: dict) -> None:
+    """The edge check of ``run_parameters.img_type_parameters``: every key is one that the loader of
+    ``img_type`` reads (else "did you mean"), of its kind; the img_type itself exists."""
+    _import_loaders()
+    if img_type not in LOADERS:
+        near = difflib.get_close_matches(img_type, LOADERS, n=1)
+        raise ConfigError(f"unknown run_parameters.img_type {img_type!r}; "
+                          + (f"did you mean {near[0]!r}?" if near else f"choose one of {sorted(LOADERS)}"))
+    known = LOADER_KEYS[img_type]
+    for key, value in params.items():
+        name = f"run_parameters.img_type_parameters.{key}"
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            fix = f"did you mean {near[0]}?" if near else f"img_type {img_type} reads {', '.join(sorted(known))}"
+            raise ConfigError(f"unknown config key {name} for img_type {img_type}; {fix}")
+        kind = known[key]
+        if kind is not None and value is not None and not _KIND_OK[kind](value):
+            raise ConfigError(f"{name} must be {_KIND_RULE[kind]}, got {value!r}")
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory this process may still take (Linux's MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(what: str, n_canvases: int, rows: int, cols: int, key: str, factor: float = 1.0) -> None:
+    """Refuse, before allocating, ``n_canvases`` float32 canvases of rows × cols (× ``factor`` for the working
+    copies) that would not fit in memory; the message gives the size and the key to change."""
+    need = n_canvases * rows * cols * 4 * factor
+    free = available_memory()
+    if free is not None and need > MEMORY_SHARE * free:
+        raise ConfigError(f"{what}: {n_canvases:,} canvases of {rows}x{cols} need {need / 2**30:.1f} GiB, but "
+                          f"{free / 2**30:.1f} GiB of memory is free; lower {key}")
+
+
 def load_data(run_parameters: dict, input_parameters: dict, seed: int) -> Splits:
     """Load/generate the train and test canvases that ``run_parameters`` describes."""
-    _import_loaders()
     img_type = run_parameters["img_type"]
-    if img_type not in LOADERS:
-        raise ConfigError(
-            f"unknown run_parameters.img_type {img_type!r}; choose one of {sorted(LOADERS)}")
     params = run_parameters.get("img_type_parameters") or {}
+    check_img_type_parameters(img_type, params)
     if params.get("intensities") is not None and img_type not in ("t_shape", "t_mnist"):
         raise ConfigError(f"img_type_parameters.intensities works for img_type t_shape and t_mnist, not "
                           f"{img_type!r}; remove it")
@@ -71,6 +127,10 @@ def load_data(run_parameters: dict, input_parameters: dict, seed: int) -> Splits
             raise ConfigError(
                 f"{img_type} {name} images are {part.images.shape[1:]} but the model expects {shape}; "
                 "set layer_parameters.input_parameters.img_rows/img_cols to the data's size")
+        if len(part) == 0:
+            raise ConfigError(f"the {img_type} {name} split is empty; "
+                              + ("raise img_type_parameters.test_fraction or add data" if name == "test"
+                                 else "add data or lower img_type_parameters.test_fraction"))
     return splits
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from stampnet import ConfigError
-from stampnet.data import Canvases, Splits, register
+from stampnet.data import COUNT, PATH, Canvases, Splits, check_memory, register
 from stampnet.data.shapes import int_param
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -146,6 +146,7 @@ def check_clutter_args(digits: np.ndarray, n_canvases: int, n_digits: int, canva
     if clutter_size > canvas:
         raise ConfigError(f"{clutter_size}x{clutter_size} clutter does not fit on a {canvas}x{canvas} canvas; "
                           "use a smaller --clutter-size or a larger --canvas")
+    check_memory("CT-MNIST canvases", n_canvases, canvas, canvas, "--canvas or --n-train/--n-test", factor=0.25)
 
 
 def generate_cluttered_mnist(mnist, n_digits: int, seed: int | None = None, n_train: int | None = None,
@@ -176,11 +177,24 @@ def generate_cluttered_mnist(mnist, n_digits: int, seed: int | None = None, n_tr
     return out
 
 
+def _remove_orphans(path: Path) -> None:
+    """Delete the temporary files of earlier writes of ``path`` whose process is gone (a kill leaves them)."""
+    for old in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = old.name[len(path.name) + 2:-len(".tmp")]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            old.unlink(missing_ok=True)
+        except (ValueError, OSError):
+            continue  # not a pid of ours, or its process lives
+
+
 def save_npz_atomic(path, arrays: dict, compresslevel: int = 1) -> Path:
     """Write ``arrays`` as a compressed .npz at ``path`` atomically: a temp file in the same folder, then
     os.replace, so an error or Ctrl-C never leaves a half file (the temp file is removed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
@@ -239,7 +253,7 @@ def _take(x: np.ndarray, n: int | None) -> np.ndarray:
     return x if n is None or n == len(x) else x[np.arange(n) % len(x)]
 
 
-@register("ct_mnist")
+@register("ct_mnist", {"data_path": PATH, "train_size": COUNT, "test_size": COUNT})
 def load_ct_mnist(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """CT-MNIST canvases from ``img_type_parameters.data_path``: float32 (N, H, W, 1) in {0, 1}.
 
@@ -266,6 +280,9 @@ def load_ct_mnist(img_type_parameters: dict, input_parameters: dict, run_paramet
     if n_train > len(arrays["x_train"]):
         warnings.warn(f"{p['data_path']} holds {len(arrays['x_train'])} training canvases; cycling them to "
                       f"train_size {n_train} (validation canvases repeat training ones)", stacklevel=2)
+    for split, n, key in (("train", n_train, "img_type_parameters.train_size (default: (steps_per_epoch + "
+                                              "validation_steps) × batch_size)"), ("test", n_test, "img_type_parameters.test_size")):
+        check_memory(f"{split} canvases of {p['data_path']}", n, rows, cols, key, factor=2)  # float copy + clip
     parts = []
     for split, n in (("train", n_train), ("test", n_test)):
         x = _take(arrays[f"x_{split}"], n).astype(np.float32)[..., None]  # (n, H, W, 1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from stampnet import ConfigError
-from stampnet.data import Canvases, Splits, register
+from stampnet.data import COUNT, FLAG, PATH, Canvases, Splits, register
 from stampnet.data.placement import check_intensities, place_objects
 from stampnet.data.shapes import placement_params, split_rngs, split_sizes
 
@@ -140,7 +140,8 @@ def mnist_path(img_type_parameters: dict, run_parameters: dict):
     return path if path is not None else (run_parameters or {}).get("mnist_path")
 
 
-@register("t_mnist")
+@register("t_mnist", {"nr_img_per_canvas": COUNT, "overlap": FLAG, "train_size": COUNT, "test_size": COUNT,
+                      "intensities": None, "mnist_path": PATH, "shape_size": COUNT})  # shape_size: 2019, unused
 def load_t_mnist(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """T-MNIST: ``nr_img_per_canvas`` digits scaled to [0, 1] at random positions (grey-level, sum clipped
     at 1); training canvases from the training digits, test canvases from the test digits. ``intensities``: one

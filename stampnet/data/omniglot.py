@@ -32,6 +32,7 @@ img_type_parameters:
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -39,7 +40,7 @@ import cv2
 import numpy as np
 
 from stampnet import ConfigError
-from stampnet.data import Canvases, Splits, register
+from stampnet.data import COUNT, FRACTION, FLAG, PATH, Canvases, Splits, register
 from stampnet.data.folder import decode_gray
 from stampnet.data.placement import place_objects
 
@@ -125,12 +126,13 @@ def scan(data_path) -> dict[tuple[str, str, str], tuple]:
 
 
 def _read(source) -> np.ndarray | None:
-    if source[0] == "zip":
-        return decode_gray(source[1].read(source[2]))
+    """One drawing as uint8 grayscale; None (skipped and counted, as an unreadable file) when its bytes cannot
+    be read: a corrupt zip member (bad CRC, broken deflate stream) or a file that went away."""
     try:
-        return decode_gray(source[1].read_bytes())
-    except OSError:
+        data = source[1].read(source[2]) if source[0] == "zip" else source[1].read_bytes()
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error):
         return None
+    return decode_gray(data)
 
 
 def _select(found: dict, alphabets, n_characters) -> list[tuple[str, str]]:
@@ -221,7 +223,9 @@ def load_characters(img_type_parameters: dict, seed: int):
             data.char_names)
 
 
-@register("omniglot")
+@register("omniglot", {"data_path": PATH, "alphabets": None, "n_characters": None, "char_size": COUNT,
+                       "test_fraction": FRACTION, "n_train": None, "n_test": None, "nr_img_per_canvas": COUNT,
+                       "overlap": FLAG})
 def load_omniglot(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed: int) -> Splits:
     """Omniglot characters placed at random on canvases; labels are character indices."""
     p = img_type_parameters

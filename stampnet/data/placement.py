@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from stampnet import ConfigError
+from stampnet.data import check_memory
 
 
 def random_positions(rng: np.random.Generator, canvas: tuple[int, int], sizes: list[tuple[int, int]],
@@ -80,6 +81,9 @@ def place_objects(objects: np.ndarray, labels: np.ndarray, canvas: tuple[int, in
     """
     N = len(objects)
     n = N if n_canvases is None else n_canvases
+    check_memory("generating canvases", n, canvas[0], canvas[1],
+                 "img_type_parameters.train_size / test_size (default train size: (steps_per_epoch + "
+                 "validation_steps) × batch_size)")
     idx = np.stack([np.resize(rng.permutation(N), n) for _ in range(per_canvas)], axis=1)  # (n, per_canvas)
     factors = None
     if intensities is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from stampnet import ConfigError
-from stampnet.data import Canvases, Splits, register
+from stampnet.data import COUNT, FLAG, Canvases, Splits, check_memory, register
 from stampnet.data.placement import check_intensities, place_objects
 
 # The Simple-Shapes-2 run's shapes, in its order (label = index into shapes_to_use).
@@ -114,8 +114,12 @@ def split_sizes(params: dict, input_parameters: dict, run_parameters: dict) -> t
     exactly that many training canvases (training, then validation); default test = 10,000."""
     default_train = ((run_parameters.get("steps_per_epoch", 128) + run_parameters.get("validation_steps", 100))
                      * input_parameters.get("batch_size", 64))
-    return (int_param(params, "train_size", default_train),
-            int_param(params, "test_size", 10000))
+    sizes = int_param(params, "train_size", default_train), int_param(params, "test_size", 10000)
+    rows, cols = input_parameters["img_rows"], input_parameters["img_cols"]
+    for n, key in zip(sizes, ("img_type_parameters.train_size, or steps_per_epoch + validation_steps or batch_size "
+                              "(the default train size is their product)", "img_type_parameters.test_size")):
+        check_memory("generating canvases", n, rows, cols, key, factor=1.5)  # the canvases and their objects
+    return sizes
 
 
 def placement_params(params: dict) -> tuple[int, bool]:
@@ -133,7 +137,8 @@ def split_rngs(seed) -> tuple[np.random.Generator, np.random.Generator]:
     return np.random.default_rng(train_ss), np.random.default_rng(test_ss)
 
 
-@register("t_shape")
+@register("t_shape", {"nr_img_per_canvas": COUNT, "overlap": FLAG, "shape_size": COUNT,
+                      "shapes_to_use": None, "train_size": COUNT, "test_size": COUNT, "intensities": None})
 def load_shapes(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """Simple Shapes canvases: each of ``nr_img_per_canvas`` objects is a uniformly random shape of
     ``shapes_to_use`` at a uniformly random position (labels = index into shapes_to_use); ``intensities``
