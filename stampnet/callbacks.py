@@ -1,8 +1,6 @@
-"""The callbacks of a training run: the schedules set every step (τ and the recipe's), and the per-epoch
-reports (progress line, metrics hook). Checkpoints and the resume state are in ``stampnet.checkpoints``.
-
-The schedules are functions of the optimizer's step counter, so a resumed run continues them where it stopped.
-"""
+"""The callbacks of a training run: what follows the step, set before every step (one callback over
+:mod:`stampnet.schedules`), and the per-epoch reports (progress line, metrics hook). Checkpoints and the resume
+state are in ``stampnet.checkpoints``."""
 from __future__ import annotations
 
 import time
@@ -12,59 +10,61 @@ import keras
 
 from stampnet import backend
 from stampnet.model import gumbel_layers
-from stampnet.spec import TauSchedule, TrainSpec
+from stampnet.schedules import Schedule, TauSchedule
 
 
-def optimizer_step(model: keras.Model) -> int:
-    """The optimizer's step counter, read in the middle of ``fit`` too (see ``stampnet.backend.fit_step``)."""
-    return backend.fit_step(model)
+class StepSchedules(keras.callbacks.Callback):
+    """Before every training step, sets what follows the step from the optimizer's step counter
+    (:class:`~stampnet.schedules.Schedule`): τ of every Gumbel layer; the straight-through switch of the Gumbel
+    layers and the decoder's slot-ink switch where the run has them (when they change); the learning rate where
+    it decays. Logs ``tau`` (and ``hard``, ``slot_ink``, ``lr`` where used) each epoch."""
 
-
-class TemperatureSchedule(keras.callbacks.Callback):
-    """Sets τ of every Gumbel layer before each training step from the step counter: the 2019 exponential, or
-    the recipe's knots over ``total_steps``; logs ``tau`` each epoch.
-
-    ``schedule``: a :class:`~stampnet.spec.TauSchedule`, or the 2019 ``gumbel_parameters`` dict."""
-
-    def __init__(self, schedule: TauSchedule | dict, total_steps: int = 1):
+    def __init__(self, schedule: Schedule):
         super().__init__()
-        if isinstance(schedule, dict):
-            knots = schedule.get("tau_schedule")
-            schedule = TauSchedule(schedule["tau_init"], schedule["anneal_rate"], schedule["min_temperature"],
-                                   schedule["steps_per_epoch"], None if knots is None else tuple(map(tuple, knots)))
-        self.schedule, self.total_steps = schedule, total_steps
+        self.schedule = schedule
+        self._targets, self._switched = {}, {}  # switch name -> (rule, variables); -> the state last set
 
-    def current(self) -> float:
-        return self.schedule.at(optimizer_step(self._model), self.total_steps)
+    @classmethod
+    def for_gumbel_parameters(cls, gp: dict, total_steps: int = 1, learning_rate: float = 0.002) -> "StepSchedules":
+        """τ alone, from a validated ``gumbel_parameters`` dict (the 2019 schedule, or its knots)."""
+        return cls(Schedule(TauSchedule.from_gumbel_parameters(gp), total_steps, learning_rate))
+
+    def _switches(self, model: keras.Model) -> dict:
+        s, out = self.schedule, {}
+        if s.straight_through_from is not None:
+            out["hard"] = (s.hard_at, [layer.hard for layer in gumbel_layers(model)])
+        if s.slot_ink_penalty_from is not None:
+            out["slot_ink"] = (s.slot_ink_at, [model.get_layer("stamp_layer").slot_ink_on])
+        return out
 
     def on_train_begin(self, logs=None):
         backend.start_fit(self.model)
+        self._targets, self._switched = self._switches(self._model), {}
 
     def on_train_batch_begin(self, batch, logs=None):
         # self._model, not self.model: on JAX, Keras' Callback.model syncs every variable of the model.
-        tau = self.current()
-        for layer in gumbel_layers(self._model):
-            backend.assign_in_fit(self._model, layer.temperature, tau)
+        model, s = self._model, self.schedule
+        step = backend.fit_step(model)
+        tau = s.tau_at(step)
+        for layer in gumbel_layers(model):
+            backend.assign_in_fit(model, layer.temperature, tau)
+        for name, (on_at, variables) in self._targets.items():
+            on = on_at(step)
+            if self._switched.get(name) != on:
+                for variable in variables:
+                    backend.assign_in_fit(model, variable, 1.0 if on else 0.0)
+                self._switched[name] = on
+        if s.learning_rate_decay_from is not None:
+            backend.assign_in_fit(model, model.optimizer.learning_rate, s.learning_rate_at(step))
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["tau"] = float(keras.ops.convert_to_numpy(gumbel_layers(self.model)[0].temperature))
-
-
-def schedule_callbacks(spec: TrainSpec) -> list[keras.callbacks.Callback]:
-    """τ every step, and the recipe's switches (straight-through, slot-ink penalty, learning-rate decay) where the
-    config asks."""
-    from stampnet.recipe import LearningRateDecay, SlotInkFrom, StraightThrough
-
-    out: list[keras.callbacks.Callback] = [TemperatureSchedule(spec.tau, spec.total_steps)]
-    if spec.straight_through_from is not None:
-        out.append(StraightThrough(spec.straight_through_from, spec.total_steps))
-    if spec.slot_ink_penalty_from is not None:
-        out.append(SlotInkFrom(spec.slot_ink_penalty_from, spec.total_steps))
-    if spec.learning_rate_decay_from is not None:
-        out.append(LearningRateDecay(spec.learning_rate, spec.learning_rate_decay_from, spec.learning_rate_decay_to,
-                                     spec.total_steps))
-    return out
+        if logs is None:
+            return
+        logs["tau"] = float(keras.ops.convert_to_numpy(gumbel_layers(self.model)[0].temperature))
+        for name in self._targets:
+            logs[name] = float(bool(self._switched.get(name)))
+        if self.schedule.learning_rate_decay_from is not None:
+            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
 class ScalarLogger(keras.callbacks.Callback):

@@ -70,7 +70,7 @@ class GumbelSoftmax(RunTimeState):
 
     Input: flat logits (B, M·size), channel c belonging to slot c // size (the 2019 reshape).
     Output: softmax((logits + g) / τ) with g = −log(−log(U + ε) + ε), U ~ uniform; (B, M, size).
-    τ is a non-trainable variable set by :class:`stampnet.callbacks.TemperatureSchedule` (and by evaluation).
+    τ is a non-trainable variable set by :class:`stampnet.callbacks.StepSchedules` (and by evaluation).
     The noise is drawn in training and inference alike, as in 2019; ``noise=False`` switches it off. The switch
     is a variable (``layer.noise = False`` assigns it), so a compiled function follows it without retracing;
     being run-time state it is left out of weight files, which keep their layout.

@@ -132,12 +132,3 @@ def hard_reconstruct(model: keras.Model, heads: keras.Model, images):
     stamp_probs, y_probs, x_probs = heads(images, training=False)
     k, y, x = (ops.argmax(p, axis=-1) for p in (stamp_probs, y_probs, x_probs))
     return model.get_layer("stamp_layer").paste(k, y, x), k, y, x
-
-
-def __getattr__(name):
-    # The temperature schedule lives with the other training callbacks (stampnet.callbacks); older imports work.
-    if name == "TemperatureSchedule":
-        from stampnet.callbacks import TemperatureSchedule
-
-        return TemperatureSchedule
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,11 @@
-"""The schedules of training as plain functions of the step: Gumbel temperature τ and learning-rate factor."""
+"""Every value of training that follows the step — the Gumbel temperature τ, the straight-through switch, the
+slot-ink switch and the learning rate — as pure functions of the optimizer's step counter. One callback
+(:class:`stampnet.callbacks.StepSchedules`) reads them before every step, so a resumed run continues them where
+it stopped. Positions are fractions of the run's steps (epochs × steps_per_epoch)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 
@@ -22,14 +26,6 @@ def tau_from_knots(fraction: float, knots: Sequence[Sequence[float]]) -> float:
     return float(knots[-1][1])
 
 
-def tau_at(step: int, gumbel_parameters: dict, total_steps: int) -> float:
-    """τ at ``step`` of a run of ``total_steps``: the knots of ``tau_schedule`` when set, else the 2019 curve."""
-    gp = gumbel_parameters
-    if gp["tau_schedule"] is not None:
-        return tau_from_knots(step / total_steps, gp["tau_schedule"])
-    return temperature_at(step, gp["tau_init"], gp["anneal_rate"], gp["min_temperature"], gp["steps_per_epoch"])
-
-
 def cosine_factor(fraction: float, decay_from: Optional[float], decay_to: float) -> float:
     """Learning-rate factor: 1 until ``decay_from`` (None: never), then a half cosine down to ``decay_to`` at
     the end of training."""
@@ -37,3 +33,57 @@ def cosine_factor(fraction: float, decay_from: Optional[float], decay_to: float)
         return 1.0
     w = min(1.0, (fraction - decay_from) / (1 - decay_from))
     return decay_to + (1 - decay_to) * 0.5 * (1 + math.cos(math.pi * w))
+
+
+@dataclass(frozen=True)
+class TauSchedule:
+    """The Gumbel temperature over training: the 2019 exponential, or log-linear ``knots`` (recipe)."""
+
+    tau_init: float
+    anneal_rate: float
+    min_temperature: float
+    steps_per_epoch: int             # of the τ curve: the run's unless the config sets its own
+    knots: Optional[tuple] = None    # ((fraction of training, τ), …)
+
+    @classmethod
+    def from_gumbel_parameters(cls, gp: dict) -> "TauSchedule":
+        """From a validated ``gumbel_parameters`` dict (2019 keys, ``tau_schedule`` for the knots)."""
+        knots = gp.get("tau_schedule")
+        return cls(gp["tau_init"], gp["anneal_rate"], gp["min_temperature"], gp["steps_per_epoch"],
+                   None if knots is None else tuple(map(tuple, knots)))
+
+    def at(self, step: int, total_steps: int) -> float:
+        if self.knots is not None:
+            return tau_from_knots(step / total_steps, self.knots)
+        return temperature_at(step, self.tau_init, self.anneal_rate, self.min_temperature, self.steps_per_epoch)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The values of one run that follow the step. ``None`` starts mean "never" (the 2019 training)."""
+
+    tau: TauSchedule
+    total_steps: int
+    learning_rate: float
+    learning_rate_decay_from: Optional[float] = None
+    learning_rate_decay_to: float = 0.1
+    straight_through_from: Optional[float] = None
+    slot_ink_penalty_from: Optional[float] = None
+
+    def fraction(self, step: int) -> float:
+        return step / self.total_steps
+
+    def tau_at(self, step: int) -> float:
+        return self.tau.at(step, self.total_steps)
+
+    def hard_at(self, step: int) -> bool:
+        """Straight-through (hard forward, soft gradient) from ``straight_through_from`` on."""
+        return self.straight_through_from is not None and self.fraction(step) >= self.straight_through_from
+
+    def slot_ink_at(self, step: int) -> bool:
+        """The slot-ink penalty acts from ``slot_ink_penalty_from`` on."""
+        return self.slot_ink_penalty_from is not None and self.fraction(step) >= self.slot_ink_penalty_from
+
+    def learning_rate_at(self, step: int) -> float:
+        return self.learning_rate * cosine_factor(self.fraction(step), self.learning_rate_decay_from,
+                                                  self.learning_rate_decay_to)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from stampnet.config import validate
+from stampnet.schedules import Schedule, TauSchedule
 
 
 @dataclass(frozen=True)
@@ -49,24 +50,6 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class TauSchedule:
-    """The Gumbel temperature over training: the 2019 exponential, or log-linear ``knots`` (recipe)."""
-
-    tau_init: float
-    anneal_rate: float
-    min_temperature: float
-    steps_per_epoch: int             # of the τ curve: the run's unless the config sets its own
-    knots: Optional[tuple] = None    # ((fraction of training, τ), …)
-
-    def at(self, step: int, total_steps: int) -> float:
-        from stampnet.schedules import tau_from_knots, temperature_at
-
-        if self.knots is not None:
-            return tau_from_knots(step / total_steps, self.knots)
-        return temperature_at(step, self.tau_init, self.anneal_rate, self.min_temperature, self.steps_per_epoch)
-
-
-@dataclass(frozen=True)
 class TrainSpec:
     """One run's training: schedule, data feeding, checkpoints, backend options."""
 
@@ -77,12 +60,7 @@ class TrainSpec:
     batch_size: int
     shuffle: bool
     checkpoint_period: int
-    tau: TauSchedule
-    learning_rate: float
-    learning_rate_decay_from: Optional[float] = None
-    learning_rate_decay_to: float = 0.1
-    straight_through_from: Optional[float] = None
-    slot_ink_penalty_from: Optional[float] = None
+    schedule: Schedule               # what follows the step: τ, the switches, the learning rate
     precise_bn: int = 0              # training canvases for the BatchNorm statistics after training; 0: off
     test_temperature: float = 1e-4
     n_figure_images: int = 6
@@ -122,15 +100,13 @@ def from_validated(cfg: dict) -> tuple[ModelSpec, TrainSpec]:
         overdraw_penalty=dec["overdraw_penalty"], overlap_penalty=dec["overlap_penalty"],
         slot_ink_penalty=dec["slot_ink_penalty"], empty_stamp=dec["empty_stamp"],
         learning_rate=lp["learning_rate"])
-    knots = None if gp["tau_schedule"] is None else tuple(tuple(k) for k in gp["tau_schedule"])
-    tau = TauSchedule(gp["tau_init"], gp["anneal_rate"], gp["min_temperature"], gp["steps_per_epoch"], knots)
+    schedule = Schedule(TauSchedule.from_gumbel_parameters(gp), rp["epochs"] * rp["steps_per_epoch"],
+                        lp["learning_rate"], lp["learning_rate_decay_from"], lp["learning_rate_decay_to"],
+                        gp["straight_through_from"], dec["slot_ink_penalty_from"])
     train = TrainSpec(
         seed=cfg["seed"], epochs=rp["epochs"], steps_per_epoch=rp["steps_per_epoch"],
         validation_steps=rp["validation_steps"], batch_size=inp["batch_size"], shuffle=bool(rp["shuffle"]),
-        checkpoint_period=rp["checkpoint_period"], tau=tau, learning_rate=lp["learning_rate"],
-        learning_rate_decay_from=lp["learning_rate_decay_from"], learning_rate_decay_to=lp["learning_rate_decay_to"],
-        straight_through_from=gp["straight_through_from"], slot_ink_penalty_from=dec["slot_ink_penalty_from"],
-        precise_bn=rp["precise_bn"],
+        checkpoint_period=rp["checkpoint_period"], schedule=schedule, precise_bn=rp["precise_bn"],
         test_temperature=rp["test_temperature"],
         n_figure_images=rp["n_figure_images"], jit_compile=rp["jit_compile"],
         mixed_precision=rp["mixed_precision"], deterministic=rp["deterministic"], distribute=rp["distribute"],

@@ -14,7 +14,7 @@ from typing import Callable, Optional, Sequence
 import keras
 
 from stampnet import ConfigError, backend
-from stampnet.callbacks import EpochLine, ScalarLogger, schedule_callbacks
+from stampnet.callbacks import EpochLine, ScalarLogger, StepSchedules
 from stampnet.checkpoints import (STATE_FILE, PeriodicCheckpoint, ResumeState, checkpoint_name,
                                   finite, latest_weights, restore_state, resume_epoch, resume_source,
                                   save_weights_atomic)
@@ -101,7 +101,7 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
         resume = (f" (then go on from the last good epoch: `with resume_from={run_dir} layer_parameters.learning_rate=…`)"
                   if (run_dir / "backup" / STATE_FILE).is_file() else "")
         raise TrainingDiverged(f"training diverged at epoch {final_epoch} (loss {logs.get('loss')}); {kept}; lower "
-                               f"layer_parameters.learning_rate (now {spec.learning_rate}) or check the data for "
+                               f"layer_parameters.learning_rate (now {spec.schedule.learning_rate}) or check the data for "
                                f"NaN/inf{resume}")
     final = trained / name.format(epoch=final_epoch, **logs)
     if spec.precise_bn:
@@ -136,10 +136,10 @@ def precise_bn_statistics(model: keras.Model, images, validation, spec: TrainSpe
 
 def run_callbacks(spec: TrainSpec, run_dir: Path, checkpoint_name: str, past: list,
                   log_scalar: Optional[Callable] = None, global_rng=None) -> list[keras.callbacks.Callback]:
-    """The callbacks of a run, in order: the schedules (before each step), then after each epoch the NaN stop,
+    """The callbacks of a run, in order: what follows the step (before each step), then after each epoch the NaN stop,
     the resume state, checkpoints, TensorBoard, the progress line and the metrics hook."""
     out = [
-        *schedule_callbacks(spec),
+        StepSchedules(spec.schedule),
         backend.nan_stop(),
         ResumeState(run_dir / "backup", past, global_rng),
         PeriodicCheckpoint(run_dir / "trained" / checkpoint_name, spec.checkpoint_period),

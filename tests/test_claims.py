@@ -247,7 +247,8 @@ def test_bad_intensities_are_one_config_error(bad):
 def test_intensities_only_where_a_generator_places_the_objects():
     from stampnet.data import load_data
 
-    with pytest.raises(ConfigError, match="intensities works for img_type t_shape and t_mnist, not 'ct_mnist'"):
+    with pytest.raises(ConfigError, match="unknown config key run_parameters.img_type_parameters.intensities for "
+                                          "img_type ct_mnist"):
         load_data({"img_type": "ct_mnist", "img_type_parameters": {"intensities": [1.0, 0.5]}}, INP, 0)
 
 

@@ -4,7 +4,8 @@ import pytest
 
 from stampnet import ConfigError
 from stampnet.config import validate
-from stampnet.model import TemperatureSchedule, analysis_model, build_model, hard_reconstruct, head_model, stamps
+from stampnet.callbacks import StepSchedules
+from stampnet.model import analysis_model, build_model, hard_reconstruct, head_model, stamps
 from stampnet.train import train
 from tests.tiny import TINY, tiny
 
@@ -42,7 +43,7 @@ def test_temperature_follows_schedule_and_stamps_stay_in_unit_interval():
     kernel = model.get_layer("stamp_layer").kernel
     kernel.assign(np.full(kernel.shape, 0.999, "float32"))  # updates must not push it above 1
     x = np.random.default_rng(0).uniform(size=(16, 32, 32, 1)).astype("float32")
-    schedule = TemperatureSchedule(lp["decoder_parameters"]["gumbel_parameters"])
+    schedule = StepSchedules.for_gumbel_parameters(lp["decoder_parameters"]["gumbel_parameters"])
     hist = model.fit(x, x, batch_size=8, epochs=2, callbacks=[schedule], verbose=0)
     # 2 steps per epoch; τ at the last step (step 3) = 2·exp(−0.5·3/4)
     assert hist.history["tau"][-1] == pytest.approx(2 * np.exp(-0.5 * 3 / 4), rel=1e-5)

@@ -10,11 +10,11 @@ import pytest
 from stampnet import ConfigError
 from stampnet.config import validate
 from stampnet.layers import GumbelSoftmax, StampDecoder, UsageBalance
-from stampnet.callbacks import TemperatureSchedule, schedule_callbacks
+from stampnet.callbacks import StepSchedules
 from stampnet.model import build_model, gumbel_layers
-from stampnet.recipe import LearningRateDecay, StraightThrough, recompute_batchnorm
+from stampnet.recipe import recompute_batchnorm
 from stampnet.spec import from_validated
-from stampnet.schedules import cosine_factor, tau_at, tau_from_knots, temperature_at
+from stampnet.schedules import Schedule, TauSchedule, cosine_factor, tau_from_knots, temperature_at
 from stampnet.train import train
 from tests.tiny import REPO_ROOT, TINY, tiny, with_
 
@@ -48,12 +48,15 @@ def test_options_are_off_in_every_2019_script(script):
                for key in ("overdraw_penalty", "overlap_penalty", "slot_ink_penalty"))
     assert lp["decoder_parameters"]["empty_stamp"] is False
     assert lp["learning_rate_decay_from"] is None and cfg["run_parameters"]["precise_bn"] == 0
-    callbacks = schedule_callbacks(from_validated(cfg)[1])
-    assert [type(c) for c in callbacks] == [TemperatureSchedule]  # τ only: no straight-through, no learning-rate decay
+    schedule = from_validated(cfg)[1].schedule
+    # τ only: no straight-through, no slot-ink switch, no learning-rate decay
+    assert (schedule.straight_through_from, schedule.slot_ink_penalty_from, schedule.learning_rate_decay_from) \
+        == (None, None, None)
     # the 2019 exponential, step for step
     for step in (0, 1000, 50_000, 10 ** 7):
-        assert tau_at(step, gp, 10 ** 6) == temperature_at(step, gp["tau_init"], gp["anneal_rate"],
-                                                           gp["min_temperature"], gp["steps_per_epoch"])
+        assert schedule.tau_at(step) == temperature_at(step, gp["tau_init"], gp["anneal_rate"],
+                                                       gp["min_temperature"], gp["steps_per_epoch"])
+        assert not schedule.hard_at(step) and schedule.learning_rate_at(step) == lp["learning_rate"]
 
 
 def test_default_model_has_no_straight_through_switch():
@@ -251,7 +254,7 @@ def test_slot_ink_charges_a_split_object_in_intensity_or_in_space_more_than_an_e
 
 
 def test_slot_ink_switch_stops_the_term_and_stays_out_of_weight_files(tmp_path):
-    """Switched off (as :class:`SlotInkFrom` holds it before its start) the term adds nothing; the switch is
+    """Switched off (as the step schedules hold it before its start) the term adds nothing; the switch is
     run-time state, so a penalised model's weight file loads into a plain one and back."""
     S, K, C = 3, 2, 5
     layer = StampDecoder(S, K, C, slot_ink=2.0)
@@ -426,26 +429,27 @@ def test_recipe_in_a_tiny_run_follows_its_schedules(tmp_path):
     assert logged["lr"][-1] == pytest.approx(0.002 * cosine_factor(15 / 16, 0.5, 0.1), rel=1e-5)
 
 
-def test_schedule_callbacks_resume_from_the_step_counter():
+def test_the_schedules_resume_from_the_step_counter():
     lp = validate(TINY)["layer_parameters"]
     model = build_model(lp)
     x = np.zeros((8, 32, 32, 1), "float32")
     model.fit(x, x, batch_size=8, epochs=1, verbose=0)
     model.optimizer.iterations.assign(90)  # as after restoring a run 90 steps in
     gp = {**lp["decoder_parameters"]["gumbel_parameters"], "tau_schedule": [[0, 4.0], [1.0, 1.0]]}
-    schedule = TemperatureSchedule(gp, total_steps=100)
-    decay = LearningRateDecay(0.002, 0.5, 0.1, total_steps=100)
-    for cb in (schedule, decay):
-        cb.set_model(model)
-        cb.on_train_batch_begin(0)
+    schedule = Schedule(TauSchedule.from_gumbel_parameters(gp), 100, 0.002, learning_rate_decay_from=0.5,
+                        learning_rate_decay_to=0.1)
+    callback = StepSchedules(schedule)
+    callback.set_model(model)
+    callback.on_train_begin()
+    callback.on_train_batch_begin(0)
     assert float(gumbel_layers(model)[0].temperature.numpy()) == pytest.approx(tau_from_knots(0.9, gp["tau_schedule"]))
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.002 * cosine_factor(0.9, 0.5, 0.1))
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_fast_recipe_on_every_script(script):
-    """`with fast` on every experiment: a valid config, all three recipe callbacks, hard samples and τ = 1 over
-    the second half, and at most 1.0 M training canvases (issue 9's budget) with the script's batch."""
+    """`with fast` on every experiment: a valid config, its knots of τ, straight-through and learning-rate decay,
+    hard samples and τ = 1 over the second half, and at most 1.0 M training canvases with the script's batch."""
     from sacred.utils import recursive_update
 
     from stamp_network import ex
@@ -453,11 +457,13 @@ def test_fast_recipe_on_every_script(script):
     fast = {k: v for k, v in ex.named_configs["fast"]().items() if k != "__doc__"}
     cfg = validate(recursive_update(_script_config(script), fast))
     model_spec, spec = from_validated(cfg)
-    assert [type(c) for c in schedule_callbacks(spec)] == [TemperatureSchedule, StraightThrough, LearningRateDecay]
+    s = spec.schedule
     gp = cfg["layer_parameters"]["decoder_parameters"]["gumbel_parameters"]
     total = spec.epochs * spec.steps_per_epoch
-    assert tau_at(0, gp, total) == pytest.approx(7) and tau_at(total // 2, gp, total) == pytest.approx(2)
-    assert tau_at(total, gp, total) == pytest.approx(1) and gp["straight_through_from"] == 0.5
+    assert s.tau.knots is not None and s.learning_rate_decay_from == 0.8
+    assert s.tau_at(0) == pytest.approx(7) and s.tau_at(total // 2) == pytest.approx(2)
+    assert s.tau_at(total) == pytest.approx(1) and gp["straight_through_from"] == 0.5
+    assert not s.hard_at(total // 2 - 1) and s.hard_at(total // 2)
     assert total * spec.batch_size <= 1_000_000
     assert spec.precise_bn == spec.steps_per_epoch * spec.batch_size  # one epoch's canvases
 

@@ -19,7 +19,7 @@ def test_specs_are_frozen_named_values():
     assert (model.image_size, model.slots, model.n_stamps, model.stamp_size, model.coord_size) == (32, 2, 4, 8, 25)
     assert model.conv_layer_sizes == (8, 8) and model.final_conv_kernel == (8, 8)
     assert (train.epochs, train.steps_per_epoch, train.batch_size, train.total_steps) == (2, 4, 8, 8)
-    assert train.tau.at(0, train.total_steps) == 2.0
+    assert train.schedule.tau.at(0, train.total_steps) == 2.0
     with pytest.raises(dataclasses.FrozenInstanceError):
         model.slots = 3
     assert ModelSpec.from_layer_parameters(TINY["layer_parameters"]) == model
@@ -32,7 +32,7 @@ def test_tau_follows_the_runs_steps_per_epoch_unless_set():
                     "layer_parameters": {"decoder_parameters": {"gumbel_parameters": {"steps_per_epoch": 128}}}})
     assert own["layer_parameters"]["decoder_parameters"]["gumbel_parameters"]["steps_per_epoch"] == 128
     _, train = from_config({"run_parameters": {"steps_per_epoch": 7}})
-    assert train.tau.at(7, 1) == pytest.approx(7 * np.exp(-0.01))  # one epoch of the run = one τ epoch
+    assert train.schedule.tau.at(7, 1) == pytest.approx(7 * np.exp(-0.01))  # one epoch of the run = one τ epoch
 
 
 def test_2019_configs_load_unchanged():
@@ -94,13 +94,14 @@ def test_epoch_scalars_write_tensorboard_events(tmp_path):
 
 
 def test_run_callbacks_keep_the_recipe(tmp_path):
-    from stampnet.callbacks import TemperatureSchedule
-    from stampnet.recipe import LearningRateDecay, StraightThrough
+    from stampnet.callbacks import StepSchedules
     from stampnet.spec import from_config
     from stampnet.train import run_callbacks
 
     cfg = tiny()
     cfg["layer_parameters"]["learning_rate_decay_from"] = 0.5
     cfg["layer_parameters"]["decoder_parameters"]["gumbel_parameters"]["straight_through_from"] = 0.5
-    kinds = [type(c) for c in run_callbacks(from_config(cfg)[1], tmp_path, "w.h5", [])]
-    assert kinds[:3] == [TemperatureSchedule, StraightThrough, LearningRateDecay]
+    callbacks = run_callbacks(from_config(cfg)[1], tmp_path, "w.h5", [])
+    assert isinstance(callbacks[0], StepSchedules) and not any(isinstance(c, StepSchedules) for c in callbacks[1:])
+    schedule = callbacks[0].schedule
+    assert schedule.learning_rate_decay_from == 0.5 and schedule.straight_through_from == 0.5

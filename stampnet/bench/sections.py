@@ -52,13 +52,13 @@ def section_pipeline(cfg, data, models, results) -> None:
     """
     import keras
 
-    from stampnet.callbacks import TemperatureSchedule
+    from stampnet.callbacks import StepSchedules
     from stampnet.config import validate
     from stampnet.data.pipeline import epoch_batches, tf_epoch_dataset
 
     B, sep = cfg["batch"], models["sep"]
     gp = validate({"layer_parameters": layer_parameters(cfg["shapes"], "separable", B)})
-    schedule = TemperatureSchedule(gp["layer_parameters"]["decoder_parameters"]["gumbel_parameters"])
+    schedule = StepSchedules.for_gumbel_parameters(gp["layer_parameters"]["decoder_parameters"]["gumbel_parameters"])
     images = data[:len(data) // B * B]
     feeds = {"in_memory": lambda: in_memory_feed(images[:B]),
              "pipeline": lambda: epoch_batches(images, B, shuffle=True, seed=0)}

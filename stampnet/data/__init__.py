@@ -117,9 +117,6 @@ def load_data(run_parameters: dict, input_parameters: dict, seed: int) -> Splits
     img_type = run_parameters["img_type"]
     params = run_parameters.get("img_type_parameters") or {}
     check_img_type_parameters(img_type, params)
-    if params.get("intensities") is not None and img_type not in ("t_shape", "t_mnist"):
-        raise ConfigError(f"img_type_parameters.intensities works for img_type t_shape and t_mnist, not "
-                          f"{img_type!r}; remove it")
     splits = LOADERS[img_type](params, input_parameters, run_parameters, seed)
     shape = (input_parameters["img_rows"], input_parameters["img_cols"], input_parameters["img_channels"])
     for name, part in (("train", splits.train), ("test", splits.test)):
