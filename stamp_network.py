@@ -30,7 +30,7 @@ from sacred import Experiment  # noqa: E402
 from sacred.observers import FileStorageObserver, MongoObserver  # noqa: E402
 
 from stampnet import ConfigError  # noqa: E402
-from stampnet.config import DEFAULTS, check_seed  # noqa: E402
+from stampnet.config import DEFAULTS  # noqa: E402
 from stampnet.tracking import mongo_observer, mongo_settings, origin_updates  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent
@@ -43,38 +43,33 @@ def _file_storage_dir(run):
 class StampExperiment(Experiment):
     """A Sacred experiment that reports a configuration problem as one line (exit code 2), not a traceback.
 
-    Before a run starts its config is checked (``stampnet.train.preflight``), so a bad config leaves no run
-    folder; a run that fails on its input before training starts (e.g. a missing data file) has its folder
-    removed again. ``resume_from`` / ``reproduce_from`` load a stored config; ``mongo_url`` adds MongoDB."""
+    Its config hook checks the config (``stampnet.train.preflight``) while Sacred builds the run, before there
+    is a run folder, and adds MongoDB when ``mongo_url`` asks; a run that fails on its input before training
+    starts (e.g. a missing data file) has its folder removed again. ``resume_from`` / ``reproduce_from`` load a
+    stored config."""
+
+    _unobserved = False  # the run's --unobserved, for the config hook
 
     def run(self, command_name=None, config_updates=None, named_configs=(), info=None, meta_info=None,
             options=None):
-        run = None
+        before, typed = self.current_run, copy.deepcopy(config_updates or {})
+        self._unobserved = bool((options or {}).get("--unobserved"))
         try:
-            typed = copy.deepcopy(config_updates or {})
             config_updates, origin = origin_updates(self.path, config_updates or {}, named_configs)
-            info = {**(info or {}), **origin}
-            if "seed" in (config_updates or {}):
-                check_seed(config_updates["seed"])  # Sacred seeds NumPy with it while it creates the run
             if (command_name or self.default_command) == "main":
                 _check_runs_root()
-            run = self._create_run(command_name, config_updates, named_configs, info, meta_info, options)
-            run.meta_info["config_updates"] = typed  # what the user typed, not the stored config
-            if (command_name or self.default_command) == "main":
-                from stampnet.train import preflight
-
-                preflight(run.config)
-                url, db = mongo_settings(run.config)
-                if url and not run.unobserved and not any(isinstance(o, MongoObserver) for o in run.observers):
-                    run.observers.append(mongo_observer(url, db))
-            run()
-            return run
+            return super().run(command_name, config_updates, named_configs, {**(info or {}), **origin},
+                               {**(meta_info or {}), "config_updates": typed},  # as typed, not the stored config
+                               options)
         except ConfigError as err:
+            run = self.current_run if self.current_run is not before else None
             folder = _file_storage_dir(run) if run is not None else None
             if folder and Path(folder).is_dir() and not (Path(folder) / "trained").exists():
                 shutil.rmtree(folder, ignore_errors=True)  # it stopped before training: nothing worth keeping
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
+        finally:
+            self.observers[:] = [o for o in self.observers if not getattr(o, "stampnet_added", False)]
 
 
 def _experiment_name() -> str:
@@ -95,6 +90,23 @@ def _check_runs_root() -> None:
 ex = StampExperiment(_experiment_name(), save_git_info=False)
 ex.add_config(DEFAULTS)
 ex.observers.append(FileStorageObserver(os.path.join(os.environ.get("STAMPNET_RUNS", "runs"), ex.path)))
+
+
+@ex.config_hook
+def preflight_hook(config, command_name, logger):
+    """Every check that needs no data (``stampnet.train.preflight``), before Sacred seeds or makes a folder;
+    MongoDB added for this run when the config or the environment names a server."""
+    if command_name != "main":
+        return {}
+    from stampnet.train import preflight
+
+    preflight(config)
+    url, db = mongo_settings(config)
+    if url and not ex._unobserved and not any(isinstance(o, MongoObserver) for o in ex.observers):
+        observer = mongo_observer(url, db)
+        observer.stampnet_added = True  # for this run only
+        ex.observers.append(observer)
+    return {}
 # The source snapshot in runs/<script>/_sources/: the package and the experiment script, for reproduce.
 for _source in sorted((REPO_ROOT / "stampnet").rglob("*.py")) + [Path(sys.argv[0]).resolve() if sys.argv else None]:
     if _source is not None and _source.suffix == ".py" and _source.is_file() and REPO_ROOT in _source.parents:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 
 from stampnet import ConfigError
-from stampnet.evaluate import load_run, measure, test_split
+from stampnet.evaluate import measure, test_split
+from stampnet.runs import load_run
 from stampnet.recipe import recompute_batchnorm
 
 KEYS = ["cor_loc", "iou", "purity", "nmi", "avg_total_mse", "empty_slot_rate", "unmatched_slot_ink",

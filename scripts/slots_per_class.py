@@ -17,7 +17,8 @@ import numpy as np
 
 
 from stampnet import ConfigError
-from stampnet.evaluate import load_run, measure, test_split
+from stampnet.evaluate import measure, test_split
+from stampnet.runs import load_run
 from stampnet.metrics import drawing_slots
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import keras
 
-from stampnet.evaluate import build_run, load_weights, predict, test_split
+from stampnet.evaluate import test_split
+from stampnet.model import predict
+from stampnet.runs import build_run, load_weights
 from stampnet.legacy import reference_run
 from stampnet.model import analysis_model, set_noise, set_temperature
 

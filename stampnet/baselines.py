@@ -90,3 +90,35 @@ def kmeans_on_canvases(test, n_clusters: int, seed: int, limit: int = MAX_CANVAS
     _, _, pred = kmeans_clusters(images, labels[:, 0], min(n_clusters, len(images)), seed)
     y, pred = labels.ravel(), np.repeat(pred, n_obj)
     return {**_scores(y, pred), "n": len(images)}
+
+
+def kmeans_clusterings(cfg: dict, test) -> dict:
+    """Omniglot's k-means baselines with StampNet's K, {method: (centroids, labels, clusters)}: on the centred
+    characters (fit on the training characters, scored on the test ones: the upper reference) and on the raw
+    test canvases (fit and scored on them: the fair baseline, its input as translated as StampNet's)."""
+    from stampnet.data.omniglot import load_characters
+
+    itp, seed = cfg["run_parameters"].get("img_type_parameters") or {}, cfg["seed"]
+    K = cfg["layer_parameters"]["decoder_parameters"]["nr_of_stamps"]
+    xtr, ytr, xte, yte, _ = load_characters(itp, seed)
+    size = xtr.shape[1]
+    return {f"k-means, centred {size}x{size} characters": kmeans_clusters(xtr, ytr, K, seed, xte, yte),
+            "k-means, raw canvases": kmeans_clusters(test.images[..., 0], test.labels[:, 0], K, seed)}
+
+
+def kmeans_rows(stamp_measures: dict, clusterings: dict, matching: str = "greedy") -> list[dict]:
+    """Omniglot: StampNet's clusters beside k-means (same K, :func:`kmeans_clusterings`): nmi, acc, purity."""
+    from stampnet.metrics import cluster_accuracy, measure_name, nmi, purity
+
+    rows = [{"method": "StampNet", **{k: stamp_measures.get(measure_name(k, matching))
+                                      for k in ("nmi", "acc", "purity")}}]
+    rows += [{"method": method, "nmi": nmi(y, pred), "acc": cluster_accuracy(y, pred), "purity": purity(y, pred)}
+             for method, (_, y, pred) in clusterings.items()]
+    return rows
+
+
+def format_kmeans(rows: list[dict]) -> str:
+    lines = [f"{'method':<36} {'nmi':>7} {'acc':>7} {'purity':>7}"]
+    fmt = lambda v: "   n/a" if v is None else f"{v:7.4f}"
+    lines += [f"{r['method']:<36} {fmt(r['nmi'])} {fmt(r['acc'])} {fmt(r['purity'])}" for r in rows]
+    return "\n".join(lines)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from pathlib import Path
 from typing import Callable, Optional
@@ -76,16 +75,13 @@ class ResumeState(keras.callbacks.Callback):
 def save_weights_atomic(model: keras.Model, path: Path, extra: Optional[Callable[[h5py.File], None]] = None) -> None:
     """``model.save_weights(path)`` via a temporary file and a rename; ``extra(h5file)`` may add to the file
     before the rename."""
-    path = Path(path)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
+    from stampnet.cli import atomic_path
+
+    with atomic_path(path) as tmp:
         model.save_weights(str(tmp))
         if extra is not None:
             with h5py.File(tmp, "a") as f:
                 extra(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _seed_states(model: keras.Model) -> list:

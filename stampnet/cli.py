@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 SEED_LIMIT = 2 ** 32  # NumPy's seeds
@@ -68,16 +69,38 @@ def writable_file(text: str) -> Path:
     return path
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename: a crash leaves the old file or none."""
+def _remove_orphans(path: Path) -> None:
+    """Delete the temporary files of earlier writes of ``path`` whose process is gone (a kill leaves them)."""
+    for old in path.parent.glob(f".tmp-*-{path.name}"):
+        pid = old.name[len(".tmp-"):-len(path.name) - 1]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            old.unlink(missing_ok=True)
+        except (ValueError, OSError):
+            continue  # not a pid, or its process lives
+
+
+@contextmanager
+def atomic_path(path: str | Path):
+    """A temporary path beside ``path`` (``.tmp-<pid>-<name>``: the same suffix) to write the file to; renamed
+    to ``path`` when the block ends, removed when it raises (or is interrupted). So a reader sees the old file or
+    the new one, never half of one; a temporary file that a killed writer left is removed by the next write."""
     path = Path(path)
+    _remove_orphans(path)
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     try:
-        tmp.write_text(text)
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` whole or not at all (:func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def fail(message: str) -> int:

@@ -17,194 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from stampnet import ConfigError  # first: quiets TensorFlow's start-up without a GPU (stampnet/tf_noise.py)
-from stampnet.config import read_config
-
-DEFAULT_SEED = 0  # of the test-time Gumbel noise: evaluate twice, get the same numbers
-_ANALYSIS_NETS = weakref.WeakKeyDictionary()  # model -> its analysis model, whose compiled predict is reused
-
-
-@dataclass
-class LoadedRun:
-    config: dict
-    model: object        # keras.Model
-    folder: Path         # where the config lives (results are written here)
-    weights: Optional[Path]
-
-
-def find_weights(trained_dir: Path, epoch: Optional[int] = None) -> Path:
-    """The weights of ``epoch`` (or the latest) in a run's ``trained/`` folder."""
-    from stampnet.checkpoints import checkpoints
-
-    found = checkpoints(trained_dir)
-    if found and (epoch is None or epoch in found):
-        return found[max(found) if epoch is None else epoch]
-    what = f"epoch {epoch}" if epoch is not None else "any epoch"
-    have = f" (it has epochs {', '.join(map(str, found))})" if found else ""
-    raise ConfigError(f"no weights for {what} in {trained_dir}{have}; train the run first (or let it reach a "
-                      "checkpoint), or pass --weights FILE")
-
-
-def load_weights(model, weights: Path, config_path: Path) -> None:
-    """Load a weight file into ``model``: ours (Keras 3 .weights.h5) or a 2019 Keras 2.2.2 HDF5 file."""
-    import h5py
-
-    from stampnet.legacy import is_legacy_file, load_legacy_weights
-
-    if not weights.is_file():
-        raise ConfigError(f"no weight file at {weights}")
-    if is_legacy_file(weights):
-        load_legacy_weights(model, weights)
-        return
-    try:
-        with h5py.File(weights, "r"):
-            pass
-    except OSError as err:
-        raise ConfigError(f"{weights} is not a readable HDF5 weight file ({str(err).splitlines()[0]}: truncated, "
-                          "or another format); use a checkpoint from a run's trained/ "
-                          "(weights.<epoch>-<loss>.weights.h5) or a 2019 .hdf5 file, copied whole") from None
-    try:
-        model.load_weights(str(weights))
-    except (ValueError, KeyError, OSError) as err:
-        raise ConfigError(f"{weights} does not fit the model of {config_path} ({str(err).splitlines()[0]}); "
-                          "use the config.json saved with these weights") from None
-
-
-def build_run(target: str | Path, decoder: Optional[str] = None) -> LoadedRun:
-    """The model of a run folder / config.json, without weights (``weights`` is None)."""
-    from stampnet.model import build_model
-
-    target = Path(target)
-    config_path = target / "config.json" if target.is_dir() else target
-    cfg = read_config(config_path)
-    if decoder:
-        cfg["layer_parameters"]["decoder_parameters"]["decoder"] = decoder
-    model = build_model(cfg["layer_parameters"], compile=False)
-    return LoadedRun(cfg, model, config_path.parent, None)
-
-
-def load_run(target: str | Path, epoch: Optional[int] = None, weights: Optional[str | Path] = None,
-             decoder: Optional[str] = None) -> LoadedRun:
-    """Rebuild the model of a run folder / config.json and load its weights (ours or 2019's)."""
-    run = build_run(target, decoder)
-    run.weights = Path(weights) if weights else find_weights(run.folder / "trained", epoch)
-    load_weights(run.model, run.weights, run.folder / "config.json")
-    return run
-
-
-def seed_noise(model, seed: int) -> None:
-    """Start the test-time Gumbel noise of every Gumbel-softmax layer from ``seed``: the same seed, the same
-    noise, the same measures."""
-    from stampnet.model import gumbel_layers
-
-    layers = gumbel_layers(model)
-    seeds = np.random.SeedSequence(seed).generate_state(len(layers)) % (2 ** 31)  # one stream per layer
-    for layer, layer_seed in zip(layers, seeds):
-        state = layer.seed_generator.state
-        state.assign(np.array([layer_seed, 0]).astype(state.dtype))
-
-
-def predict(model, images: np.ndarray, tau: float, batch_size: int = 256, noise: bool = True,
-            progress: bool = False, seed: Optional[int] = DEFAULT_SEED, net=None) -> dict:
-    """The analysis outputs for ``images`` at temperature ``tau`` (Gumbel noise on, as in 2019, unless
-    ``noise=False``; drawn from ``seed``, or unseeded with ``seed=None``): reconstruction, stamp_probs, y_probs,
-    x_probs. Runs compiled (Keras' predict function; τ, the noise switch and the noise's generator state are
-    variables, so it is traced once per model and batch shape: the analysis model of ``model`` is kept for the
-    next call). ``net``: an :func:`~stampnet.model.analysis_model` of ``model`` to use instead."""
-    from tqdm import tqdm
-
-    from stampnet.model import analysis_model, set_noise, set_temperature
-
-    set_temperature(model, tau)
-    set_noise(model, noise)
-    if seed is not None:
-        seed_noise(model, seed)
-    net = net if net is not None else _ANALYSIS_NETS.get(model)
-    if net is None:
-        net = _ANALYSIS_NETS[model] = analysis_model(model)
-    keys = ("reconstruction", "stamp_probs", "y_probs", "x_probs")
-    parts = {k: [] for k in keys}
-    starts = range(0, len(images), batch_size)
-    for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
-        out = net.predict_on_batch(images[start:start + batch_size])
-        for k in keys:
-            parts[k].append(np.asarray(out[k]))
-    return {k: np.concatenate(v) for k, v in parts.items()}
-
-
-def kmeans_clusterings(cfg: dict, test) -> dict:
-    """Omniglot's k-means baselines with StampNet's K, {method: (centroids, labels, clusters)}: on the centred
-    characters (fit on the training characters, scored on the test ones: the upper reference) and on the raw
-    test canvases (fit and scored on them: the fair baseline, its input as translated as StampNet's)."""
-    from stampnet.baselines import kmeans_clusters
-    from stampnet.data.omniglot import load_characters
-
-    itp, seed = cfg["run_parameters"].get("img_type_parameters") or {}, cfg["seed"]
-    K = cfg["layer_parameters"]["decoder_parameters"]["nr_of_stamps"]
-    xtr, ytr, xte, yte, _ = load_characters(itp, seed)
-    size = xtr.shape[1]
-    return {f"k-means, centred {size}x{size} characters": kmeans_clusters(xtr, ytr, K, seed, xte, yte),
-            "k-means, raw canvases": kmeans_clusters(test.images[..., 0], test.labels[:, 0], K, seed)}
-
-
-def kmeans_rows(stamp_measures: dict, clusterings: dict, matching: str = "greedy") -> list[dict]:
-    """Omniglot: StampNet's clusters beside k-means (same K, :func:`kmeans_clusterings`): nmi, acc, purity."""
-    from stampnet.metrics import cluster_accuracy, measure_name, nmi, purity
-
-    rows = [{"method": "StampNet", **{k: stamp_measures.get(measure_name(k, matching))
-                                      for k in ("nmi", "acc", "purity")}}]
-    rows += [{"method": method, "nmi": nmi(y, pred), "acc": cluster_accuracy(y, pred), "purity": purity(y, pred)}
-             for method, (_, y, pred) in clusterings.items()]
-    return rows
-
-
-def save_claim_figures(result: dict, folder: Path, matching: str = "greedy") -> list[Path]:
-    """Figures of a measured run in ``folder``: ``typical_canvases.png`` — test canvases in data order and the
-    worst by :func:`stampnet.metrics.canvas_failures` (what the run's measures of the README's claims look at),
-    inputs with true and predicted boxes (not those of slots that draw nothing) beside reconstructions; with
-    k-means rows (Omniglot) also ``stamps_vs_kmeans.png`` — per character a test drawing, its stamp and the
-    k-means centroids (best one-to-one mapping of clusters to characters)."""
-    from stampnet import figures
-    from stampnet.metrics import canvas_failures, cluster_to_label, drawing_slots, match_slots, predict_slots
-
-    test, out, cfg = result["test"], result["outputs"], result["run"].config
-    stamp_size = cfg["layer_parameters"]["decoder_parameters"]["stamp_size"]
-    pedestrian = cfg["run_parameters"]["img_type"] == "pedestrian"
-    labels = None if pedestrian else test.labels
-    pred_coords, classes = predict_slots(out["stamp_probs"], out["y_probs"], out["x_probs"])
-    scores, notes = canvas_failures(test.images, out["reconstruction"], out["stamp_probs"], out["y_probs"],
-                                    out["x_probs"], labels, test.coords, stamp_size=stamp_size,
-                                    matching=matching, stamps=out["stamps"], intensities=test.intensities)
-    drawing = None if test.coords is None else drawing_slots(test.images, test.coords, out["stamps"],
-                                                             out["stamp_probs"])[2]   # (N, M) or None
-    written = [Path(folder) / "typical_canvases.png"]
-    figures.typical_canvases(test.images, out["reconstruction"], pred_coords, stamp_size, scores, notes,
-                             classes, test.coords, drawing=drawing, path=written[0])
-    if "kmeans_clusterings" in result and test.labels is not None and test.coords is not None:
-        slot = np.maximum(match_slots(test.coords[:, :1], pred_coords, matching)[:, 0], 0)
-        y, stamp_of = test.labels[:, 0], classes[np.arange(len(test)), slot]
-        chars = np.unique(y)
-        first = {c: int(np.flatnonzero(y == c)[0]) for c in chars}
-        examples = [figures.crop(test.images[first[c]], *test.coords[first[c], 0], stamp_size) for c in chars]
-
-        def by_char(prototypes, truth, clusters):
-            char_of = cluster_to_label(truth, clusters)
-            proto = {char: prototypes[cluster] for cluster, char in char_of.items()}
-            return [proto.get(c) for c in chars]
-
-        columns = {"StampNet": by_char(out["stamps"], y, stamp_of)}
-        for method, (centroids, truth, clusters) in result["kmeans_clusterings"].items():
-            columns["k-means\n" + method.split(", ")[-1].split()[0]] = by_char(centroids, truth, clusters)  # centred/raw
-        written.append(Path(folder) / "stamps_vs_kmeans.png")
-        figures.prototypes_by_class(examples, columns, [str(c) for c in chars], path=written[-1])
-    return written
+from stampnet.baselines import format_kmeans, kmeans_clusterings, kmeans_rows
+from stampnet.model import DEFAULT_SEED, predict
+from stampnet.runs import LoadedRun, build_run, load_run, load_weights
 
 
 def test_split(cfg: dict, limit: Optional[int] = None, with_train: bool = False):
@@ -223,8 +42,12 @@ def measure(run: LoadedRun, test, tau=None, matching="greedy", noise=True, batch
     from stampnet.metrics import compute_measures
     from stampnet.model import stamps
 
+    from stampnet.data import check_memory
+
     rp, lp = run.config["run_parameters"], run.config["layer_parameters"]
     tau = rp["test_temperature"] if tau is None else tau
+    check_memory("evaluation", len(test), *test.images.shape[1:3], "--limit (or img_type_parameters.test_size)",
+                 factor=3)  # the reconstructions, their float64 copies in the measures
     out = predict(run.model, test.images, tau, batch_size, noise, progress, seed, net)
     out["stamps"] = stamps(run.model)  # (K, S, S): the ink of empty slots, the claims' figures
     pedestrian = rp["img_type"] == "pedestrian"
@@ -357,13 +180,6 @@ def save_epochs(rows: list[dict], folder: Path) -> list[Path]:
     return written + [folder / "figures" / "quality_by_epoch.png"]
 
 
-def format_kmeans(rows: list[dict]) -> str:
-    lines = [f"{'method':<36} {'nmi':>7} {'acc':>7} {'purity':>7}"]
-    fmt = lambda v: "   n/a" if v is None else f"{v:7.4f}"
-    lines += [f"{r['method']:<36} {fmt(r['nmi'])} {fmt(r['acc'])} {fmt(r['purity'])}" for r in rows]
-    return "\n".join(lines)
-
-
 def main(argv=None) -> int:
     from stampnet import cli
 
@@ -455,6 +271,8 @@ def main(argv=None) -> int:
     figures_dir = Path(args.figures) if args.figures else (default_folder / "figures" if default_folder else None)
     if figures_dir is not None and not args.no_figures:
         try:
+            from stampnet.figures import save_claim_figures
+
             for path in save_claim_figures(result, figures_dir, args.matching):
                 print(f"wrote {path}", file=sys.stderr)
         except OSError as err:

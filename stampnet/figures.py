@@ -343,3 +343,44 @@ def curves_by_canvases(curves: dict, path=None) -> Figure:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def save_claim_figures(result: dict, folder: Path, matching: str = "greedy") -> list[Path]:
+    """Figures of a measured run in ``folder``: ``typical_canvases.png`` — test canvases in data order and the
+    worst by :func:`stampnet.metrics.canvas_failures` (what the run's measures of the README's claims look at),
+    inputs with true and predicted boxes (not those of slots that draw nothing) beside reconstructions; with
+    k-means rows (Omniglot) also ``stamps_vs_kmeans.png`` — per character a test drawing, its stamp and the
+    k-means centroids (best one-to-one mapping of clusters to characters)."""
+    from stampnet.metrics import canvas_failures, cluster_to_label, drawing_slots, match_slots, predict_slots
+
+    test, out, cfg = result["test"], result["outputs"], result["run"].config
+    stamp_size = cfg["layer_parameters"]["decoder_parameters"]["stamp_size"]
+    pedestrian = cfg["run_parameters"]["img_type"] == "pedestrian"
+    labels = None if pedestrian else test.labels
+    pred_coords, classes = predict_slots(out["stamp_probs"], out["y_probs"], out["x_probs"])
+    scores, notes = canvas_failures(test.images, out["reconstruction"], out["stamp_probs"], out["y_probs"],
+                                    out["x_probs"], labels, test.coords, stamp_size=stamp_size,
+                                    matching=matching, stamps=out["stamps"], intensities=test.intensities)
+    drawing = None if test.coords is None else drawing_slots(test.images, test.coords, out["stamps"],
+                                                             out["stamp_probs"])[2]   # (N, M) or None
+    written = [Path(folder) / "typical_canvases.png"]
+    typical_canvases(test.images, out["reconstruction"], pred_coords, stamp_size, scores, notes,
+                             classes, test.coords, drawing=drawing, path=written[0])
+    if "kmeans_clusterings" in result and test.labels is not None and test.coords is not None:
+        slot = np.maximum(match_slots(test.coords[:, :1], pred_coords, matching)[:, 0], 0)
+        y, stamp_of = test.labels[:, 0], classes[np.arange(len(test)), slot]
+        chars = np.unique(y)
+        first = {c: int(np.flatnonzero(y == c)[0]) for c in chars}
+        examples = [crop(test.images[first[c]], *test.coords[first[c], 0], stamp_size) for c in chars]
+
+        def by_char(prototypes, truth, clusters):
+            char_of = cluster_to_label(truth, clusters)
+            proto = {char: prototypes[cluster] for cluster, char in char_of.items()}
+            return [proto.get(c) for c in chars]
+
+        columns = {"StampNet": by_char(out["stamps"], y, stamp_of)}
+        for method, (centroids, truth, clusters) in result["kmeans_clusterings"].items():
+            columns["k-means\n" + method.split(", ")[-1].split()[0]] = by_char(centroids, truth, clusters)  # centred/raw
+        written.append(Path(folder) / "stamps_vs_kmeans.png")
+        prototypes_by_class(examples, columns, [str(c) for c in chars], path=written[-1])
+    return written

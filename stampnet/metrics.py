@@ -363,6 +363,14 @@ def brightest_first(localised, intensities, n_slots: int):
     return count_ok & (dimmest_in >= brightest_out)
 
 
+def matched_slots(images, coords, pred_coords, stamp_probs, stamps=None, matching: str = "greedy"):
+    """The per-canvas part that :func:`compute_measures` and :func:`canvas_failures` share: each slot's ink,
+    the mean object's ink and which slots draw (:func:`drawing_slots`; (N, M) each), and the slot matched to
+    each object (:func:`match_slots`; (N, n), −1 where none)."""
+    ink, object_ink, drawing = drawing_slots(images, coords, stamps, stamp_probs)
+    return ink, object_ink, drawing, match_slots(coords, pred_coords, matching, drawing)
+
+
 def canvas_failures(images, recon, stamp_probs, y_probs, x_probs, labels=None, coords=None, *, stamp_size: int,
                     matching: str = "greedy", stamps=None, intensities=None):
     """(scores (N,), notes [N str]): how badly each canvas fares at what :func:`compute_measures` reports for
@@ -385,7 +393,7 @@ def canvas_failures(images, recon, stamp_probs, y_probs, x_probs, labels=None, c
     coords = np.asarray(coords, np.int64)
     canvas_shape = images.shape[1:3]
     n_obj, n_slots = coords.shape[1], pred_coords.shape[1]
-    ink, object_ink, drawing = drawing_slots(images, coords, stamps, stamp_probs)     # (N, M) each
+    ink, object_ink, drawing, slot_of = matched_slots(images, coords, pred_coords, stamp_probs, stamps, matching)
     if intensities is not None and n_obj > n_slots:
         inten = np.asarray(intensities, np.float64)
         found = localised_objects(coords, pred_coords, stamp_size, canvas_shape, drawing=drawing)
@@ -393,7 +401,6 @@ def canvas_failures(images, recon, stamp_probs, y_probs, x_probs, labels=None, c
         listed = lambda v: "/".join(f"{x:.2g}" for x in sorted(v, reverse=True)) or "none"
         notes = [("FAIL " if b else "") + f"found {listed(i[f])} of {listed(i)}" for b, i, f in zip(bad, inten, found)]
         return bad + tie, notes
-    slot_of = match_slots(coords, pred_coords, matching, drawing)
     matched = np.take_along_axis(pred_coords, np.maximum(slot_of, 0)[..., None], axis=1)  # (N, n, 2)
     lost = ~((box_iou(coords, matched, stamp_size, canvas_shape) >= 0.5) & (slot_of >= 0))  # (N, n)
     score = lost.mean(axis=1)
@@ -511,8 +518,7 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     slot_of = None
     if coords is not None:
         coords = np.asarray(coords, np.int64)
-        ink, object_ink, drawing = drawing_slots(images, coords, stamps, stamp_probs)  # (N, M) each
-        slot_of = match_slots(coords, pred_coords, matching, drawing)  # (N, n)
+        ink, object_ink, drawing, slot_of = matched_slots(images, coords, pred_coords, stamp_probs, stamps, matching)
         out["n_objects"] = int(coords.shape[0] * coords.shape[1])
         out["iou"] = float(union_iou(coords, pred_coords, stamp_size, canvas_shape, drawing=drawing).mean())
         out[key("cor_loc")] = cor_loc(coords, pred_coords, slot_of, stamp_size, canvas_shape)

@@ -1,7 +1,11 @@
 """Build StampNet (the 2019 architecture) and reach into it: analysis outputs, τ, noise, stamps, hard inference."""
 from __future__ import annotations
 
+import weakref
+from typing import Optional
+
 import keras
+import numpy as np
 from keras import layers
 
 from stampnet.layers import BatchNorm, CoordinateMap, GumbelSoftmax, StampDecoder, UsageBalance, sum_squared_error
@@ -132,3 +136,47 @@ def hard_reconstruct(model: keras.Model, heads: keras.Model, images):
     stamp_probs, y_probs, x_probs = heads(images, training=False)
     k, y, x = (ops.argmax(p, axis=-1) for p in (stamp_probs, y_probs, x_probs))
     return model.get_layer("stamp_layer").paste(k, y, x), k, y, x
+
+
+# --------------------------------------------------------------------------------------------------
+# Inference: the analysis outputs of a trained model, with seeded test-time noise
+# --------------------------------------------------------------------------------------------------
+
+DEFAULT_SEED = 0  # of the test-time Gumbel noise: evaluate twice, get the same numbers
+_ANALYSIS_NETS = weakref.WeakKeyDictionary()  # model -> its analysis model, whose compiled predict is reused
+
+
+def seed_noise(model, seed: int) -> None:
+    """Start the test-time Gumbel noise of every Gumbel-softmax layer from ``seed``: the same seed, the same
+    noise, the same measures."""
+    layers = gumbel_layers(model)
+    seeds = np.random.SeedSequence(seed).generate_state(len(layers)) % (2 ** 31)  # one stream per layer
+    for layer, layer_seed in zip(layers, seeds):
+        state = layer.seed_generator.state
+        state.assign(np.array([layer_seed, 0]).astype(state.dtype))
+
+
+def predict(model, images: np.ndarray, tau: float, batch_size: int = 256, noise: bool = True,
+            progress: bool = False, seed: Optional[int] = DEFAULT_SEED, net=None) -> dict:
+    """The analysis outputs for ``images`` at temperature ``tau`` (Gumbel noise on, as in 2019, unless
+    ``noise=False``; drawn from ``seed``, or unseeded with ``seed=None``): reconstruction, stamp_probs, y_probs,
+    x_probs. Runs compiled (Keras' predict function; τ, the noise switch and the noise's generator state are
+    variables, so it is traced once per model and batch shape: the analysis model of ``model`` is kept for the
+    next call). ``net``: an :func:`~stampnet.model.analysis_model` of ``model`` to use instead."""
+    from tqdm import tqdm
+
+    set_temperature(model, tau)
+    set_noise(model, noise)
+    if seed is not None:
+        seed_noise(model, seed)
+    net = net if net is not None else _ANALYSIS_NETS.get(model)
+    if net is None:
+        net = _ANALYSIS_NETS[model] = analysis_model(model)
+    keys = ("reconstruction", "stamp_probs", "y_probs", "x_probs")
+    parts = {k: [] for k in keys}
+    starts = range(0, len(images), batch_size)
+    for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
+        out = net.predict_on_batch(images[start:start + batch_size])
+        for k in keys:
+            parts[k].append(np.asarray(out[k]))
+    return {k: np.concatenate(v) for k, v in parts.items()}

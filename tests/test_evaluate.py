@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from stampnet.evaluate import evaluate, main, predict
+from stampnet.evaluate import evaluate, main
+from stampnet.model import predict
 from stampnet.model import analysis_model, build_model, set_noise, set_temperature
 from tests.tiny import TINY
 

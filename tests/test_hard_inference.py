@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from stampnet.config import merge, validate
-from stampnet.evaluate import predict
+from stampnet.model import predict
 from stampnet.model import build_model, hard_reconstruct, head_model, set_noise, set_temperature
 from tests.tiny import TINY
 

@@ -43,7 +43,7 @@ def test_a_weight_file_of_another_name_is_left_alone(tmp_path):
 
 def test_evaluate_and_resume_read_past_a_users_checkpoint(tiny_run, tmp_path):
     from stampnet.checkpoints import resume_source
-    from stampnet.evaluate import find_weights
+    from stampnet.runs import find_weights
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
@@ -61,7 +61,7 @@ def test_a_config_that_is_not_an_object(tmp_path, text):
 
 
 def test_a_truncated_weight_file_is_named_as_such(tmp_path):
-    from stampnet.evaluate import load_weights
+    from stampnet.runs import load_weights
 
     ref = require_shared("reference/stampnet-2019/simple_shapes_2.weights.800.hdf5")
     cut = tmp_path / "weights.hdf5"
@@ -167,14 +167,14 @@ def test_the_cluttered_generator_refuses_a_canvas_that_cannot_fit():
         check_clutter_args(digits, 10 ** 6, 1, 100_000, 8, 8)
 
 
-def test_a_killed_generators_temporary_file_is_removed(tmp_path):
+def test_a_killed_writers_temporary_file_is_removed(tmp_path):
     from stampnet.data.cluttered import save_npz_atomic
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    orphan = tmp_path / f".ct.npz.{dead}.tmp"
+    orphan = tmp_path / f".tmp-{dead}-ct.npz"
     orphan.write_bytes(b"half")
-    live = tmp_path / f".ct.npz.{os.getppid()}.tmp"  # the temporary file of a process that still runs
+    live = tmp_path / f".tmp-{os.getppid()}-ct.npz"  # the temporary file of a process that still runs
     live.write_bytes(b"being written")
     save_npz_atomic(tmp_path / "ct.npz", {"x": np.zeros(3)})
     assert not orphan.exists() and live.exists() and (tmp_path / "ct.npz").is_file()

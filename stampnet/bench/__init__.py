@@ -17,7 +17,7 @@ stamps of 28x28, 2 slots):
   NumPy batches, with the temperature schedule, as ``stampnet.train`` does) against the same ``fit`` fed one
   batch held in memory, and on TensorFlow against a tf.data pipeline over the same canvases;
 * ``jit_compile`` (XLA) on and off (TensorFlow; JAX always compiles), and mixed precision (``mixed_bfloat16``);
-* inference images/s: the soft path (``stampnet.evaluate.predict`` at tau 1e-4), the reconstruction alone
+* inference images/s: the soft path (``stampnet.model.predict`` at tau 1e-4), the reconstruction alone
   (``model.predict``) and hard inference (``stampnet.model.hard_reconstruct``: argmax stamps pasted);
 * CT-MNIST generation: 70,000 two-digit canvases (60,000 + 10,000, one file) generated and written.
 

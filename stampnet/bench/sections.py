@@ -165,7 +165,7 @@ def section_inference(cfg, data, models, results) -> None:
     Batch by batch, each contender in turn on the same batch (several passes); a contender's rate is the
     batch over its median batch time.
     """
-    from stampnet.evaluate import predict
+    from stampnet.model import predict
     from stampnet.model import hard_reconstruct, head_model, set_noise, set_temperature
 
     model, n, bs = models["sep"], cfg["infer_n"], cfg.get("infer_batch", 256)

@@ -23,7 +23,6 @@ int64, x_train_coords/x_test_coords (N, n_digits, 2) int64 upper-left (y, x) of 
 """
 from __future__ import annotations
 
-import os
 import warnings
 import zipfile
 import zlib
@@ -177,34 +176,17 @@ def generate_cluttered_mnist(mnist, n_digits: int, seed: int | None = None, n_tr
     return out
 
 
-def _remove_orphans(path: Path) -> None:
-    """Delete the temporary files of earlier writes of ``path`` whose process is gone (a kill leaves them)."""
-    for old in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = old.name[len(path.name) + 2:-len(".tmp")]
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            old.unlink(missing_ok=True)
-        except (ValueError, OSError):
-            continue  # not a pid of ours, or its process lives
-
-
 def save_npz_atomic(path, arrays: dict, compresslevel: int = 1) -> Path:
-    """Write ``arrays`` as a compressed .npz at ``path`` atomically: a temp file in the same folder, then
-    os.replace, so an error or Ctrl-C never leaves a half file (the temp file is removed)."""
+    """Write ``arrays`` as a compressed .npz at ``path``, whole or not at all (``stampnet.cli.atomic_path``)."""
+    from stampnet.cli import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_orphans(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
             for key, arr in arrays.items():
                 with zf.open(f"{key}.npy", "w", force_zip64=True) as f:
                     np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

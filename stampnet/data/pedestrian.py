@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import sys
 import tarfile
@@ -279,9 +278,9 @@ def synthesize_crop(rng: np.random.Generator, params: dict | None = None):
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    from stampnet.cli import write_text_atomic
+
+    write_text_atomic(path, json.dumps(obj, indent=1))
 
 
 def generate_synthetic(out: str | Path, n: int = 2000, seed: int = 0, per_minute: int = 100,
