@@ -1,35 +1,32 @@
 #!/usr/bin/env bash
-# GPU check for the device tool, in one call of at most 10 minutes: a training on JAX with the GPU, evaluated on
-# its test canvases against the paper's row, then the benchmark's training numbers at batch 64 and 512
-# (images/s, decoder share). By default the training is the full published Simple Shapes-2 schedule
-# (800 epochs x 128 steps x batch 64); DEVICE_CHECK_EXP=ct_mnist_2 trains CT-MNIST-2 with the `fast` recipe at
-# its 2.0 M-canvas allowance instead (issue 9's last row: 240 epochs x 128 x 64), on the cluttered canvases
-# carried from here.
+# GPU check: on a machine with a GPU and JAX (CUDA), in about 10 minutes, a training on JAX, evaluated on its test
+# canvases against the paper's row, then the benchmark's training numbers at batch 64 and 512 (images/s,
+# decoder share). By default the training is the full published Simple Shapes-2 schedule (800 epochs x 128
+# steps x batch 64); DEVICE_CHECK_EXP=ct_mnist_2 trains CT-MNIST-2 with the `fast` recipe at its 2.0 M-canvas
+# allowance instead (240 epochs x 128 x 64), on cluttered canvases brought along.
 #
-# 1. Here, once, from the repository root (needs pip and PyPI):
+# 1. On a machine with PyPI, once, from the repository root, for a GPU machine that has JAX but no internet:
 #        bash scripts/device_check.sh prepare
-#    It downloads the Python 3.12 wheels the GPU machine lacks (keras, namex, optree, sacred and its small
+#    It downloads the Python 3.12 wheels such a machine may lack (keras, namex, optree, sacred and its small
 #    dependencies, a setuptools that still has pkg_resources for sacred) into .whl/ (ignored by git).
-#    For CT-MNIST-2 also, once: python generate_cluttered_mnist.py --mnist ../shared/data/mnist/mnist-subset.npz
-#    (writes data/cluttered_mnist/, ignored by git, 10 MB).
-# 2. One device call:
-#        run(command="bash scripts/device_check.sh", carry=[".whl"], timeout_s=600)
-#        run(command="DEVICE_CHECK_EXP=ct_mnist_2 bash scripts/device_check.sh",
-#            carry=[".whl", "data/cluttered_mnist"], timeout_s=600)
-#    What comes back in $OUT (8 files at most): device_check.log (everything, with a summary at the end),
+#    For CT-MNIST-2 also, once: python generate_cluttered_mnist.py [--mnist PATH] (data/cluttered_mnist/, 10 MB).
+# 2. On the GPU machine, in the repository (with .whl/ and, for CT-MNIST-2, data/cluttered_mnist/ copied along):
+#        bash scripts/device_check.sh
+#        DEVICE_CHECK_EXP=ct_mnist_2 bash scripts/device_check.sh
+#    What it writes to $OUT (default device_out/): device_check.log (everything, with a summary at the end),
 #    train.txt (the run's console), metrics.json (per-epoch loss, val_loss, tau), evaluate.txt (the measures,
 #    JSON last), bench_b64.json / bench_b512.json (the benchmark's JSON, rewritten after each section),
 #    bench.err.
-# 3. A rehearsal here on the CPU (JAX, with `import tensorflow` blocked as on the GPU machine, a tiny schedule):
+# 3. A rehearsal on a CPU (JAX, with `import tensorflow` blocked as on a GPU machine without it, a tiny schedule):
 #        DEVICE_CHECK_TINY=1 OUT=/tmp/device_out bash scripts/device_check.sh
 #        DEVICE_CHECK_TINY=1 DEVICE_CHECK_EXP=ct_mnist_2 OUT=/tmp/device_out bash scripts/device_check.sh
 #
-# The GPU machine's python3 (3.12) has JAX with CUDA but no TensorFlow, which cannot travel there (its wheel is
-# far over the tool's 64 MiB), so everything runs on Keras' JAX backend. Validation is cut to 10 steps per
-# epoch (2019: 100), which is no training; everything else is the run as configured (seed, data, τ schedule).
-# Each step has its own time limit, so a slow step still leaves the others their time: training gets what is
-# left after ~150 s are kept for evaluation and the benchmark; if it is cut short, the latest checkpoint
-# is evaluated and the summary says how many epochs were done.
+# Everything runs on Keras' JAX backend, so a machine with JAX and CUDA but no TensorFlow is enough.
+# Validation is cut to 10 steps per epoch (2019: 100), which is no training; everything else is the run as
+# configured (seed, data, τ schedule).
+# Each step has its own time limit (DEVICE_CHECK_BUDGET, default 570 s in all), so a slow step still leaves the
+# others their time: training gets what is left after ~150 s are kept for evaluation and the benchmark; if it is
+# cut short, the latest checkpoint is evaluated and the summary says how many epochs were done.
 set -u
 
 if [ "${1:-}" = "prepare" ]; then
@@ -48,7 +45,7 @@ OUT=${OUT:-$PWD/device_out}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/device_check.log") 2>&1
 start=$SECONDS
-budget=${DEVICE_CHECK_BUDGET:-570}   # seconds for the whole script (the call's limit is 600)
+budget=${DEVICE_CHECK_BUDGET:-570}   # seconds for the whole script
 say() { echo; echo "== $* ($((SECONDS - start)) s)"; }
 left() { echo $((budget - (SECONDS - start))); }
 
@@ -65,7 +62,7 @@ elif ls .whl/*.whl >/dev/null 2>&1; then
         .whl/*.whl || { echo "wheel install failed"; exit 1; }
     export PYTHONPATH=/tmp/site:$PWD
 else
-    echo "no .whl/: run 'bash scripts/device_check.sh prepare' here and carry .whl"; exit 1
+    echo "no .whl/: run 'bash scripts/device_check.sh prepare' on a machine with PyPI and copy .whl/ here"; exit 1
 fi
 if [ -n "${DEVICE_CHECK_TINY:-}" ]; then  # the rehearsal: make `import tensorflow` fail, as on the GPU machine
     export PYTHONPATH=$PWD/scripts/no_tensorflow:$PYTHONPATH  # its sitecustomize.py blocks the import
@@ -84,10 +81,10 @@ EOF
 exp=${DEVICE_CHECK_EXP:-simple_shapes_2}
 case "$exp" in
     simple_shapes_2) recipe=""; period=50 ;;                            # the published schedule
-    ct_mnist_2) recipe="fast run_parameters.epochs=240"; period=10      # issue 9: 2.0 M training canvases
+    ct_mnist_2) recipe="fast run_parameters.epochs=240"; period=10      # 2.0 M training canvases
         ls data/cluttered_mnist/2-shape-8x8-clutter-8-times.npz >/dev/null 2>&1 || {
             echo "no data/cluttered_mnist/: generate it here (python generate_cluttered_mnist.py --mnist" \
-                 "../shared/data/mnist/mnist-subset.npz) and carry data/cluttered_mnist"; exit 1; } ;;
+                 "PATH) on a machine with MNIST and copy data/cluttered_mnist/ here"; exit 1; } ;;
     *) echo "DEVICE_CHECK_EXP must be simple_shapes_2 or ct_mnist_2, got '$exp'"; exit 1 ;;
 esac
 if [ -n "${DEVICE_CHECK_TINY:-}" ]; then
@@ -141,8 +138,8 @@ try:
     title, reference, meets = {
         "simple_shapes_2": ("the paper's Simple Shapes-2 row (target within 0.02)",
                             {"cor_loc": 0.9828, "iou": 0.9500, "purity": 0.9564}, lambda m, v: abs(m - v) <= 0.02),
-        # issue 9's targets for CT-MNIST-2 with `fast` at 2.0 M canvases (paper: 0.9508 / 0.8371 / 0.6042)
-        "ct_mnist_2": ("issue 9's CT-MNIST-2 targets (target at least)",
+        # the targets for CT-MNIST-2 with `fast` at 2.0 M canvases (paper 0.9545 / 0.8394 / 0.6149)
+        "ct_mnist_2": ("the CT-MNIST-2 targets of the fast recipe (target at least)",
                        {"cor_loc": 0.945, "iou": 0.83, "purity": 0.60}, lambda m, v: m >= v),
     }[exp]
     print(f"evaluation vs {title}: " + ", ".join(

@@ -5,7 +5,7 @@ the encoder blocks, the final conv, the stamp / y / x encodings, the y / x / sta
 conv followed by its batch norm; the stamps are ``stamp_layer``'s kernel (S, S, K, 1). Some 2019 files name
 the three Gumbel pre-layer convs ``pre-softmax_y``, ``pre-softmax_x``, ``pre-softmax_stamp`` (the authors'
 ``gumbel_softmax_layer`` names them; older runs did not) and number only the other convs. The file's own layer
-order is not creation order, and a session that built a model before numbers from higher N, so layers are
+order is not creation order, and a Python process that built a model before numbers from higher N, so layers are
 matched by role: a named head by its name, the numbered layers by their number's rank among the roles left;
 every shape is checked.
 """

@@ -78,7 +78,7 @@ def assert_same_weights(a, b):
     ((), 1),                       # 2019 runs: conv2d_1 … conv2d_12
     (HEADS, 1),                    # named Gumbel heads, conv2d_1 … conv2d_9
     (("stamp",), 1),               # a mix: y and x numbered conv2d_10/11, the stamp head named
-    (("x",), 13),                  # a mix, numbered from 13 (a notebook session that built a model before)
+    (("x",), 13),                  # a mix, numbered from 13 (a notebook kernel that built a model before)
 ])
 def test_keras2_file_loads_by_role(tmp_path, named_heads, first):
     source = randomised(seed=1)

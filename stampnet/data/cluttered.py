@@ -32,7 +32,7 @@ import numpy as np
 
 from stampnet import ConfigError
 from stampnet.data import COUNT, PATH, Canvases, Splits, check_memory, register
-from stampnet.data.shapes import int_param
+from stampnet.data.shapes import default_train_size, int_param
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "data" / "cluttered_mnist"
@@ -255,9 +255,7 @@ def load_ct_mnist(img_type_parameters: dict, input_parameters: dict, run_paramet
                               f"with --canvas {rows}")
         if len(arrays[f"x_{split}"]) == 0:
             raise ConfigError(f"{p['data_path']} holds no {split} canvases; {HOW_TO_MAKE}")
-    default_train = ((run_parameters.get("steps_per_epoch", 128) + run_parameters.get("validation_steps", 100))
-                     * input_parameters.get("batch_size", 64))
-    n_train = int_param(p, "train_size", default_train)
+    n_train = int_param(p, "train_size", default_train_size(run_parameters, input_parameters))
     n_test = int_param(p, "test_size", len(arrays["x_test"]))
     if n_train > len(arrays["x_train"]):
         warnings.warn(f"{p['data_path']} holds {len(arrays['x_train'])} training canvases; cycling them to "

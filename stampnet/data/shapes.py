@@ -109,11 +109,16 @@ def int_param(params: dict, key: str, default, minimum: int = 1) -> int:
     return int(value)
 
 
+def default_train_size(run_parameters: dict, input_parameters: dict) -> int:
+    """(steps_per_epoch + validation_steps) × batch_size of the validated config: as many training canvases as
+    2019 used (training, then validation)."""
+    return (run_parameters["steps_per_epoch"] + run_parameters["validation_steps"]) * input_parameters["batch_size"]
+
+
 def split_sizes(params: dict, input_parameters: dict, run_parameters: dict) -> tuple[int, int]:
     """(train_size, test_size): default train = (steps_per_epoch + validation_steps)·batch_size, as 2019 used
     exactly that many training canvases (training, then validation); default test = 10,000."""
-    default_train = ((run_parameters.get("steps_per_epoch", 128) + run_parameters.get("validation_steps", 100))
-                     * input_parameters.get("batch_size", 64))
+    default_train = default_train_size(run_parameters, input_parameters)
     sizes = int_param(params, "train_size", default_train), int_param(params, "test_size", 10000)
     rows, cols = input_parameters["img_rows"], input_parameters["img_cols"]
     for n, key in zip(sizes, ("img_type_parameters.train_size, or steps_per_epoch + validation_steps or batch_size "
