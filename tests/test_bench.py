@@ -56,3 +56,20 @@ def test_mixed_bfloat16_keeps_gumbel_and_decoder_in_float32():
     x = (np.random.default_rng(0).random((8, 32, 32, 1)) > 0.7).astype("float32")
     loss = model.train_on_batch(x, x)
     assert np.isfinite(loss)
+
+
+def test_compare_refuses_an_unknown_revision(capsys):
+    from stampnet.bench.__main__ import main
+
+    assert main(["--compare", "no-such-revision"]) == 2
+    assert "is not a revision of this repository" in capsys.readouterr().err
+
+
+def test_compare_trains_both_trees_alternating():
+    from stampnet.bench.compare import compare, report
+
+    seen = []
+    result = compare("HEAD", rounds=2, epochs=2, steps=2, progress=seen.append)
+    assert [line.split(": ")[1] for line in seen] == ["this tree", "HEAD", "HEAD", "this tree"]
+    assert all(v > 0 for rates in result["rates"].values() for v in rates) and result["ratio"] > 0
+    assert "ratio this tree / HEAD" in report(result)

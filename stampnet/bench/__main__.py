@@ -32,7 +32,15 @@ def main(argv=None) -> int:
     parser.add_argument("--backends", help="comma-separated Keras backends (tensorflow,jax,torch): the benchmark "
                         "once per backend, each in its own process one after the other, and their numbers side by "
                         "side; the other options apply to each")
+    parser.add_argument("--compare", metavar="REV",
+                        help="instead: training canvases/s of this tree against git revision REV, side by side "
+                             "(a short fast Simple Shapes-2 training in each, alternating; stampnet/bench/compare.py)")
+    parser.add_argument("--rounds", type=cli.positive_int, default=3, help="rounds of --compare (default 3)")
     args = parser.parse_args(argv)
+    if args.compare:
+        from stampnet.bench.compare import main as compare_main
+
+        return compare_main(args.compare, args.rounds, args.save, args.json)
     if args.mnist is not None and not os.path.exists(args.mnist):
         parser.error(f"argument --mnist: {args.mnist!r} does not exist; give an mnist.npz or a folder of the IDX "
                      "files, or leave --mnist out")
