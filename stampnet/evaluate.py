@@ -59,28 +59,32 @@ def measure(run: LoadedRun, test, tau=None, matching="greedy", noise=True, batch
     return measures, out
 
 
-def measure_recalibrated(run: LoadedRun, test, train_images, precise_bn: int = 0, **kwargs) -> tuple[dict, dict]:
+def measure_recalibrated(run: LoadedRun, test, train_images, precise_bn: int = 0, precise_bn_dropout: bool = False,
+                         **kwargs) -> tuple[dict, dict]:
     """:func:`measure`, after ``--precise-bn``: first recompute the loaded weights' BatchNorm statistics without
     dropout on ``precise_bn`` of the run's training canvases (``stampnet.recipe.recompute_batchnorm``, seeded
-    by the run's seed), recorded as ``measures["precise_bn"]``. ``precise_bn=0`` measures the weights as they are."""
+    by the run's seed), recorded as ``measures["precise_bn"]``. ``precise_bn=0`` measures the weights as they are.
+    ``precise_bn_dropout``: the control, the same recomputation with dropout on (as training saw it)."""
     from stampnet.recipe import recompute_batchnorm
 
-    used = recompute_batchnorm(run.model, train_images, precise_bn, seed=run.config["seed"])
+    used = recompute_batchnorm(run.model, train_images, precise_bn, seed=run.config["seed"], dropout=precise_bn_dropout)
     measures, out = measure(run, test, **kwargs)
     if used:
         measures["precise_bn"] = used  # canvases the statistics were recomputed on
+        measures["precise_bn_dropout"] = precise_bn_dropout
     return measures, out
 
 
 def evaluate(target, epoch=None, weights=None, tau=None, limit=None, matching="greedy", noise=True,
-             batch_size=256, decoder=None, kmeans=None, progress=False, seed=DEFAULT_SEED, precise_bn=0) -> dict:
+             batch_size=256, decoder=None, kmeans=None, progress=False, seed=DEFAULT_SEED, precise_bn=0,
+             precise_bn_dropout=False) -> dict:
     """Load a run, predict its test split and compute the measures (the 2019 notebook's). Returns a dict
     with ``measures`` (and ``kmeans`` rows for Omniglot), plus ``outputs``, ``test`` and ``run`` for
     figures (the notebook uses them). ``seed``: of the test-time Gumbel noise (None: unseeded).
     ``precise_bn``: first recompute the BatchNorm statistics without dropout on this many training canvases."""
     run = load_run(target, epoch, weights, decoder)
     test, train_images = test_split(run.config, limit, with_train=True)
-    measures, out = measure_recalibrated(run, test, train_images, precise_bn, tau=tau, matching=matching,
+    measures, out = measure_recalibrated(run, test, train_images, precise_bn, precise_bn_dropout, tau=tau, matching=matching,
                                          noise=noise, batch_size=batch_size, seed=seed, progress=progress)
     result = {"measures": measures, "outputs": out, "test": test, "run": run}
     if kmeans if kmeans is not None else run.config["run_parameters"]["img_type"] == "omniglot":
@@ -110,7 +114,8 @@ def parse_epochs(text) -> Optional[list[int]] | str:
 
 
 def evaluate_epochs(target, epochs="all", tau=None, limit=None, matching="greedy", noise=True, batch_size=256,
-                    decoder=None, seed=DEFAULT_SEED, progress=False, precise_bn=0) -> dict:
+                    decoder=None, seed=DEFAULT_SEED, progress=False, precise_bn=0,
+                    precise_bn_dropout=False) -> dict:
     """The measures of several checkpoints of one run (``epochs``: a list, ``"10,20"`` or ``"all"``), each on
     the same test canvases with the same noise (and, with ``precise_bn``, its BatchNorm statistics recomputed
     first, as :func:`evaluate`). Returns ``rows`` (one dict per epoch: epoch, training_canvases, the measures)
@@ -132,7 +137,7 @@ def evaluate_epochs(target, epochs="all", tau=None, limit=None, matching="greedy
     for epoch in epochs:
         run.weights = found[epoch]
         load_weights(run.model, run.weights, run.folder / "config.json")
-        measures, _ = measure_recalibrated(run, test, train_images, precise_bn, tau=tau, matching=matching,
+        measures, _ = measure_recalibrated(run, test, train_images, precise_bn, precise_bn_dropout, tau=tau, matching=matching,
                                            noise=noise, batch_size=batch_size, seed=seed, progress=progress)
         rows.append({"epoch": epoch, "training_canvases": training_canvases(run.config, epoch), **measures})
     return {"rows": rows, "run": run}
@@ -208,6 +213,9 @@ def main(argv=None) -> int:
                         help="first recompute the BatchNorm statistics without dropout on N training canvases "
                              "(e.g. 8192; the weights file is not changed). Runs trained with "
                              "run_parameters.precise_bn already carry them")
+    parser.add_argument("--precise-bn-dropout", action="store_true",
+                        help="with --precise-bn: the control, the statistics recomputed with dropout on (as "
+                             "training saw them)")
     parser.add_argument("--decoder", choices=("separable", "conv"), help="override the decoder implementation")
     parser.add_argument("--kmeans", action=argparse.BooleanOptionalAction, default=None,
                         help="add k-means baselines (default: on for Omniglot)")
@@ -223,6 +231,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if (args.target is None) == (args.pretrained is None):
         parser.error("give a run folder / config.json, or --pretrained EXP (not both)")
+    if args.precise_bn_dropout and not args.precise_bn:
+        parser.error("--precise-bn-dropout is the control of --precise-bn N; give both")
     if args.pretrained is not None and (args.weights or args.epoch or args.epochs):
         parser.error("--pretrained brings its own weights; leave out --weights, --epoch and --epochs")
     if args.out is not None:
@@ -236,7 +246,7 @@ def main(argv=None) -> int:
                 parser.error(f"argument --out: {err}")
     options = dict(tau=args.tau, limit=args.limit, matching=args.matching, noise=not args.no_noise,
                    batch_size=args.batch_size, decoder=args.decoder, seed=args.seed, progress=not args.json,
-                   precise_bn=args.precise_bn)
+                   precise_bn=args.precise_bn, precise_bn_dropout=args.precise_bn_dropout)
     try:
         if args.pretrained is not None:
             from stampnet.pretrained import fetch

@@ -146,19 +146,18 @@ def test_epoch_and_epochs_exclude_each_other(tiny_run, capsys):
     one_error_line(capsys, [str(tiny_run), "--epoch", "1", "--epochs", "all"], "not allowed with argument")
 
 
-def test_precise_bn_script_reports_before_and_after(tiny_run):
-    """scripts/precise_bn.py: the run's measures as trained, then with the statistics recomputed (with dropout
-    too, the control), on the run's own test split; it writes nothing into the run."""
-    import subprocess
-    import sys
-    from pathlib import Path
+def test_precise_bn_and_its_dropout_control(tiny_run):
+    """--precise-bn N recomputes the statistics without dropout before measuring, --precise-bn-dropout with it
+    (the control); the weights file and the run stay as they were."""
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in tiny_run.rglob("*"))
+    plain = evaluate(tiny_run, limit=16)["measures"]
+    recomputed = evaluate(tiny_run, limit=16, precise_bn=16)["measures"]
+    control = evaluate(tiny_run, limit=16, precise_bn=16, precise_bn_dropout=True)["measures"]
+    assert "precise_bn" not in plain and recomputed["precise_bn"] == 16 and not recomputed["precise_bn_dropout"]
+    assert control["precise_bn_dropout"] is True
+    assert recomputed["avg_total_mse"] != plain["avg_total_mse"]
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in tiny_run.rglob("*")) == before
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "precise_bn.py"
-    before = sorted(p.name for p in tiny_run.rglob("*"))
-    for extra, label in (([], "without dropout:"), (["--keep-dropout"], "with dropout (control):")):
-        proc = subprocess.run([sys.executable, str(script), str(tiny_run), "--n", "16", "--batches", "1", *extra],
-                              capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        lines = [line for line in proc.stdout.splitlines() if "cor_loc" in line]
-        assert len(lines) == 2 and "as trained:" in lines[0] and label in lines[1], proc.stdout
-    assert sorted(p.name for p in tiny_run.rglob("*")) == before
+
+def test_precise_bn_dropout_needs_precise_bn(tiny_run, capsys):
+    one_error_line(capsys, [str(tiny_run), "--precise-bn-dropout"], "control of --precise-bn N")
