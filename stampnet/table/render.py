@@ -176,7 +176,8 @@ def readme_block(results_root: Path, recipe: str) -> str:
             canvases = recs[0]["provenance"]["training_canvases"]
             seeds = f", {len(recs)} seeds" if len(recs) > 1 else ""
             n = f", {recs[0]['test_canvases']:,} test canvases" if recs[0].get("limit") else ""
-            lines.append(f"| | trained here, `{recipe}` ({canvases / 1e6:.2f} M canvases{seeds}{n}) | "
+            data = f"; {recs[0]['data']}" if recs[0].get("data") else ""
+            lines.append(f"| | trained here, `{recipe}` ({canvases / 1e6:.2f} M canvases{seeds}{n}{data}) | "
                          + " | ".join(_ms([r["measures"].get(k) for r in recs]) for k, _ in MEASURES) + " |")
         else:
             lines.append(f"| | trained here, `{recipe}` | not yet | | |")
