@@ -100,7 +100,7 @@ def preflight_hook(config, command_name, logger):
         return {}
     from stampnet.train import preflight
 
-    preflight(config)
+    preflight(config, warn_live=True)
     url, db = mongo_settings(config)
     if url and not ex._unobserved and not any(isinstance(o, MongoObserver) for o in ex.observers):
         observer = mongo_observer(url, db)

@@ -31,16 +31,16 @@ class TrainingDiverged(ConfigError, FloatingPointError):
     """The loss became NaN/inf; the message names the last good checkpoint and the fix."""
 
 
-def preflight(config: dict) -> dict:
+def preflight(config: dict, warn_live: bool = False) -> dict:
     """Every check that needs no data and no model: the config, the run options and the resume source; returns
     the validated config. ``stamp_network`` calls it before Sacred creates the run folder, so a bad config
-    leaves no files."""
+    leaves no files; there (``warn_live``) it also warns when the run to resume is still training."""
     cfg = validate(config)
     if cfg["resume_from"]:
         from stampnet.runs import is_live
 
         done, epochs = resume_epoch(*resume_source(cfg["resume_from"])), cfg["run_parameters"]["epochs"]
-        if is_live(Path(cfg["resume_from"])):
+        if warn_live and is_live(Path(cfg["resume_from"])):
             print(f"warning: {cfg['resume_from']} is still training in another process (its heartbeat moves); "
                   "this run starts from its last finished epoch and both will go on", file=sys.stderr, flush=True)
         if done >= epochs:
