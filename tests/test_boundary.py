@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from stampnet import ConfigError
 from stampnet.config import DEFAULTS, FREE_FORM_KEYS, validate
-from stampnet.data import COUNT, FLAG, FRACTION, LOADER_KEYS, _import_loaders
+from stampnet.data import COMMON_KEYS, COUNT, FLAG, FRACTION, LOADER_KEYS, _import_loaders
 
 _import_loaders()
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -85,7 +85,7 @@ def test_an_unknown_key_at_any_level_is_named(branch, name):
 @SETTINGS
 @given(img_type=st.sampled_from(sorted(LOADER_KEYS)), name=NAMES)
 def test_an_unknown_loader_key_is_named(img_type, name):
-    if name in LOADER_KEYS[img_type]:
+    if name in LOADER_KEYS[img_type] or name in COMMON_KEYS:
         return
     params = {"img_type": img_type, "img_type_parameters": {name: 1}}
     with pytest.raises(ConfigError, match=f"img_type_parameters.{name} for img_type {img_type}"):

@@ -547,3 +547,15 @@ def test_precise_bn_in_a_tiny_run_saves_the_recomputed_statistics(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     as_trained, recomputed = statistics(str(next((tmp_path / "trained").glob("weights.01-*"))))
     assert max(np.max(np.abs(a - b)) for a, b in zip(as_trained, recomputed)) > 1e-3
+
+
+@pytest.mark.parametrize("script", SCRIPTS + ["folder.py"])
+@pytest.mark.parametrize("named", ["quick", "cpu", "fast"])
+def test_every_named_config_fits_every_script(script, named):
+    """Each named config of stamp_network.py is a valid config on every experiment (its keys reach every loader)."""
+    from sacred.utils import recursive_update
+
+    from stamp_network import ex
+
+    updates = {k: v for k, v in ex.named_configs[named]().items() if k != "__doc__"}
+    validate(recursive_update(_script_config(script), updates))

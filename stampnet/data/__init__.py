@@ -54,7 +54,10 @@ _KIND_OK = {
     FLAG: lambda v: isinstance(v, bool),
     PATH: lambda v: isinstance(v, str) and v != "",
 }
-# Bytes per float32 pixel; a generated set is refused above this share of the machine's memory.
+# Keys every loader takes: test_size, the number of test canvases (the first ones of a split read from files;
+# generated splits are made that large). The ``quick`` named config sets it for every experiment.
+COMMON_KEYS = {"test_size": COUNT}
+# A set of canvases is refused when it would take more than this share of the free memory.
 MEMORY_SHARE = 0.8
 
 
@@ -78,7 +81,7 @@ def check_img_type_parameters(img_type: str, params: dict) -> None:
         near = difflib.get_close_matches(img_type, LOADERS, n=1)
         raise ConfigError(f"unknown run_parameters.img_type {img_type!r}; "
                           + (f"did you mean {near[0]!r}?" if near else f"choose one of {sorted(LOADERS)}"))
-    known = LOADER_KEYS[img_type]
+    known = {**COMMON_KEYS, **LOADER_KEYS[img_type]}
     for key, value in params.items():
         name = f"run_parameters.img_type_parameters.{key}"
         if key not in known:
@@ -118,6 +121,8 @@ def load_data(run_parameters: dict, input_parameters: dict, seed: int) -> Splits
     params = run_parameters.get("img_type_parameters") or {}
     check_img_type_parameters(img_type, params)
     splits = LOADERS[img_type](params, input_parameters, run_parameters, seed)
+    if params.get("test_size") is not None and len(splits.test) > params["test_size"]:
+        splits.test = splits.test.take(slice(0, params["test_size"]))
     shape = (input_parameters["img_rows"], input_parameters["img_cols"], input_parameters["img_channels"])
     for name, part in (("train", splits.train), ("test", splits.test)):
         if part.images.shape[1:] != shape:
