@@ -144,7 +144,7 @@ def test_readme_renders_from_the_results_files(tmp_path):
     assert render.render_readme(readme, tmp_path, "fast")
     text = readme.read_text()
     assert "old" not in text and text.endswith(f"{render.README_END}\ntail\n")
-    assert "| | trained here, `fast` (0.00 M canvases) | 0.9900 | 0.5000 | 0.2500 |" in text
+    assert "| | trained here, `fast` (0.00 M canvases, 100 test canvases) | 0.9900 | 0.5000 | 0.2500 |" in text
     assert not render.render_readme(readme, tmp_path, "fast")  # a second render changes nothing
 
 

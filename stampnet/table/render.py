@@ -11,6 +11,7 @@ from stampnet.runs import read_json
 from stampnet.table import BY_NAME, MEASURES, ROWS
 
 README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
+FULL_TEST = 10_000  # the test canvases of the 2019 test splits: README marks rows measured on another number
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -168,14 +169,14 @@ def readme_block(results_root: Path, recipe: str) -> str:
         lines.append(f"| {row.title} | paper | " + " | ".join(fmt(v) for v in row.paper) + " |")
         old = pretrained.get(row.name) or {}
         if "measures" in old:
-            n = f", {old['test_canvases']:,} test canvases" if old.get("limit") else ""
+            n = f", {old['test_canvases']:,} test canvases" if old["test_canvases"] != FULL_TEST else ""
             lines.append(f"| | 2019 weights, evaluated here{n} | "
                          + " | ".join(fmt(old["measures"].get(k)) for k, _ in MEASURES) + " |")
         recs = records.get(row.name)
         if recs:
             canvases = recs[0]["provenance"]["training_canvases"]
             seeds = f", {len(recs)} seeds" if len(recs) > 1 else ""
-            n = f", {recs[0]['test_canvases']:,} test canvases" if recs[0].get("limit") else ""
+            n = f", {recs[0]['test_canvases']:,} test canvases" if recs[0]["test_canvases"] != FULL_TEST else ""
             data = f"; {recs[0]['data']}" if recs[0].get("data") else ""
             lines.append(f"| | trained here, `{recipe}` ({canvases / 1e6:.2f} M canvases{seeds}{n}{data}) | "
                          + " | ".join(_ms([r["measures"].get(k) for r in recs]) for k, _ in MEASURES) + " |")

@@ -210,7 +210,7 @@ def data_note(cfg: dict) -> Optional[str]:
     if rp["img_type"] == "pedestrian":
         folder = Path(rp["img_type_parameters"].get("data_path", "data/pedestrian"))
         synthetic = (folder if folder.is_absolute() else REPO_ROOT / folder) / "synthetic.json"
-        return "synthetic overhead set (the 2019 recordings are not public)" if synthetic.is_file() else None
+        return "synthetic overhead set, the 2019 recordings not being public" if synthetic.is_file() else None
     if rp.get("mnist_path"):
         return f"MNIST from {Path(rp['mnist_path']).name}"
     return None
