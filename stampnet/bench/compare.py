@@ -43,7 +43,7 @@ def train_rate(tree: Path, epochs: int, steps: int, runs: Path) -> float:
 
 def compare(rev: str, rounds: int = 3, epochs: int = 4, steps: int = 32, progress=print) -> dict:
     """Train in this tree and in ``rev`` ``rounds`` times each, alternating; returns the rates and their ratio."""
-    from stampnet.table.run import cpu_model
+    from stampnet.bench.machine import cpu_name
 
     check = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=REPO_ROOT,
                            capture_output=True, text=True)
@@ -68,7 +68,7 @@ def compare(rev: str, rounds: int = 3, epochs: int = 4, steps: int = 32, progres
         subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=REPO_ROOT, capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
     medians = {name: statistics.median(v) for name, v in rates.items()}
-    return {"rev": rev, "commit": commit, "cpu": cpu_model(), "rounds": rounds, "epochs": epochs, "steps": steps,
+    return {"rev": rev, "commit": commit, "cpu": cpu_name(), "rounds": rounds, "epochs": epochs, "steps": steps,
             "rates": rates, "medians": medians, "ratio": medians["this tree"] / medians[rev]}
 
 

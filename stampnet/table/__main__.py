@@ -17,7 +17,6 @@ from stampnet.table.render import render_readme, write_table
 from stampnet.table.run import measure_2019, run_cluster, run_local
 
 
-
 def parse_rows(text: str) -> list[Row]:
     if text == "all":
         return list(ROWS)

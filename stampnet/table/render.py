@@ -36,9 +36,10 @@ def _mean_sd(values: list) -> tuple[Optional[float], Optional[float]]:
     return float(np.mean(values)), (float(np.std(values, ddof=1)) if len(values) > 1 else None)
 
 
-def _ms(values: list) -> str:
-    mean, sd = _mean_sd(values)
-    return fmt(mean) + (f" ± {sd:.4f}" if sd is not None else "")
+def _ms(line: dict, key: str) -> str:
+    """A row's mean of ``key`` over its seeds, with the standard deviation where there are several."""
+    sd = line[f"{key}_sd"]
+    return fmt(line[key]) + (f" ± {sd:.4f}" if sd is not None else "")
 
 
 def load_records(results: Path) -> dict[str, list[dict]]:
@@ -71,8 +72,7 @@ def table_rows(records: dict[str, list[dict]], pretrained: dict[str, dict]) -> l
         line.update(training_canvases=prov[0]["training_canvases"],
                     train_wall_s=_mean_sd([p["train_wall_s"] for p in prov])[0],
                     canvases_per_s=_mean_sd([p["canvases_per_s"] for p in prov])[0],
-                    test_canvases=recs[0]["test_canvases"], cpu=prov[0]["cpu"], data=recs[0].get("data"),
-                    _records=recs)
+                    test_canvases=recs[0]["test_canvases"], cpu=prov[0]["cpu"], data=recs[0].get("data"))
         out.append(line)
     return out
 
@@ -84,8 +84,7 @@ def markdown(lines: list[dict], recipe: str) -> str:
     rule = "|" + "---|" * (head.count("|") - 1)
     body = []
     for line in lines:
-        recs = line["_records"]
-        ours = " / ".join(_ms([r["measures"].get(k) for r in recs]) for k, _ in MEASURES)
+        ours = " / ".join(_ms(line, k) for k, _ in MEASURES)
         paper = " / ".join(fmt(line[f"paper_{k}"]) for k, _ in MEASURES)
         w2019 = " / ".join(fmt(line[f"weights2019_{k}"]) for k, _ in MEASURES) \
             if any(line[f"weights2019_{k}"] is not None for k, _ in MEASURES) else "—"
@@ -162,24 +161,23 @@ def write_table(results: Path, recipe: str, pretrained: dict) -> list[Path]:
 
 def readme_block(results_root: Path, recipe: str) -> str:
     """The README's results block: per row the paper, the 2019 weights measured here and ours."""
-    records = load_records(results_root / recipe)
     pretrained = {row.name: read_json(results_root / "2019" / f"{row.name}.json") for row in ROWS}
+    ours = {line["row"]: line for line in table_rows(load_records(results_root / recipe), pretrained)}
     lines = ["| experiment | measured on | CorLoc | IoU | purity |", "|---|---|---|---|---|"]
     for row in ROWS:
         lines.append(f"| {row.title} | paper | " + " | ".join(fmt(v) for v in row.paper) + " |")
-        old = pretrained.get(row.name) or {}
+        old = pretrained[row.name]
         if "measures" in old:
             n = f", {old['test_canvases']:,} test canvases" if old["test_canvases"] != FULL_TEST else ""
             lines.append(f"| | 2019 weights, evaluated here{n} | "
                          + " | ".join(fmt(old["measures"].get(k)) for k, _ in MEASURES) + " |")
-        recs = records.get(row.name)
-        if recs:
-            canvases = recs[0]["provenance"]["training_canvases"]
-            seeds = f", {len(recs)} seeds" if len(recs) > 1 else ""
-            n = f", {recs[0]['test_canvases']:,} test canvases" if recs[0]["test_canvases"] != FULL_TEST else ""
-            data = f"; {recs[0]['data']}" if recs[0].get("data") else ""
-            lines.append(f"| | trained here, `{recipe}` ({canvases / 1e6:.2f} M canvases{seeds}{n}{data}) | "
-                         + " | ".join(_ms([r["measures"].get(k) for r in recs]) for k, _ in MEASURES) + " |")
+        line = ours.get(row.name)
+        if line:
+            seeds = f", {line['seeds']} seeds" if line["seeds"] > 1 else ""
+            n = f", {line['test_canvases']:,} test canvases" if line["test_canvases"] != FULL_TEST else ""
+            data = f"; {line['data']}" if line["data"] else ""
+            lines.append(f"| | trained here, `{recipe}` ({line['training_canvases'] / 1e6:.2f} M canvases{seeds}{n}"
+                         f"{data}) | " + " | ".join(_ms(line, k) for k, _ in MEASURES) + " |")
         else:
             lines.append(f"| | trained here, `{recipe}` | not yet | | |")
     return "\n".join(lines)

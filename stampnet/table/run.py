@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from stampnet import ConfigError
+from stampnet.bench.machine import cpu_name
 from stampnet.runs import is_finished, is_live, read_json, resumable, run_chain, run_folders, timestamp
 from stampnet.table import MEASURES, REPO_ROOT, Job, Row, log, recipe_folder
 from stampnet.table.render import duration, fmt
@@ -29,7 +29,6 @@ def script_seed(script: Path) -> int:
     raise ConfigError(f"{script} sets no seed in its config; add \"seed\": <int> to it")
 
 
-
 def data_overrides(job: Job) -> list[str]:
     return [f"run_parameters.mnist_path={job.mnist}"] if job.mnist and job.row.data == "mnist" else []
 
@@ -38,8 +37,9 @@ def ensure_data(job: Job) -> None:
     """CT-MNIST rows read a generated file: make both 2019 files first when one is missing."""
     if job.row.data != "ct_mnist":
         return
-    folder = REPO_ROOT / "data" / "cluttered_mnist"
-    if all((folder / name).is_file() for name in ("8x8-clutter-8-times.npz", "2-shape-8x8-clutter-8-times.npz")):
+    from stampnet.data.cluttered import DATA_DIR, default_file_name
+
+    if all((DATA_DIR / default_file_name(n)).is_file() for n in (1, 2)):
         return
     command = [sys.executable, str(REPO_ROOT / "generate_cluttered_mnist.py")] + (["--mnist", job.mnist] if job.mnist else [])
     log(f"{job.label}: making the CT-MNIST files: {' '.join(command[1:])}")
@@ -99,20 +99,12 @@ def train_row(job: Job) -> Optional[Path]:
     return finished[-1]
 
 
-
 def git_commit() -> Optional[str]:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return (out.stdout.strip() or None) if out.returncode == 0 else None
-
-
-def cpu_model() -> str:
-    """This machine's CPU model name (as Sacred records it for a run)."""
-    from sacred.host_info import get_host_info
-
-    return get_host_info().get("cpu") or platform.processor() or platform.machine()
 
 
 def kmeans_references(cfg: dict, test) -> dict:
@@ -137,13 +129,15 @@ def provenance(run: Path, cfg: dict) -> dict:
         seconds = (stop - start).total_seconds() if start and stop else None
         wall += seconds or 0.0
         meta = info.get("meta", {})
-        parts.append({"folder": str(part), "status": info.get("status"), "named_configs": meta.get("named_configs"),
+        parts.append({"folder": str(part), "command": typed_command(info), "status": info.get("status"),
+                      "named_configs": meta.get("named_configs"),
                       "config_updates": meta.get("config_updates"), "wall_s": seconds,
                       "cpu": info.get("host", {}).get("cpu"), "gpus": info.get("host", {}).get("gpus"),
                       "backend": read_json(part / "info.json").get("backend")})
     rp, ip = cfg["run_parameters"], cfg["layer_parameters"]["input_parameters"]
     canvases = rp["epochs"] * rp["steps_per_epoch"] * ip["batch_size"]
-    return {"run_folder": str(run), "runs": parts, "training_canvases": canvases, "epochs": rp["epochs"],
+    return {"run_folder": str(run), "runs": parts, "commands": [p["command"] for p in parts],
+            "training_canvases": canvases, "epochs": rp["epochs"],
             "train_wall_s": wall, "canvases_per_s": canvases / wall if wall else None,
             "backend": parts[-1]["backend"], "cpu": parts[-1]["cpu"], "gpus": parts[-1]["gpus"]}
 
@@ -175,9 +169,9 @@ def measure_row(job: Job, run: Path) -> dict:
         "paper": dict(zip((k for k, _ in MEASURES), job.row.paper)),
         **measured, "limit": job.limit,
         "data": data_note(cfg),
-        "provenance": {**provenance(run, cfg), "commands": train_commands(run),
+        "provenance": {**provenance(run, cfg),
                        "evaluated_with": f"python -m stampnet.evaluate {run}" + (f" --limit {job.limit}" if job.limit else ""),
-                       "git_commit": git_commit(), "evaluated_on": cpu_model(),
+                       "git_commit": git_commit(), "evaluated_on": cpu_name(),
                        "evaluated_at": datetime.now().isoformat(timespec="seconds"), "config": cfg},
     }
     job.results.mkdir(parents=True, exist_ok=True)
@@ -186,15 +180,11 @@ def measure_row(job: Job, run: Path) -> dict:
     return record
 
 
-def train_commands(run: Path) -> list[str]:
-    """The command line of every run in the chain, as typed (named configs and updates from run.json)."""
-    out = []
-    for part in run_chain(run):
-        meta = read_json(part / "run.json").get("meta", {})
-        script = read_json(part / "run.json").get("experiment", {}).get("name", "?")
-        words = list(meta.get("named_configs") or []) + [f"{k}={v}" for k, v in _flat(meta.get("config_updates") or {})]
-        out.append(f"python {script}.py" + (" with " + " ".join(words) if words else ""))
-    return out
+def typed_command(info: dict) -> str:
+    """A run's command line as typed (its run.json: the script, named configs and updates)."""
+    meta, script = info.get("meta", {}), info.get("experiment", {}).get("name", "?")
+    words = list(meta.get("named_configs") or []) + [f"{k}={v}" for k, v in _flat(meta.get("config_updates") or {})]
+    return f"python {script}.py" + (" with " + " ".join(words) if words else "")
 
 
 def _flat(tree: dict, prefix: str = ""):
@@ -208,7 +198,9 @@ def _flat(tree: dict, prefix: str = ""):
 def data_note(cfg: dict) -> Optional[str]:
     rp = cfg["run_parameters"]
     if rp["img_type"] == "pedestrian":
-        folder = Path(rp["img_type_parameters"].get("data_path", "data/pedestrian"))
+        from stampnet.data.pedestrian import DEFAULT_PATH
+
+        folder = Path(rp["img_type_parameters"].get("data_path") or DEFAULT_PATH)
         synthetic = (folder if folder.is_absolute() else REPO_ROOT / folder) / "synthetic.json"
         return "synthetic overhead set, the 2019 recordings not being public" if synthetic.is_file() else None
     if rp.get("mnist_path"):
