@@ -194,3 +194,21 @@ def test_rows_run_as_ray_tasks_and_a_killed_worker_is_rerun(tmp_path):
         assert record["provenance"]["epochs"] == 6
     record = json.loads((tmp_path / "results" / "quick" / "simple_shapes_1.json").read_text())
     assert len(record["provenance"]["runs"]) == 2, out[-6000:]  # the rerun task resumed the killed worker's run
+
+
+def test_provenance_counts_a_killed_runs_time_until_its_last_heartbeat(tmp_path):
+    killed, resumed = tmp_path / "1", tmp_path / "2"
+    times = {killed: {"start_time": "2026-01-01T10:00:00.000000", "heartbeat": "2026-01-01T10:12:00.000000",
+                      "status": "RUNNING"},
+             resumed: {"start_time": "2026-01-01T11:00:00.000000", "heartbeat": "2026-01-01T11:23:59.000000",
+                       "stop_time": "2026-01-01T11:24:00.000000", "status": "COMPLETED"}}
+    cfg = {"run_parameters": {"epochs": 10, "steps_per_epoch": 4}, "layer_parameters": {"input_parameters":
+                                                                                        {"batch_size": 8}}}
+    for folder, info in times.items():
+        folder.mkdir()
+        (folder / "run.json").write_text(json.dumps({**info, "experiment": {"name": "simple_shapes_2"}}))
+        (folder / "config.json").write_text(json.dumps({**cfg, "resume_from": str(killed) if folder == resumed
+                                                        else None}))
+    prov = jobs.provenance(resumed, cfg)
+    assert [part["wall_s"] for part in prov["runs"]] == [720.0, 1440.0]
+    assert prov["train_wall_s"] == 2160.0 and prov["canvases_per_s"] == pytest.approx(320 / 2160)

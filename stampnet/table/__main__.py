@@ -49,6 +49,11 @@ def recipes() -> list[str]:
             and any(ast.unparse(d) == "ex.named_config" for d in node.decorator_list)]
 
 
+def read_pretrained(results_root: Path) -> dict:
+    """The 2019 weights' records in ``<results>/2019/`` by row (None where a row has none)."""
+    return {row.name: read_json(results_root / "2019" / f"{row.name}.json") for row in ROWS}
+
+
 def main(argv=None) -> int:
     from stampnet import cli
 
@@ -80,7 +85,8 @@ def main(argv=None) -> int:
                         help="run the rows × seeds as Ray tasks: on a Ray started here (local), the running "
                              "cluster (auto) or the one at ADDRESS; needs requirements-cluster.txt")
     parser.add_argument("--render", action="store_true",
-                        help="only rewrite README.md's results block from results/<recipe>/ and results/2019/")
+                        help="only rewrite README.md's results block and results/<recipe>/table.* from the "
+                             "results files (results/<recipe>/ and results/2019/)")
     args = parser.parse_args(argv)
     if args.recipe is not None and args.recipe not in recipes():
         parser.error(f"argument --recipe: unknown named config {args.recipe!r}; choose from "
@@ -95,6 +101,8 @@ def main(argv=None) -> int:
         except ConfigError as err:
             return cli.fail(str(err))
         log(f"README.md {'rewritten' if changed else 'already up to date'} from {results}")
+        for path in write_table(results, recipe, read_pretrained(args.results)):
+            log(f"wrote {path}")
         return 0
     mnist = str(Path(args.mnist).resolve()) if args.mnist else None
     runs = args.runs.resolve() / recipe
@@ -113,7 +121,7 @@ def main(argv=None) -> int:
             failed.append(job.label)
         elif record is None:
             pending.append(job.label)
-    pretrained = {row.name: read_json(args.results / "2019" / f"{row.name}.json") for row in ROWS}
+    pretrained = read_pretrained(args.results)
     for row in args.rows if args.with_2019 or args.only_2019 else ():
         try:
             pretrained[row.name] = measure_2019(row, args.results / "2019", mnist, args.limit)

@@ -125,7 +125,9 @@ def provenance(run: Path, cfg: dict) -> dict:
     parts, wall = [], 0.0
     for part in chain:
         info = read_json(part / "run.json")
-        start, stop = timestamp(info.get("start_time")), timestamp(info.get("stop_time"))
+        # a run that was killed has no stop time: its last heartbeat is when it stopped training
+        start, stop = (timestamp(info.get(key)) for key in ("start_time", "stop_time"))
+        stop = stop or timestamp(info.get("heartbeat"))
         seconds = (stop - start).total_seconds() if start and stop else None
         wall += seconds or 0.0
         meta = info.get("meta", {})
