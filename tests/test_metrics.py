@@ -143,6 +143,18 @@ def test_mse_and_bce_by_hand():
     assert avg_total_bce(grey, grey) == pytest.approx(1.0)         # a grey pixel's own entropy
 
 
+def test_bce_over_chunks_equals_the_whole_set_at_once():
+    from scipy.special import xlogy
+
+    rng = np.random.default_rng(0)
+    images = np.concatenate([rng.random((300, 6, 6)) > 0.7, rng.random((300, 6, 6))]).astype(np.float32)
+    recon = rng.random(images.shape).astype(np.float32)
+    recon[0, :2, :2] = [[0.0, 1.0], [1.0, 0.0]]  # ŷ at the bounds: the floored log
+    y, y_hat = images.astype(np.float64), recon.astype(np.float64)
+    bits = (xlogy(y, np.maximum(y_hat, 1e-5)) + xlogy(1 - y, np.maximum(1 - y_hat, 1e-5))) / np.log(2.0)
+    assert avg_total_bce(images, recon) == pytest.approx(-bits.reshape(len(y), -1).sum(axis=1).mean(), rel=1e-12)
+
+
 # ------------------------------------------------------------------ localisation
 
 def test_box_iou_with_and_without_canvas():
