@@ -14,7 +14,7 @@ from stampnet.spec import ModelSpec
 LEAKY_SLOPE = 0.3  # Keras 2's LeakyReLU default, used throughout the 2019 model
 
 
-def _conv_block(x, filters, kernel, padding, dropout, name, pool):
+def conv_block(x, filters, kernel, padding, dropout, name, pool):
     """Conv → LeakyReLU → BatchNorm → Dropout (→ MaxPool 2×2): the 2019 ``conv_layer``."""
     x = layers.Conv2D(filters, kernel, padding=padding, name=f"{name}_conv")(x)
     x = layers.LeakyReLU(LEAKY_SLOPE, name=f"{name}_act")(x)
@@ -29,8 +29,8 @@ def encoder(image, spec: ModelSpec):
     """Convolutional encoder down to a 1×1 latent; (B, H, W, 1) → (B, 1, 1, final_conv_size)."""
     x = image
     for i, filters in enumerate(spec.conv_layer_sizes, start=1):
-        x = _conv_block(x, filters, spec.conv_kernel, "same", spec.dropout, f"encoder_{i}", pool=True)
-    return _conv_block(x, spec.final_conv_size, spec.final_conv_kernel, "valid", spec.dropout, "latent", pool=False)
+        x = conv_block(x, filters, spec.conv_kernel, "same", spec.dropout, f"encoder_{i}", pool=True)
+    return conv_block(x, spec.final_conv_size, spec.final_conv_kernel, "valid", spec.dropout, "latent", pool=False)
 
 
 def _encoding(latent, size, role):

@@ -73,3 +73,26 @@ def test_compare_trains_both_trees_alternating():
     assert [line.split(": ")[1] for line in seen] == ["this tree", "HEAD", "HEAD", "this tree"]
     assert all(v > 0 for rates in result["rates"].values() for v in rates) and result["ratio"] > 0
     assert "ratio this tree / HEAD" in report(result)
+
+
+def test_roofline_counts_the_flops_and_times_every_block(tmp_path):
+    """The roofline's FLOP count is the analytic one (2·H·W·C_out·k²·C_in forward; weights' and, after the first
+    block, the input's gradient the same again), and every block, the step and the peak are timed."""
+    from stampnet.bench import roofline
+
+    report = roofline.run("tiny", batch=8, rounds=1, steps=1, n=64)
+    blocks = report["blocks"]
+    # TINY: 32×32×1 → conv 8 (same, 3×3) → pool → 16 → pool → 16 → pool → latent 32 (valid 4×4 on 4×4).
+    assert [b["name"] for b in blocks] == ["encoder_1", "encoder_2", "encoder_3", "latent"]
+    assert blocks[0]["fwd_mflop"] * 1e6 == 2 * 32 * 32 * 8 * 9 * 1
+    assert blocks[0]["train_mflop"] == 2 * blocks[0]["fwd_mflop"]
+    assert blocks[1]["fwd_mflop"] * 1e6 == 2 * 16 * 16 * 16 * 9 * 8
+    assert blocks[1]["train_mflop"] == 3 * blocks[1]["fwd_mflop"]
+    assert blocks[3]["fwd_mflop"] * 1e6 == 2 * 1 * 1 * 32 * 16 * 16
+    assert report["encoder_train_mflop"] == sum(b["train_mflop"] for b in blocks)
+    for key in ("peak_gflop_s", "step_ms", "step_gflop_s", "canvases_s"):
+        assert report[key] > 0, key
+    for b in blocks:
+        assert b["conv_ms"] > 0 and b["block_ms"] > 0
+    text = roofline.table(report)
+    assert "| encoder_1 | 32×32×1 |" in text and "% of the matmul peak" in text
