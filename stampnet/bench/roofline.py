@@ -1,6 +1,7 @@
 """Where a training step's time goes, against the FLOPs it does and this machine's measured peak.
 
-``python -m stampnet.bench.roofline [--shapes ct_mnist_2|simple_shapes_2] [--batch 64] [--save FILE]``
+``python -m stampnet.bench.roofline [--shapes ct_mnist_2|simple_shapes_2] [--batch 64] [--save FILE]``;
+``--render docs/performance.md`` rewrites that page's roofline tables from the records they name.
 
 Three measures, on the backend Keras runs (``KERAS_BACKEND``), each a median over timed steps after warm-up:
 
@@ -21,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -153,8 +156,8 @@ def run(shapes_name: str = "ct_mnist_2", batch: int = 64, rounds: int = 3, steps
 
 def table(r: dict) -> str:
     peak = r["peak_gflop_s"]
-    lines = [f"Roofline at the {r['shapes']} shapes, batch {r['batch']}: {r['device']}, {r['cores']} cores, "
-             f"{r['backend']} (load {r['load_start']} → {r['load_end']})",
+    lines = [f"Roofline at the {r['shapes']} shapes, batch {r['batch']}: {r['device']}, {r['backend']} "
+             f"{r.get(r['backend'], '')}, load {r['load_start']} → {r['load_end']}; "
              f"peak: float32 matmul {r['matmul_n']}² {peak:.1f} GFLOP/s", "",
              "| block | input | training MFLOP/canvas | conv ms | conv GFLOP/s (% of peak) | block ms | "
              "block − conv ms |", "|---|---|---|---|---|---|---|"]
@@ -174,6 +177,23 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
+DOC_BLOCK = re.compile(r"(<!-- roofline: (\S+) -->\n)(.*?)(<!-- /roofline -->)", re.S)
+
+
+def render_doc(doc: Path, root: Path) -> bool:
+    """Rewrite every ``<!-- roofline: RECORD -->`` … ``<!-- /roofline -->`` block of ``doc`` with the
+    :func:`table` of the JSON record it names (a path from ``root``); True when the file changed."""
+    text = doc.read_text()
+
+    def block(m):
+        return f"{m[1]}{table(json.loads((root / m[2]).read_text()))}\n{m[4]}"
+
+    new = DOC_BLOCK.sub(block, text)
+    if new != text:
+        cli.write_text_atomic(doc, new)
+    return new != text
+
+
 def main(argv=None) -> int:
     parser = cli.ArgumentParser(prog="python -m stampnet.bench.roofline", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -183,14 +203,24 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=cli.positive_int, default=5, help="steps per contender a round (default 5)")
     parser.add_argument("--matmul", type=cli.positive_int, default=2048, help="n of the peak's n×n matmul")
     parser.add_argument("--save", metavar="PATH", type=cli.writable_file, help="also write the JSON to PATH")
+    parser.add_argument("--render", metavar="DOC", type=Path,
+                        help="measure nothing: rewrite DOC's roofline blocks from the records they name "
+                             "(docs/performance.md)")
     args = parser.parse_args(argv)
+    if args.render:
+        if not args.render.is_file():
+            parser.error(f"argument --render: {args.render} is not a file")
+        from stampnet.table import REPO_ROOT
+
+        changed = render_doc(args.render, REPO_ROOT)
+        print(f"{args.render} {'rewritten' if changed else 'already up to date'}")
+        return 0
     results = run(args.shapes, args.batch, args.rounds, args.steps, args.matmul)
     print(table(results))
     if args.save:
         from stampnet.bench.report import _jsonable
 
-        with cli.atomic_path(args.save) as tmp:
-            tmp.write_text(json.dumps(_jsonable(results), indent=1) + "\n")
+        cli.write_text_atomic(args.save, json.dumps(_jsonable(results), indent=1) + "\n")
     return 0
 
 
