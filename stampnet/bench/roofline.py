@@ -70,8 +70,6 @@ def conv_flops(conv, first: bool) -> tuple[float, float]:
 
 def encoder_blocks(model) -> list[dict]:
     """The encoder's blocks of a built StampNet: name, input shape, conv config, pooled, FLOPs."""
-    from stampnet.model import LEAKY_SLOPE
-
     blocks = []
     for layer in model.layers:
         if not (layer.name.endswith("_conv") and (layer.name.startswith("encoder_") or layer.name == "latent_conv")):
@@ -80,7 +78,7 @@ def encoder_blocks(model) -> list[dict]:
         forward, train = conv_flops(layer, first=not blocks)
         blocks.append({"name": name, "input_shape": tuple(layer.input.shape[1:]), "filters": layer.filters,
                        "kernel": tuple(layer.kernel_size), "padding": layer.padding,
-                       "dropout": model.get_layer(f"{name}_dropout").rate, "slope": LEAKY_SLOPE,
+                       "dropout": model.get_layer(f"{name}_dropout").rate,
                        "pool": name != "latent", "output_shape": tuple(layer.output.shape[1:]),
                        "fwd_mflop": forward / 1e6, "train_mflop": train / 1e6})
     return blocks
