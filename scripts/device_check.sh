@@ -110,9 +110,9 @@ if [ "$exp" = table ]; then
 fi
 case "$exp" in
     simple_shapes_2)
-        if [ "${DEVICE_CHECK_RECIPE:-fast}" = none ]; then recipe=""; period=50     # the published schedule
-        else recipe="fast"; period=10; fi ;;                                     # 0.98 M training canvases
-    ct_mnist_2) recipe="fast run_parameters.epochs=240"; period=10      # 2.0 M training canvases
+        if [ "${DEVICE_CHECK_RECIPE:-fast}" = none ]; then recipe=""; period=50; check=paper_simple_shapes_2
+        else recipe="fast"; period=10; check=fast_simple_shapes_2; fi ;;      # 0.98 M training canvases
+    ct_mnist_2) recipe="fast run_parameters.epochs=240"; period=10; check=fast_ct_mnist_2  # 2.0 M canvases
         ls data/cluttered_mnist/2-shape-8x8-clutter-8-times.npz >/dev/null 2>&1 || {
             echo "no data/cluttered_mnist/: generate it here (python generate_cluttered_mnist.py --mnist" \
                  "PATH) on a machine with MNIST and copy data/cluttered_mnist/ here"; exit 1; } ;;
@@ -154,10 +154,10 @@ for b in $batches; do
 done
 
 say summary
-python3 - "$OUT" "$batches" "$exp" "${recipe%% *}" <<'EOF'
+python3 - "$OUT" "$batches" "$check" <<'EOF'
 import json, re, statistics, sys
 from pathlib import Path
-out, batches, exp, recipe = Path(sys.argv[1]), sys.argv[2].split(), sys.argv[3], sys.argv[4]
+out, batches, check = Path(sys.argv[1]), sys.argv[2].split(), sys.argv[3]
 lines = [l for l in (out / "train.txt").read_text(errors="replace").splitlines() if l.startswith("epoch ")]
 rates = [float(m.group(1)) for l in lines if (m := re.search(r"([\d.]+) img/s", l))]
 if rates:
@@ -167,15 +167,15 @@ try:
     measures = json.loads((out / "evaluate.txt").read_text().strip().splitlines()[-1])
     # (what is compared, reference values, whether a measure m meets reference v)
     title, reference, meets = {
-        "simple_shapes_2": ("the paper's Simple Shapes-2 row (target within 0.02)",
-                            {"cor_loc": 0.9828, "iou": 0.9500, "purity": 0.9564}, lambda m, v: abs(m - v) <= 0.02),
+        "paper_simple_shapes_2": ("the paper's Simple Shapes-2 row (target within 0.02)",
+                                  {"cor_loc": 0.9828, "iou": 0.9500, "purity": 0.9564}, lambda m, v: abs(m - v) <= 0.02),
         # the targets for Simple Shapes-2 with `fast` (docs/table.md; paper 0.9828 / 0.9500 / 0.9564)
-        "simple_shapes_2 fast": ("the Simple Shapes-2 targets of the fast recipe (target at least)",
+        "fast_simple_shapes_2": ("the Simple Shapes-2 targets of the fast recipe (target at least)",
                                  {"cor_loc": 0.975, "iou": 0.94, "purity": 0.945}, lambda m, v: m >= v),
         # the targets for CT-MNIST-2 with `fast` at 2.0 M canvases (paper 0.9545 / 0.8394 / 0.6149)
-        "ct_mnist_2": ("the CT-MNIST-2 targets of the fast recipe (target at least)",
-                       {"cor_loc": 0.945, "iou": 0.83, "purity": 0.60}, lambda m, v: m >= v),
-    }[exp + (" fast" if exp == "simple_shapes_2" and recipe == "fast" else "")]
+        "fast_ct_mnist_2": ("the CT-MNIST-2 targets of the fast recipe (target at least)",
+                            {"cor_loc": 0.945, "iou": 0.83, "purity": 0.60}, lambda m, v: m >= v),
+    }[check]
     print(f"evaluation vs {title}: " + ", ".join(
         f"{k} {measures[k]:.4f} ({v}, {'ok' if meets(measures[k], v) else 'MISSES'})" for k, v in reference.items()))
 except Exception as err:

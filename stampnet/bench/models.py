@@ -8,6 +8,12 @@ CT_MNIST_2 = {
     "encoder_parameters": {"final_conv_kernel": [4, 4]},
     "decoder_parameters": {"nr_of_stamps": 40, "stamp_size": 28, "stamps_per_canvas": 2},
 }
+# The Simple Shapes-2 experiment's shapes (simple_shapes_2.py), for the roofline's second row.
+SIMPLE_SHAPES_2 = {
+    "input_parameters": {"img_rows": 84, "img_cols": 84, "img_channels": 1, "batch_size": 64},
+    "encoder_parameters": {"final_conv_kernel": [3, 3]},
+    "decoder_parameters": {"nr_of_stamps": 10, "stamp_size": 28, "stamps_per_canvas": 2},
+}
 # A toy network for the test suite's smoke run (--tiny): every section runs, in seconds.
 TINY = {
     "input_parameters": {"img_rows": 32, "img_cols": 32, "img_channels": 1, "batch_size": 8},

@@ -33,14 +33,9 @@ import numpy as np
 import stampnet.bench  # noqa: F401  (quiets TensorFlow's start-up without a GPU)
 from stampnet import cli
 from stampnet.bench.machine import describe_device, load_average, n_cores
-from stampnet.bench.models import CT_MNIST_2, TINY, build
+from stampnet.bench.models import CT_MNIST_2, SIMPLE_SHAPES_2, TINY, build
 from stampnet.bench.timing import Contender, interleave, log
 
-SIMPLE_SHAPES_2 = {
-    "input_parameters": {"img_rows": 84, "img_cols": 84, "img_channels": 1, "batch_size": 64},
-    "encoder_parameters": {"final_conv_kernel": [3, 3]},
-    "decoder_parameters": {"nr_of_stamps": 10, "stamp_size": 28, "stamps_per_canvas": 2},
-}
 SHAPES = {"ct_mnist_2": CT_MNIST_2, "simple_shapes_2": SIMPLE_SHAPES_2, "tiny": TINY}  # tiny: the tests' toy
 
 
