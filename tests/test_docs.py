@@ -1,28 +1,58 @@
-"""Tables in docs/ that are rendered from records agree with their records (a stale table fails here)."""
-import json
+"""Tables in README.md and docs/ that are rendered from results files agree with their files (a stale table fails
+here), and the renderer rewrites only its blocks."""
 import shutil
 
-from stampnet.bench import roofline
+import pytest
+
+from stampnet import render
+from stampnet.config import ConfigError
 from stampnet.table import REPO_ROOT
 
-
-def test_performance_roofline_tables_match_their_records():
-    text = (REPO_ROOT / "docs" / "performance.md").read_text()
-    blocks = list(roofline.DOC_BLOCK.finditer(text))
-    assert len(blocks) == 2
-    for m in blocks:
-        record = json.loads((REPO_ROOT / m[2]).read_text())
-        assert m[3] == roofline.table(record) + "\n", f"{m[2]}: run python -m stampnet.bench.roofline --render docs/performance.md"
+ROOFLINE = "results/bench/roofline-simple_shapes_2-intel-xeon-idle.json"
 
 
-def test_render_doc_rewrites_a_stale_block_and_keeps_the_rest(tmp_path):
-    record = "results/bench/roofline-simple_shapes_2-intel-xeon-idle.json"
-    (tmp_path / "results" / "bench").mkdir(parents=True)
-    shutil.copy(REPO_ROOT / record, tmp_path / record)
-    doc = tmp_path / "doc.md"
-    doc.write_text(f"# head\n<!-- roofline: {record} -->\nstale\n<!-- /roofline -->\ntail\n")
-    assert roofline.render_doc(doc, tmp_path)
+@pytest.mark.parametrize("doc", render.documents(REPO_ROOT), ids=lambda p: p.name)
+def test_rendered_tables_match_their_files(doc):
     text = doc.read_text()
-    assert "stale" not in text and text.startswith("# head\n") and text.endswith("<!-- /roofline -->\ntail\n")
-    assert "| encoder_1 | 84×84×1 |" in text
-    assert not roofline.render_doc(doc, tmp_path)  # up to date: unchanged
+    assert render.render_text(text, render.renderers(REPO_ROOT), str(doc)) == text, \
+        f"{doc.relative_to(REPO_ROOT)} disagrees with its results files: run python -m stampnet.table --render"
+
+
+def test_the_docs_hold_every_kind_of_block():
+    text = "".join(doc.read_text() for doc in render.documents(REPO_ROOT))
+    assert all(f"<!-- /{kind} -->" in text for kind in render.renderers(REPO_ROOT))
+
+
+def test_render_file_rewrites_a_stale_block_and_keeps_the_rest(tmp_path):
+    (tmp_path / "results" / "bench").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / ROOFLINE, tmp_path / ROOFLINE)
+    (tmp_path / "t.csv").write_text('a,b c\n**1.0**,"2, 3"\n,x\n')
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"# head\n<!-- roofline: {ROOFLINE} -->\nstale\n<!-- /roofline -->\nmiddle\n"
+                   "<!-- record: t.csv -->\nold\n<!-- /record -->\ntail\n")
+    kinds = render.renderers(tmp_path)
+    assert render.render_file(doc, kinds)
+    text = doc.read_text()
+    assert "stale" not in text and "old" not in text and text.startswith("# head\n") and text.endswith("\ntail\n")
+    assert "| encoder_1 | 84×84×1 |" in text and "<!-- /roofline -->\nmiddle\n" in text
+    assert "<!-- record: t.csv -->\n| a | b c |\n|---|---|\n| **1.0** | 2, 3 |\n| | x |\n<!-- /record -->" in text
+    assert not render.render_file(doc, kinds)  # up to date: unchanged
+
+
+@pytest.mark.parametrize("block, message", [
+    ("<!-- tabel: t.csv -->\n<!-- /tabel -->", "unknown block kind 'tabel'"),
+    ("<!-- record: missing.csv -->\n<!-- /record -->", "names a file that does not exist"),
+    ("<!-- record: t.csv -->\n| a |\n", "has no <!-- /record -->"),
+])
+def test_a_bad_block_is_one_clear_error(tmp_path, block, message):
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"# head\n{block}\ntail\n")
+    with pytest.raises(ConfigError, match=message):
+        render.render_file(doc, render.renderers(tmp_path))
+    assert doc.read_text() == f"# head\n{block}\ntail\n"
+
+
+def test_a_ragged_record_is_one_clear_error(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b\n1\n")
+    with pytest.raises(ConfigError, match=r"t.csv, line 2: 1 cells under a header of 2"):
+        render.render_text("<!-- record: t.csv -->\n<!-- /record -->\n", render.renderers(tmp_path))

@@ -137,22 +137,19 @@ def test_seeds_are_averaged_with_their_spread(tmp_path):
 
 
 def test_readme_renders_from_the_results_files(tmp_path):
+    """The README's ``<!-- results: RECIPE -->`` block; README.md itself is checked in tests/test_docs.py."""
+    from stampnet import render as blocks
+
     (tmp_path / "fast").mkdir()
     (tmp_path / "fast" / "t_mnist_1.json").write_text(json.dumps(_record("t_mnist_1", 0.99)))
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n{render.README_BEGIN}\nold\n{render.README_END}\ntail\n")
-    assert render.render_readme(readme, tmp_path, "fast")
+    readme.write_text("# x\n<!-- results: fast -->\nold\n<!-- /results -->\ntail\n")
+    kinds = blocks.renderers(tmp_path, results=tmp_path)
+    assert blocks.render_file(readme, kinds)
     text = readme.read_text()
-    assert "old" not in text and text.endswith(f"{render.README_END}\ntail\n")
+    assert "old" not in text and text.endswith("<!-- /results -->\ntail\n")
     assert "| | trained here, `fast` (0.00 M canvases, 100 test canvases) | 0.9900 | 0.5000 | 0.2500 |" in text
-    assert not render.render_readme(readme, tmp_path, "fast")  # a second render changes nothing
-
-
-def test_readme_results_block_matches_the_committed_results():
-    """The README quotes only what results/ records: re-render with `python -m stampnet.table --render`."""
-    text = (REPO_ROOT / "README.md").read_text()
-    block = text.split(render.README_BEGIN, 1)[1].split(render.README_END, 1)[0].strip()
-    assert block == render.readme_block(REPO_ROOT / "results", "fast")
+    assert not blocks.render_file(readme, kinds)  # a second render changes nothing
 
 
 def _training_process(script: str, runs: Path):

@@ -1,7 +1,8 @@
 """Where a training step's time goes, against the FLOPs it does and this machine's measured peak.
 
 ``python -m stampnet.bench.roofline [--shapes ct_mnist_2|simple_shapes_2] [--batch 64] [--save FILE]``;
-``--render docs/performance.md`` rewrites that page's roofline tables from the records they name.
+``--render docs/performance.md`` rewrites that page's rendered blocks, its roofline tables among them, from the
+records they name (``stampnet.render``; ``python -m stampnet.table --render`` renders every page).
 
 Three measures, on the backend Keras runs (``KERAS_BACKEND``), each a median over timed steps after warm-up:
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import time
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import stampnet.bench  # noqa: F401  (quiets TensorFlow's start-up without a GPU)
-from stampnet import cli
+from stampnet import ConfigError, cli
 from stampnet.bench.machine import describe_device, load_average, n_cores
 from stampnet.bench.models import CT_MNIST_2, SIMPLE_SHAPES_2, TINY, build
 from stampnet.bench.timing import Contender, interleave, log
@@ -170,23 +170,6 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
-DOC_BLOCK = re.compile(r"(<!-- roofline: (\S+) -->\n)(.*?)(<!-- /roofline -->)", re.S)
-
-
-def render_doc(doc: Path, root: Path) -> bool:
-    """Rewrite every ``<!-- roofline: RECORD -->`` … ``<!-- /roofline -->`` block of ``doc`` with the
-    :func:`table` of the JSON record it names (a path from ``root``); True when the file changed."""
-    text = doc.read_text()
-
-    def block(m):
-        return f"{m[1]}{table(json.loads((root / m[2]).read_text()))}\n{m[4]}"
-
-    new = DOC_BLOCK.sub(block, text)
-    if new != text:
-        cli.write_text_atomic(doc, new)
-    return new != text
-
-
 def main(argv=None) -> int:
     parser = cli.ArgumentParser(prog="python -m stampnet.bench.roofline", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -197,15 +180,19 @@ def main(argv=None) -> int:
     parser.add_argument("--matmul", type=cli.positive_int, default=2048, help="n of the peak's n×n matmul")
     parser.add_argument("--save", metavar="PATH", type=cli.writable_file, help="also write the JSON to PATH")
     parser.add_argument("--render", metavar="DOC", type=Path,
-                        help="measure nothing: rewrite DOC's roofline blocks from the records they name "
-                             "(docs/performance.md)")
+                        help="measure nothing: rewrite DOC's rendered blocks (roofline tables, records) from the "
+                             "files they name (docs/performance.md)")
     args = parser.parse_args(argv)
     if args.render:
         if not args.render.is_file():
             parser.error(f"argument --render: {args.render} is not a file")
+        from stampnet import render
         from stampnet.table import REPO_ROOT
 
-        changed = render_doc(args.render, REPO_ROOT)
+        try:
+            changed = render.render_file(args.render, render.renderers(REPO_ROOT))
+        except ConfigError as err:
+            return cli.fail(str(err))
         print(f"{args.render} {'rewritten' if changed else 'already up to date'}")
         return 0
     results = run(args.shapes, args.batch, args.rounds, args.steps, args.matmul)

@@ -15,7 +15,8 @@ Gumbel noise drawn from seed 0, greedy matching) beside two k-means references w
 Runs live in ``<runs>/<recipe>/<row>/<id>`` (seed N ≥ 1: ``<runs>/<recipe>/seed<N>/<row>/<id>``); ``--runs``
 defaults to ``$STAMPNET_RUNS`` or ``runs``. Seed 0 is the script's own seed; seed N ≥ 1 is that seed + N.
 Stopping the command (Ctrl-C, a kill) loses at most the epoch in progress: run it again to continue.
-``--render`` rewrites the README's results block and table.md/csv/png from the results files.
+``--render`` writes table.md/csv/png from the results files and rewrites every rendered block of README.md
+and docs/*.md (``stampnet.render``).
 
 The package: the rows and a job here, training and measuring in ``run``, the files in ``render``, the command
 line in ``__main__``. Examples::

@@ -13,7 +13,7 @@ from stampnet import ConfigError
 from stampnet import table
 from stampnet.runs import read_json
 from stampnet.table import BY_NAME, REPO_ROOT, ROWS, Job, Row, log, recipe_folder
-from stampnet.table.render import render_readme, write_table
+from stampnet.table.render import write_table
 from stampnet.table.run import measure_2019, run_cluster, run_local
 
 
@@ -85,8 +85,9 @@ def main(argv=None) -> int:
                         help="run the rows × seeds as Ray tasks: on a Ray started here (local), the running "
                              "cluster (auto) or the one at ADDRESS; needs requirements-cluster.txt")
     parser.add_argument("--render", action="store_true",
-                        help="only rewrite README.md's results block and results/<recipe>/table.* from the "
-                             "results files (results/<recipe>/ and results/2019/)")
+                        help="train nothing: write results/<recipe>/table.* from the results files and rewrite "
+                             "every rendered block of README.md and docs/*.md (the README's results, the records "
+                             "of results/docs/ and results/bench/)")
     args = parser.parse_args(argv)
     if args.recipe is not None and args.recipe not in recipes():
         parser.error(f"argument --recipe: unknown named config {args.recipe!r}; choose from "
@@ -96,13 +97,18 @@ def main(argv=None) -> int:
     recipe = recipe_folder(args.recipe)
     results = args.results / recipe
     if args.render:
-        try:
-            changed = render_readme(REPO_ROOT / "README.md", args.results, recipe)
-        except ConfigError as err:
-            return cli.fail(str(err))
-        log(f"README.md {'rewritten' if changed else 'already up to date'} from {results}")
+        from stampnet import render
+
         for path in write_table(results, recipe, read_pretrained(args.results)):
             log(f"wrote {path}")
+        try:
+            changed = render.render_documents(REPO_ROOT, args.results)
+        except ConfigError as err:
+            return cli.fail(str(err))
+        for path in changed:
+            log(f"rewrote {path.relative_to(REPO_ROOT)}")
+        if not changed:
+            log("README.md and docs/*.md already up to date")
         return 0
     mnist = str(Path(args.mnist).resolve()) if args.mnist else None
     runs = args.runs.resolve() / recipe

@@ -1,4 +1,5 @@
-"""The Table's files from the results records: table.md, table.csv, table.png and README's results block."""
+"""The Table's files from the results records: table.md, table.csv, table.png and README's results block
+(``<!-- results: RECIPE -->``, rendered by ``stampnet.render``)."""
 from __future__ import annotations
 
 import csv
@@ -6,11 +7,9 @@ import io
 from pathlib import Path
 from typing import Optional
 
-from stampnet import ConfigError
 from stampnet.runs import read_json
 from stampnet.table import BY_NAME, MEASURES, ROWS
 
-README_BEGIN, README_END = "<!-- results:begin -->", "<!-- results:end -->"
 FULL_TEST = 10_000  # the test canvases of the 2019 test splits: README marks rows measured on another number
 
 
@@ -181,19 +180,3 @@ def readme_block(results_root: Path, recipe: str) -> str:
         else:
             lines.append(f"| | trained here, `{recipe}` | not yet | | |")
     return "\n".join(lines)
-
-
-def render_readme(readme: Path, results_root: Path, recipe: str) -> bool:
-    """Rewrite the block between the results markers of ``readme``; True when it changed."""
-    from stampnet.cli import write_text_atomic
-
-    text = readme.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise ConfigError(f"{readme} has no {README_BEGIN} … {README_END} block to render into")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_BEGIN}\n{readme_block(results_root, recipe)}\n{README_END}{tail}"
-    if new != text:
-        write_text_atomic(readme, new)
-    return new != text
-
