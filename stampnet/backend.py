@@ -146,7 +146,7 @@ def sync_variables(model: keras.Model) -> None:
 
 def start_fit(model: keras.Model) -> None:
     """Called by the schedule callbacks when ``fit`` begins. On JAX it wraps the compiled training step so that
-    the callbacks' per-step values (τ, the straight-through switch, the learning rate) go straight into the
+    the callbacks' per-step values (τ, the straight-through and slot-ink switches) go straight into the
     step's state (:func:`assign_in_fit`) and the step counter is kept on the host (:func:`fit_step`): no
     device-to-host sync and no re-gathering of all variables before every step. Elsewhere nothing to do."""
     if name() != "jax" or getattr(model, "train_function", None) is None:

@@ -7,6 +7,7 @@ import time
 from typing import Callable
 
 import keras
+import numpy as np
 
 from stampnet import backend
 from stampnet.model import gumbel_layers
@@ -16,8 +17,9 @@ from stampnet.schedules import Schedule, TauSchedule
 class StepSchedules(keras.callbacks.Callback):
     """Before every training step, sets what follows the step from the optimizer's step counter
     (:class:`~stampnet.schedules.Schedule`): τ of every Gumbel layer; the straight-through switch of the Gumbel
-    layers and the decoder's slot-ink switch where the run has them (when they change); the learning rate where
-    it decays. Logs ``tau`` (and ``hard``, ``slot_ink``, ``lr`` where used) each epoch."""
+    layers and the decoder's slot-ink switch where the run has them (when they change). Logs ``tau`` (and
+    ``hard``, ``slot_ink`` where used, and ``lr`` where it decays: the optimizer reads it from the same
+    schedule) each epoch."""
 
     def __init__(self, schedule: Schedule):
         super().__init__()
@@ -54,8 +56,6 @@ class StepSchedules(keras.callbacks.Callback):
                 for variable in variables:
                     backend.assign_in_fit(model, variable, 1.0 if on else 0.0)
                 self._switched[name] = on
-        if s.learning_rate_decay_from is not None:
-            backend.assign_in_fit(model, model.optimizer.learning_rate, s.learning_rate_at(step))
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
@@ -63,8 +63,8 @@ class StepSchedules(keras.callbacks.Callback):
         logs["tau"] = float(keras.ops.convert_to_numpy(gumbel_layers(self.model)[0].temperature))
         for name in self._targets:
             logs[name] = float(bool(self._switched.get(name)))
-        if self.schedule.learning_rate_decay_from is not None:
-            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if self.schedule.learning_rate_decay_from is not None:  # the rate of the epoch's last step
+            logs["lr"] = float(np.float32(self.schedule.learning_rate_at(backend.fit_step(self._model) - 1)))
 
 
 class ScalarLogger(keras.callbacks.Callback):

@@ -14,6 +14,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -137,13 +140,44 @@ def resume_epoch(source: Path, kind: str) -> int:
                           "run's latest trained/ checkpoint instead") from None
 
 
+def load_weights_strict(model: keras.Model, source: Path) -> None:
+    """``model.load_weights(source)``, but a saved optimizer state that does not fit raises ValueError (Keras
+    only warns and trains on from a fresh optimizer).
+
+    A file written while a decaying learning rate was an optimizer variable (the optimizer's second, now read
+    from a schedule: :meth:`stampnet.schedules.Schedule.optimizer_learning_rate`) is read without that
+    variable: the schedule gives the same rate at the same step."""
+    optimizer = model.optimizer
+    with h5py.File(source, "r") as f:
+        saved = f.get("optimizer/vars")
+        legacy_rate = (optimizer is not None and saved is not None
+                       and len(saved) == len(optimizer.variables) + 1 and len(saved) > 1
+                       and saved["1"].shape == () and all(v.name != "learning_rate" for v in optimizer.variables))
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if legacy_rate:
+            copy = Path(tmp) / source.name
+            shutil.copyfile(source, copy)
+            with h5py.File(copy, "a") as f:
+                variables, n = f["optimizer/vars"], len(f["optimizer/vars"])
+                del variables["1"]
+                for i in range(2, n):
+                    variables.move(str(i), str(i - 1))
+            source = copy
+        model.load_weights(str(source))
+    for warning in caught:
+        if "Skipping variable loading for optimizer" in str(warning.message):
+            raise ValueError(str(warning.message).strip())
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
 def restore_state(model: keras.Model, source: Path, kind: str) -> tuple[int, list, Optional[np.ndarray]]:
     """Load a resume source into ``model`` (compiled, built); returns (epochs done, per-epoch logs, the global
     generator's state for :class:`ResumeState` to put back, or None)."""
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     try:
-        model.load_weights(str(source))
+        load_weights_strict(model, source)
     except (ValueError, KeyError, OSError) as err:
         raise ConfigError(f"{source} does not fit this model ({str(err).splitlines()[0]}); resume with the "
                           "run's own config (do not override the architecture together with resume_from)") from None

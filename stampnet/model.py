@@ -53,12 +53,14 @@ def _gumbel_head(encoding, size, spec: ModelSpec, role):
                          straight_through=spec.straight_through)(x)
 
 
-def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False) -> keras.Model:
+def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False, learning_rate=None) -> keras.Model:
     """StampNet as a Keras model: canvas (B, H, W, 1) → reconstruction (B, H, W, 1).
 
     ``spec``: a :class:`~stampnet.spec.ModelSpec`, or the 2019 ``layer_parameters`` (validated into one).
     ``jit_compile``: True, False or "auto" (Keras' choice: XLA with JAX and on GPUs, not with TensorFlow on a
-    CPU). The stamp distributions, coordinate distributions and coordinate maps are reachable through
+    CPU). ``learning_rate``: Nadam's, a float or a Keras ``LearningRateSchedule`` (training passes its
+    schedule's, :meth:`stampnet.schedules.Schedule.optimizer_learning_rate`); default the spec's constant one.
+    The stamp distributions, coordinate distributions and coordinate maps are reachable through
     :func:`analysis_model`. Layer roles and weight shapes are those of 2019 (see ``stampnet.legacy``).
     """
     if not isinstance(spec, ModelSpec):
@@ -80,7 +82,8 @@ def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False)
                            name="stamp_layer")(stamp_probs, y_probs, x_probs)     # (B, H, W, 1)
     model = keras.Model(image, decoded, name="stampnet")
     if compile:
-        model.compile(optimizer=keras.optimizers.Nadam(spec.learning_rate), loss=sum_squared_error,
+        lr = spec.learning_rate if learning_rate is None else learning_rate
+        model.compile(optimizer=keras.optimizers.Nadam(lr), loss=sum_squared_error,
                       jit_compile=jit_compile)
     return model
 

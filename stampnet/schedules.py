@@ -1,12 +1,18 @@
 """Every value of training that follows the step — the Gumbel temperature τ, the straight-through switch, the
-slot-ink switch and the learning rate — as pure functions of the optimizer's step counter. One callback
-(:class:`stampnet.callbacks.StepSchedules`) reads them before every step, so a resumed run continues them where
-it stopped. Positions are fractions of the run's steps (epochs × steps_per_epoch)."""
+slot-ink switch and the learning rate — as pure functions of the optimizer's step counter, so a resumed run
+continues them where it stopped. Positions are fractions of the run's steps (epochs × steps_per_epoch).
+
+Who reads them: the optimizer reads the learning rate itself (:meth:`Schedule.optimizer_learning_rate`, a Keras
+``LearningRateSchedule``); one callback (:class:`stampnet.callbacks.StepSchedules`) sets the model's τ and
+switches before every step."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
+
+import keras
+import numpy as np
 
 
 def temperature_at(step, tau_init: float, anneal_rate: float, min_temperature: float,
@@ -87,3 +93,28 @@ class Schedule:
     def learning_rate_at(self, step: int) -> float:
         return self.learning_rate * cosine_factor(self.fraction(step), self.learning_rate_decay_from,
                                                   self.learning_rate_decay_to)
+
+    def optimizer_learning_rate(self):
+        """What the optimizer is given: the constant learning rate (Keras keeps it in a variable), or where it
+        decays a :class:`StepwiseLearningRate` of :meth:`learning_rate_at`."""
+        if self.learning_rate_decay_from is None:
+            return self.learning_rate
+        return StepwiseLearningRate([self.learning_rate_at(step) for step in range(self.total_steps + 1)])
+
+
+class StepwiseLearningRate(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning rate given step by step: ``values[min(step, len(values) − 1)]``, in the graph on every backend.
+
+    The values are those of :meth:`Schedule.learning_rate_at`, computed once in float64 and rounded to float32:
+    the same numbers on every backend (Keras' ``CosineDecay`` computes in float32 in the graph, one ulp away at
+    most steps of the decay, so a run would no longer repeat one trained before)."""
+
+    def __init__(self, values: Sequence[float]):
+        self.values = np.asarray(values, np.float32)  # (total steps + 1,)
+
+    def __call__(self, step):
+        index = keras.ops.minimum(keras.ops.cast(step, "int32"), len(self.values) - 1)
+        return keras.ops.take(keras.ops.convert_to_tensor(self.values), index)
+
+    def get_config(self):
+        return {"values": self.values.tolist()}

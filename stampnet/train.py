@@ -74,7 +74,8 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
     if spec.mixed_precision:
         keras.mixed_precision.set_global_policy(spec.mixed_precision)
     with backend.distribution(spec.distribute, spec.batch_size):
-        model = build_model(model_spec, jit_compile=spec.jit_compile)
+        model = build_model(model_spec, jit_compile=spec.jit_compile,
+                            learning_rate=spec.schedule.optimizer_learning_rate())
         start_epoch, past, global_rng = 0, [], None
         if spec.resume_from:
             source, kind = resume_source(spec.resume_from)

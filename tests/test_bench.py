@@ -65,13 +65,24 @@ def test_compare_refuses_an_unknown_revision(capsys):
     assert "is not a revision of this repository" in capsys.readouterr().err
 
 
-def test_compare_trains_both_trees_alternating():
+def test_compare_alternates_the_trees_round_by_round(monkeypatch):
+    from stampnet.bench import compare
+
+    trained = []
+    monkeypatch.setattr(compare, "train_rate", lambda tree, *args: trained.append(tree) or 100.0 + len(trained))
+    seen = []
+    result = compare.compare("HEAD", rounds=3, epochs=2, steps=2, progress=seen.append)
+    assert [line.split(": ")[1] for line in seen] == ["this tree", "HEAD", "HEAD", "this tree", "this tree", "HEAD"]
+    assert trained[0] == compare.REPO_ROOT and trained[1] != compare.REPO_ROOT and trained[2] == trained[1]
+    assert result["rates"] == {"this tree": [101.0, 104.0, 105.0], "HEAD": [102.0, 103.0, 106.0]}
+    assert result["ratio"] == pytest.approx(104.0 / 103.0)
+
+
+def test_compare_trains_both_trees():
     from stampnet.bench.compare import compare, report
 
-    seen = []
-    result = compare("HEAD", rounds=2, epochs=2, steps=2, progress=seen.append)
-    assert [line.split(": ")[1] for line in seen] == ["this tree", "HEAD", "HEAD", "this tree"]
-    assert all(v > 0 for rates in result["rates"].values() for v in rates) and result["ratio"] > 0
+    result = compare("HEAD", rounds=1, epochs=2, steps=2, progress=lambda line: None)
+    assert all(len(v) == 1 and v[0] > 0 for v in result["rates"].values()) and result["ratio"] > 0
     assert "ratio this tree / HEAD" in report(result)
 
 

@@ -431,19 +431,29 @@ def test_recipe_in_a_tiny_run_follows_its_schedules(tmp_path):
 
 def test_the_schedules_resume_from_the_step_counter():
     lp = validate(TINY)["layer_parameters"]
-    model = build_model(lp)
-    x = np.zeros((8, 32, 32, 1), "float32")
-    model.fit(x, x, batch_size=8, epochs=1, verbose=0)
-    model.optimizer.iterations.assign(90)  # as after restoring a run 90 steps in
     gp = {**lp["decoder_parameters"]["gumbel_parameters"], "tau_schedule": [[0, 4.0], [1.0, 1.0]]}
     schedule = Schedule(TauSchedule.from_gumbel_parameters(gp), 100, 0.002, learning_rate_decay_from=0.5,
                         learning_rate_decay_to=0.1)
+    model = build_model(lp, learning_rate=schedule.optimizer_learning_rate())
+    x = np.zeros((8, 32, 32, 1), "float32")
+    model.fit(x, x, batch_size=8, epochs=1, verbose=0)
+    model.optimizer.iterations.assign(90)  # as after restoring a run 90 steps in
     callback = StepSchedules(schedule)
     callback.set_model(model)
     callback.on_train_begin()
     callback.on_train_batch_begin(0)
     assert float(gumbel_layers(model)[0].temperature.numpy()) == pytest.approx(tau_from_knots(0.9, gp["tau_schedule"]))
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.002 * cosine_factor(0.9, 0.5, 0.1))
+
+
+def test_the_decaying_learning_rate_is_the_schedules_on_every_step():
+    schedule = Schedule(TauSchedule(7.0, 0.01, 0.2, 10), 100, 0.002, learning_rate_decay_from=0.37,
+                        learning_rate_decay_to=0.1)
+    rate = schedule.optimizer_learning_rate()
+    assert isinstance(rate, keras.optimizers.schedules.LearningRateSchedule)
+    got = [float(rate(step)) for step in range(0, 120)]  # past the end: the last value
+    assert got == [float(np.float32(schedule.learning_rate_at(min(step, 100)))) for step in range(0, 120)]
+    assert Schedule(schedule.tau, 100, 0.002).optimizer_learning_rate() == 0.002  # constant: Keras' variable
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
