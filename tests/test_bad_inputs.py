@@ -132,12 +132,14 @@ def test_omniglot_zip_not_in_the_layout(tmp_path):
 
 # ----------------------------------------------------------------------------- the command line (subprocess)
 
+@pytest.mark.slow
 def test_override_of_the_wrong_type_on_the_command_line(tmp_path):
     proc = run_experiment(["with", *overrides(TINY), "run_parameters.epochs=abc"], tmp_path)
     assert "run_parameters.epochs must be an integer, got 'abc'" in cli_error(proc)
     assert not (tmp_path / "runs" / "simple_shapes_2" / "1").exists()  # checked before the run folder exists
 
 
+@pytest.mark.slow
 def test_missing_data_file_on_the_command_line_leaves_no_run_folder(tmp_path):
     """The data is loaded after Sacred made the run folder; a run that fails before training removes it."""
     cfg = with_(ct_mnist(tmp_path / "missing.npz"), "layer_parameters.input_parameters.img_rows", 32)
@@ -160,6 +162,7 @@ class NaNAtEpoch(keras.callbacks.Callback):
             self.model.optimizer.learning_rate.assign(float("nan"))
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_keeps_the_last_good_checkpoint(tmp_path):
     with one_line_error("training diverged at epoch 2 \\(loss nan\\); the last good checkpoint is .*weights.01-.*"
                         "lower layer_parameters.learning_rate"):
@@ -170,6 +173,7 @@ def test_nan_loss_stops_keeps_the_last_good_checkpoint(tmp_path):
     assert isinstance(TrainingDiverged("x"), FloatingPointError)
 
 
+@pytest.mark.slow
 def test_nan_loss_on_the_command_line_marks_the_run_failed(tmp_path):
     proc = run_experiment(["with", *overrides(TINY), "layer_parameters.learning_rate=1e30"], tmp_path)
     assert "training diverged" in cli_error(proc)

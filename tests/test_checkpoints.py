@@ -10,12 +10,13 @@ from stampnet.schedules import Schedule, TauSchedule
 from tests.tiny import TINY
 
 
-def _trained(learning_rate=None, layer_parameters=None):
-    """A tiny model after one step of Nadam, its step counter moved to 90."""
-    model = build_model(layer_parameters or validate(TINY)["layer_parameters"], learning_rate=learning_rate)
-    x = np.random.default_rng(0).random((8, 32, 32, 1), "float32")
-    model.fit(x, x, batch_size=8, epochs=1, verbose=0)
-    model.optimizer.iterations.assign(90)
+def _trained(learning_rate=None):
+    """A tiny model with an optimizer state as after 90 steps: every optimizer variable set to random values."""
+    model = build_model(validate(TINY)["layer_parameters"], learning_rate=learning_rate)
+    model.optimizer.build(model.trainable_variables)
+    rng = np.random.default_rng(0)
+    for v in model.optimizer.variables:
+        v.assign(rng.random(v.shape).astype(v.dtype) if v.name != "iteration" else 90)
     return model
 
 

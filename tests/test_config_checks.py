@@ -91,6 +91,7 @@ def test_2019_configs_and_stored_configs_load(tmp_path):
         read_config(tmp_path / "config.json")
 
 
+@pytest.mark.slow
 def test_typo_on_the_command_line_stops_before_the_run_folder(tmp_path):
     proc = run_experiment(["with", "quick", *overrides(TINY), "run_parameters.epochz=3"], tmp_path)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]

@@ -24,6 +24,7 @@ def _check(measures, targets):
         assert abs(measures[key] - value) <= tolerance, f"{key}: now {measures[key]:.5f}, seeded before {value}"
 
 
+@pytest.mark.slow
 def test_ct_mnist_2_weights_reproduce_2019_notebook(tmp_path):
     config, weights = reference_run(require_shared("reference/stampnet-2019"), "ct_mnist_2", tmp_path,
                                     mnist_path=require_shared("data/mnist/mnist-subset.npz"))
@@ -33,6 +34,7 @@ def test_ct_mnist_2_weights_reproduce_2019_notebook(tmp_path):
                "avg_total_mse": (0.025704, 0.01 * 0.025704)})
 
 
+@pytest.mark.slow
 def test_simple_shapes_2_weights_reproduce_paper(tmp_path):
     config, weights = reference_run(require_shared("reference/stampnet-2019"), "simple_shapes_2", tmp_path)
     m = evaluate(config, weights=weights, tau=1e-4, seed=0)["measures"]

@@ -37,6 +37,7 @@ def test_encoder_must_reach_one_by_one():
                                        "encoder_parameters": {"final_conv_kernel": [3, 3]}}})
 
 
+@pytest.mark.slow
 def test_temperature_follows_schedule_and_stamps_stay_in_unit_interval():
     lp = validate(TINY)["layer_parameters"]
     model = build_model(lp)
@@ -57,6 +58,7 @@ def test_hard_reconstruct_shapes():
     assert tuple(recon.shape) == (3, 32, 32, 1) and tuple(k.shape) == (3, 2)
 
 
+@pytest.mark.slow
 def test_short_simple_shapes_run_loss_falls(tmp_path):
     logged = {}
     cfg = tiny(epochs=6, steps_per_epoch=8, validation_steps=2, checkpoint_period=3)

@@ -45,6 +45,7 @@ def test_download_checks_the_hash_and_caches(server, tmp_path):
     assert pretrained.fetch("simple_shapes_2", cache_dir=tmp_path / "cache") == (config, weights)
 
 
+@pytest.mark.slow
 def test_evaluate_pretrained_measures_the_2019_run(server, tmp_path, monkeypatch):
     from stampnet.evaluate import main
 

@@ -304,6 +304,7 @@ def test_empty_stamp_is_one_more_choice_that_draws_nothing(decoder):
     assert plain.n_choices == K and not plain.empty_stamp
 
 
+@pytest.mark.slow
 def test_empty_stamp_model_has_one_more_stamp_choice_and_trains(tmp_path):
     """In a whole model: the stamp head outputs K + 1 choices per slot, a tiny run trains and saves its
     figures, and the option is part of the saved model config."""
@@ -411,6 +412,7 @@ def test_config_rejects_bad_recipe_values():
             validate({"run_parameters": {"precise_bn": bad}})
 
 
+@pytest.mark.slow
 def test_recipe_in_a_tiny_run_follows_its_schedules(tmp_path):
     cfg = tiny(epochs=4, steps_per_epoch=4, validation_steps=1, checkpoint_period=2)
     gp = cfg["layer_parameters"]["decoder_parameters"]["gumbel_parameters"]
@@ -435,8 +437,7 @@ def test_the_schedules_resume_from_the_step_counter():
     schedule = Schedule(TauSchedule.from_gumbel_parameters(gp), 100, 0.002, learning_rate_decay_from=0.5,
                         learning_rate_decay_to=0.1)
     model = build_model(lp, learning_rate=schedule.optimizer_learning_rate())
-    x = np.zeros((8, 32, 32, 1), "float32")
-    model.fit(x, x, batch_size=8, epochs=1, verbose=0)
+    model.optimizer.build(model.trainable_variables)
     model.optimizer.iterations.assign(90)  # as after restoring a run 90 steps in
     callback = StepSchedules(schedule)
     callback.set_model(model)
@@ -531,6 +532,7 @@ def test_recompute_batchnorm_averages_batches_and_dropout_shifts_the_variance():
     assert np.mean(with_dropout) > 1.1 * np.mean(without)
 
 
+@pytest.mark.slow
 def test_precise_bn_in_a_tiny_run_saves_the_recomputed_statistics(tmp_path):
     """With run_parameters.precise_bn the final weights carry statistics without dropout: recomputing them again
     on the same canvases changes nothing (as trained, they would move)."""

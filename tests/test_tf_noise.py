@@ -22,6 +22,7 @@ def test_filter_drops_the_noise_and_keeps_the_rest():
 
 
 @pytest.mark.skipif(gpu_device_present(), reason="the machine has a GPU: TensorFlow finds it, nothing to quiet")
+@pytest.mark.slow
 def test_a_script_without_a_gpu_prints_one_plain_line():
     code = ("import importlib.util, stampnet, warnings\n"
             "assert importlib.util.find_spec('tensorflow') is not None\n"  # as Sacred asks: must not use the hook up
