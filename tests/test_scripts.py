@@ -30,6 +30,26 @@ def test_pedestrian_script_on_synthetic_data(tmp_path):
     assert (tmp_path / "data" / "pedestrian" / "ped_info.json").is_file()   # generated on first use
     assert m["n_images"] == 8 and 0 <= m["cor_loc"] <= 1 and 0 <= m["iou"] <= 1
     assert m["purity"] is not None and m["nmi"] is None                     # pedestrian variant
+    # where the stamps draw inside their square: the same CorLoc as evaluate, and the ink-centred one beside it
+    run = tmp_path / "runs" / "pedestrian" / "1"
+    proc = run_script("scripts/stamp_offsets.py", [str(run)], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"CorLoc {m['cor_loc']:.4f}" in proc.stdout and "ink-centred CorLoc" in proc.stdout
+    assert (run / "figures" / "stamp_offsets.png").stat().st_size > 1000
+
+
+def test_stamp_offsets_ink_centroid_is_measured_from_the_stamp_centre():
+    import importlib.util
+
+    from tests.conftest import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("stamp_offsets", REPO_ROOT / "scripts" / "stamp_offsets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stamps = np.zeros((3, 5, 5), "float32")
+    stamps[0, 0, 0] = 1.0                      # the upper-left corner: (-2, -2) from the centre
+    stamps[1, 2, 1:4] = 0.5                    # a bar through the centre
+    np.testing.assert_allclose(module.ink_centroids(stamps), [[-2, -2], [0, 0], [0, 0]])  # stamp 2: no ink
 
 
 def test_omniglot_script_reports_kmeans_rows(tmp_path):
