@@ -1,8 +1,8 @@
 """Where a training step's time goes, against the FLOPs it does and this machine's measured peak.
 
-``python -m stampnet.bench.roofline [--shapes ct_mnist_2|simple_shapes_2] [--batch 64] [--save FILE]``;
-``--render docs/performance.md`` rewrites that page's rendered blocks, its roofline tables among them, from the
-records they name (``stampnet.render``; ``python -m stampnet.table --render`` renders every page).
+``python -m stampnet.bench.roofline [--shapes ct_mnist_2|simple_shapes_2] [--batch 64] [--save FILE]``; a saved
+record becomes a table of a page through a ``<!-- roofline: FILE -->`` block (``python -m stampnet.table
+--render``, :mod:`stampnet.render`).
 
 Three measures, on the backend Keras runs (``KERAS_BACKEND``), each a median over timed steps after warm-up:
 
@@ -26,12 +26,11 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 import stampnet.bench  # noqa: F401  (quiets TensorFlow's start-up without a GPU)
-from stampnet import ConfigError, cli
+from stampnet import cli
 from stampnet.bench.machine import describe_device, load_average, n_cores
 from stampnet.bench.models import CT_MNIST_2, SIMPLE_SHAPES_2, TINY, build
 from stampnet.bench.timing import Contender, interleave, log
@@ -179,22 +178,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=cli.positive_int, default=5, help="steps per contender a round (default 5)")
     parser.add_argument("--matmul", type=cli.positive_int, default=2048, help="n of the peak's n×n matmul")
     parser.add_argument("--save", metavar="PATH", type=cli.writable_file, help="also write the JSON to PATH")
-    parser.add_argument("--render", metavar="DOC", type=Path,
-                        help="measure nothing: rewrite DOC's rendered blocks (roofline tables, records) from the "
-                             "files they name (docs/performance.md)")
     args = parser.parse_args(argv)
-    if args.render:
-        if not args.render.is_file():
-            parser.error(f"argument --render: {args.render} is not a file")
-        from stampnet import render
-        from stampnet.table import REPO_ROOT
-
-        try:
-            changed = render.render_file(args.render, render.renderers(REPO_ROOT))
-        except ConfigError as err:
-            return cli.fail(str(err))
-        print(f"{args.render} {'rewritten' if changed else 'already up to date'}")
-        return 0
     results = run(args.shapes, args.batch, args.rounds, args.steps, args.matmul)
     print(table(results))
     if args.save:
