@@ -94,7 +94,8 @@ def main() -> None:
         ax.set_xlabel("dx (px)")
     axes[0].set_ylabel("dy (px)")
     axes[0].invert_yaxis()
-    fig.suptitle(f"{run.folder.name}: offsets from the true object, stamps {size}×{size}", fontsize=10)
+    fig.suptitle(f"{run.folder.parent.name}/{run.folder.name}, {run.weights.name}: offsets from the true object, "
+                 f"stamps {size}×{size}", fontsize=10)
     fig.tight_layout()
     fig.savefig(target, dpi=100)
     plt.close(fig)
