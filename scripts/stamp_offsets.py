@@ -23,6 +23,7 @@ import numpy as np
 
 from stampnet import ConfigError
 from stampnet.evaluate import measure, test_split
+from stampnet.figures import offset_clouds
 from stampnet.metrics import box_iou, match_slots, predict_slots
 from stampnet.runs import load_run
 
@@ -78,27 +79,11 @@ def main() -> None:
         if used[k]:
             print(f"  {k:>3} {used[k]:>6}   {centroids[k, 0]:+6.1f} {centroids[k, 1]:+6.1f}")
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     target = args.out or run.folder / "figures" / "stamp_offsets.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4), sharex=True, sharey=True)
-    for ax, points, title in ((axes[0], corner, f"slot corner (CorLoc {cor_loc:.2f})"),
-                              (axes[1], ink, f"drawn ink centre (ink-centred {ink_cor_loc:.2f})")):
-        ax.scatter(points[:, 1], points[:, 0], s=4, alpha=0.3)
-        ax.axhline(0, color="k", lw=0.5)
-        ax.axvline(0, color="k", lw=0.5)
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("dx (px)")
-    axes[0].set_ylabel("dy (px)")
-    axes[0].invert_yaxis()
-    fig.suptitle(f"{run.folder.parent.name}/{run.folder.name}, {run.weights.name}: offsets from the true object, "
-                 f"stamps {size}×{size}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(target, dpi=100)
-    plt.close(fig)
+    offset_clouds({f"slot corner (CorLoc {cor_loc:.2f})": corner,
+                   f"drawn ink centre (ink-centred {ink_cor_loc:.2f})": ink},
+                  f"{run.folder.parent.name}/{run.folder.name}, {run.weights.name}: offsets from the true object, "
+                  f"stamps {size}×{size}", path=target)
     print(f"figure: {target}")
 
 

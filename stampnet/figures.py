@@ -345,6 +345,26 @@ def curves_by_canvases(curves: dict, path=None) -> Figure:
     return _save(fig, path)
 
 
+def offset_clouds(clouds: dict, title: str = "", path=None) -> Figure:
+    """Offsets (P, 2) (dy, dx) in pixels from the true objects, one panel per ``{panel title: offsets}``, on shared
+    axes with y down as on the canvas (``scripts/stamp_offsets.py``: the slot's corner, the drawn ink's centre)."""
+    fig = _new_figure(4.0 * len(clouds), 4.0)
+    axes = fig.subplots(1, len(clouds), sharex=True, sharey=True, squeeze=False)[0]
+    for ax, (name, points) in zip(axes, clouds.items()):
+        points = np.asarray(points, float)
+        ax.scatter(points[:, 1], points[:, 0], s=4, alpha=0.3)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.axvline(0, color="k", lw=0.5)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("dx (px)")
+    axes[0].set_ylabel("dy (px)")
+    axes[0].invert_yaxis()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def save_claim_figures(result: dict, folder: Path, matching: str = "greedy") -> list[Path]:
     """Figures of a measured run in ``folder``: ``typical_canvases.png`` — test canvases in data order and the
     worst by :func:`stampnet.metrics.canvas_failures` (what the run's measures of the README's claims look at),
