@@ -47,17 +47,6 @@ def render_text(text: str, renderers: Renderers, source: str = "the document") -
     return "".join(out) + text[pos:]
 
 
-def render_file(path: Path, renderers: Renderers) -> bool:
-    """Rewrite ``path``'s blocks (atomically, only when they changed); True when the file changed."""
-    from stampnet.cli import write_text_atomic
-
-    text = Path(path).read_text()
-    new = render_text(text, renderers, str(path))
-    if new != text:
-        write_text_atomic(path, new)
-    return new != text
-
-
 def csv_table(path: Path) -> str:
     """A CSV file as a markdown table: its first row the header, every cell as written."""
     with open(path, newline="") as f:

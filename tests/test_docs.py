@@ -23,20 +23,19 @@ def test_the_docs_hold_every_kind_of_block():
     assert all(f"<!-- /{kind} -->" in text for kind in render.renderers(REPO_ROOT))
 
 
-def test_render_file_rewrites_a_stale_block_and_keeps_the_rest(tmp_path):
+def test_rendering_rewrites_a_stale_block_and_keeps_the_rest(tmp_path):
     (tmp_path / "results" / "bench").mkdir(parents=True)
     shutil.copy(REPO_ROOT / ROOFLINE, tmp_path / ROOFLINE)
     (tmp_path / "t.csv").write_text('a,b c\n**1.0**,"2, 3"\n,x\n')
-    doc = tmp_path / "doc.md"
+    doc = tmp_path / "README.md"
     doc.write_text(f"# head\n<!-- roofline: {ROOFLINE} -->\nstale\n<!-- /roofline -->\nmiddle\n"
                    "<!-- record: t.csv -->\nold\n<!-- /record -->\ntail\n")
-    kinds = render.renderers(tmp_path)
-    assert render.render_file(doc, kinds)
+    assert render.render_documents(tmp_path) == [doc]
     text = doc.read_text()
     assert "stale" not in text and "old" not in text and text.startswith("# head\n") and text.endswith("\ntail\n")
     assert "| encoder_1 | 84×84×1 |" in text and "<!-- /roofline -->\nmiddle\n" in text
     assert "<!-- record: t.csv -->\n| a | b c |\n|---|---|\n| **1.0** | 2, 3 |\n| | x |\n<!-- /record -->" in text
-    assert not render.render_file(doc, kinds)  # up to date: unchanged
+    assert render.render_documents(tmp_path) == []  # up to date: unchanged
 
 
 @pytest.mark.parametrize("block, message", [
@@ -45,10 +44,10 @@ def test_render_file_rewrites_a_stale_block_and_keeps_the_rest(tmp_path):
     ("<!-- record: t.csv -->\n| a |\n", "has no <!-- /record -->"),
 ])
 def test_a_bad_block_is_one_clear_error(tmp_path, block, message):
-    doc = tmp_path / "doc.md"
+    doc = tmp_path / "README.md"
     doc.write_text(f"# head\n{block}\ntail\n")
     with pytest.raises(ConfigError, match=message):
-        render.render_file(doc, render.renderers(tmp_path))
+        render.render_documents(tmp_path)
     assert doc.read_text() == f"# head\n{block}\ntail\n"
 
 

@@ -144,12 +144,11 @@ def test_readme_renders_from_the_results_files(tmp_path):
     (tmp_path / "fast" / "t_mnist_1.json").write_text(json.dumps(_record("t_mnist_1", 0.99)))
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- results: fast -->\nold\n<!-- /results -->\ntail\n")
-    kinds = blocks.renderers(tmp_path, results=tmp_path)
-    assert blocks.render_file(readme, kinds)
+    assert blocks.render_documents(tmp_path, results=tmp_path) == [readme]
     text = readme.read_text()
     assert "old" not in text and text.endswith("<!-- /results -->\ntail\n")
     assert "| | trained here, `fast` (0.00 M canvases, 100 test canvases) | 0.9900 | 0.5000 | 0.2500 |" in text
-    assert not blocks.render_file(readme, kinds)  # a second render changes nothing
+    assert blocks.render_documents(tmp_path, results=tmp_path) == []  # a second render changes nothing
 
 
 def _training_process(script: str, runs: Path):
