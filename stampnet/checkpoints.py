@@ -174,8 +174,6 @@ def load_weights_strict(model: keras.Model, source: Path) -> None:
 def restore_state(model: keras.Model, source: Path, kind: str) -> tuple[int, list, Optional[np.ndarray]]:
     """Load a resume source into ``model`` (compiled, built); returns (epochs done, per-epoch logs, the global
     generator's state for :class:`ResumeState` to put back, or None)."""
-    if model.optimizer is not None and not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
     try:
         load_weights_strict(model, source)
     except (ValueError, KeyError, OSError) as err:

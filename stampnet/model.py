@@ -85,6 +85,8 @@ def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False,
         lr = spec.learning_rate if learning_rate is None else learning_rate
         model.compile(optimizer=keras.optimizers.Nadam(lr), loss=sum_squared_error,
                       jit_compile=jit_compile)
+        # Nadam's slots now, not inside the first traced step: TensorFlow traces a step again when it made variables.
+        model.optimizer.build(model.trainable_variables)
     return model
 
 
