@@ -171,11 +171,22 @@ def start_fit(model: keras.Model) -> None:
             pending.clear()
             state = tuple(state)
         model._stampnet_step += 1
-        return inner(state, data)
+        return inner(_committed(state), data)
 
     train_function.stampnet_pending = pending
     train_function.stampnet_where = where
     model.train_function = train_function
+
+
+def _committed(state):
+    """``state`` with every array committed to its device(s). jit compiles a step anew when an argument's
+    placement changes, and the step's own outputs are committed while fresh variables (the first step, the
+    metrics reset at each epoch's start) are not: without this a short run compiled its step four times."""
+    import jax
+
+    if all(getattr(leaf, "committed", True) for leaf in jax.tree.leaves(state)):
+        return state
+    return jax.tree.map(lambda a: a if getattr(a, "committed", True) else jax.device_put(a, a.sharding), state)
 
 
 def _pending(model: keras.Model):
