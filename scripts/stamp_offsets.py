@@ -37,13 +37,13 @@ def ink_centroids(stamps: np.ndarray) -> np.ndarray:
     return np.where(total[:, None] > 0, centre, 0.0)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--weights", type=Path, help="a weight file (default the run's final weights)")
     ap.add_argument("--limit", type=int, default=None, help="test canvases measured (default all)")
     ap.add_argument("--out", type=Path, help="the figure (default <run>/figures/stamp_offsets.png)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     try:
         run = load_run(args.run, weights=args.weights)
         test = test_split(run.config, args.limit)
