@@ -164,12 +164,23 @@ def entropy_bits(probs, axis: int = -1):
     return h + 0.0  # entr(1) is -0.0: print 0, not -0
 
 
+_CHUNK = 256  # images per chunk of the reconstruction errors: float64 temporaries that fit in cache, not GBs
+
+
+def _float64_chunks(images, recon):
+    """(y, y_hat) as float64, ``_CHUNK`` images at a time."""
+    for start in range(0, len(images), _CHUNK):
+        yield (np.asarray(images[start:start + _CHUNK], np.float64),
+               np.asarray(recon[start:start + _CHUNK], np.float64))
+
+
 def avg_total_mse(images, recon) -> float:
     """Mean squared error over all pixels and images."""
-    return float(np.mean((np.asarray(images, np.float64) - np.asarray(recon, np.float64)) ** 2))
-
-
-_CHUNK = 256  # images per chunk of the cross-entropy: float64 temporaries that fit in cache, not GBs
+    total, count = 0.0, 0
+    for y, y_hat in _float64_chunks(images, recon):
+        total += float(np.sum((y - y_hat) ** 2))
+        count += y.size
+    return total / max(count, 1)
 
 
 def avg_total_bce(images, recon, eps: float = EPS) -> float:
@@ -177,9 +188,7 @@ def avg_total_bce(images, recon, eps: float = EPS) -> float:
     pixels of an image, averaged over images. A pixel's log is floored at log2(eps) (a pixel wrong by 1 costs
     -log2(1e-5) = 16.6 bits, as in 2019, not infinity); a perfect binary reconstruction gives exactly 0."""
     total = 0.0
-    for start in range(0, len(images), _CHUNK):
-        y = np.asarray(images[start:start + _CHUNK], np.float64)
-        y_hat = np.asarray(recon[start:start + _CHUNK], np.float64)
+    for y, y_hat in _float64_chunks(images, recon):
         # y log(max(y_hat, eps)) is xlogy's value (the log is finite, so y = 0 gives 0), without its slow ufunc
         bits = y * np.log(np.maximum(y_hat, eps))
         bits += (1.0 - y) * np.log(np.maximum(1.0 - y_hat, eps))
