@@ -29,20 +29,31 @@ def _tiny_overrides(**run_parameters) -> list[str]:
     return overrides(cfg)
 
 
-def _table(tmp_path, *args, popen=False, **run_parameters):
-    command = [sys.executable, "-m", "stampnet.table", "--recipe", "quick", "--runs", str(tmp_path / "runs"),
-               "--results", str(tmp_path / "results"), "--no-2019", *args,
-               "--with", *_tiny_overrides(**run_parameters)]
-    if popen:
-        return subprocess.Popen(command, cwd=REPO_ROOT, env=experiment_env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    return subprocess.run(command, cwd=REPO_ROOT, env=experiment_env(), capture_output=True, text=True, timeout=900)
+def _table_args(tmp_path, *args, **run_parameters) -> list[str]:
+    return ["--recipe", "quick", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
+            "--no-2019", *args, "--with", *_tiny_overrides(**run_parameters)]
+
+
+def _table(capfd, tmp_path, *args, **run_parameters) -> tuple[int, str]:
+    """The table's command line in this process (its trainings are subprocesses, as always): exit code and
+    everything written to stdout/stderr, the trainings' output included."""
+    capfd.readouterr()
+    code = main(_table_args(tmp_path, *args, **run_parameters))
+    out = capfd.readouterr()
+    return code, out.out + out.err
+
+
+def _table_process(tmp_path, *args, **run_parameters) -> subprocess.Popen:
+    """The table on the command line, in a process group of its own (to be killed with its training)."""
+    command = [sys.executable, "-m", "stampnet.table", *_table_args(tmp_path, *args, **run_parameters)]
+    return subprocess.Popen(command, cwd=REPO_ROOT, env=experiment_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
 @pytest.mark.slow
-def test_two_rows_are_trained_measured_tabulated_then_skipped(tmp_path):
-    proc = _table(tmp_path, "--rows", TINY_ROWS, "--limit", "16")
-    assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-30:]) + proc.stdout[-2000:]
+def test_two_rows_are_trained_measured_tabulated_then_skipped(tmp_path, capfd):
+    code, out = _table(capfd, tmp_path, "--rows", TINY_ROWS, "--limit", "16")
+    assert code == 0, out[-3000:]
     results = tmp_path / "results" / "quick"
     for row in TINY_ROWS.split(","):
         record = json.loads((results / f"{row}.json").read_text())
@@ -60,15 +71,15 @@ def test_two_rows_are_trained_measured_tabulated_then_skipped(tmp_path):
     assert "Simple Shapes-1" in markdown and "k-means on true crops" in markdown
     assert (results / "table.png").stat().st_size > 0
 
-    again = _table(tmp_path, "--rows", TINY_ROWS, "--limit", "16")
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert again.stdout.count("finished run") == 2 and "training a new run" not in again.stdout
+    code, again = _table(capfd, tmp_path, "--rows", TINY_ROWS, "--limit", "16")
+    assert code == 0, again[-2000:]
+    assert again.count("finished run") == 2 and "training a new run" not in again
     assert not (tmp_path / "runs" / "quick" / "simple_shapes_1" / "2").exists()
 
 
 @pytest.mark.slow
-def test_a_killed_table_resumes_its_row(tmp_path):
-    proc = _table(tmp_path, "--rows", "simple_shapes_2", "--limit", "16", popen=True, epochs=8)
+def test_a_killed_table_resumes_its_row(tmp_path, capfd):
+    proc = _table_process(tmp_path, "--rows", "simple_shapes_2", "--limit", "16", epochs=8)
     state = tmp_path / "runs" / "quick" / "simple_shapes_2" / "1" / "backup" / "state.weights.h5"
     deadline = time.time() + 600
     while not state.is_file() and proc.poll() is None and time.time() < deadline:
@@ -76,9 +87,9 @@ def test_a_killed_table_resumes_its_row(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)  # the table and its training
     proc.wait()
     assert state.is_file(), proc.stdout.read()[-3000:]
-    again = _table(tmp_path, "--rows", "simple_shapes_2", "--limit", "16", epochs=8)
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
-    assert "resuming" in again.stdout
+    code, again = _table(capfd, tmp_path, "--rows", "simple_shapes_2", "--limit", "16", epochs=8)
+    assert code == 0, again[-3000:]
+    assert "resuming" in again
     record = json.loads((tmp_path / "results" / "quick" / "simple_shapes_2.json").read_text())
     chain = [part["folder"] for part in record["provenance"]["runs"]]
     assert [Path(p).name for p in chain] == ["1", "2"] and record["provenance"]["epochs"] == 8
@@ -171,7 +182,7 @@ def _training_process(script: str, runs: Path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the Ray worker through /proc")
 def test_rows_run_as_ray_tasks_and_a_killed_worker_is_rerun(tmp_path):
     pytest.importorskip("ray", reason="the cluster path needs requirements-cluster.txt")
-    proc = _table(tmp_path, "--rows", TINY_ROWS, "--limit", "16", "--cluster", "local", popen=True, epochs=6)
+    proc = _table_process(tmp_path, "--rows", TINY_ROWS, "--limit", "16", "--cluster", "local", epochs=6)
     state = tmp_path / "runs" / "quick" / "simple_shapes_1" / "1" / "backup" / "state.weights.h5"
     deadline = time.time() + 600
     while not state.is_file() and proc.poll() is None and time.time() < deadline:
