@@ -12,7 +12,7 @@ import pytest
 
 from stampnet.config import validate
 from stampnet.model import build_model
-from tests.tiny import TINY, run_script
+from tests.tiny import TINY
 
 pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
 
@@ -22,15 +22,15 @@ POSITIVE = ("train_img_s_conv", "train_img_s_separable", "speedup", "infer_img_s
             "gen_s", "gen_70k_s")
 
 
-def test_bench_reports_json(tmp_path):
+def test_bench_reports_json(tmp_path, capsys):
+    from stampnet.bench.__main__ import main
+
     saved = tmp_path / "bench.json"
-    done = run_script("-m stampnet.bench", ["--tiny", "--json", "--only", "pipeline,inference", "--save", str(saved)],
-                      cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
-    report = json.loads(lines[-1])
+    assert main(["--tiny", "--json", "--only", "pipeline,inference", "--save", str(saved)]) == 0
+    stdout = capsys.readouterr().out
+    report = json.loads(stdout.strip().splitlines()[-1])
     assert json.loads(saved.read_text()) == report
-    assert "speedup separable / conv" in done.stdout  # the table came first
+    assert "speedup separable / conv" in stdout  # the table came first
     for key in REQUIRED + POSITIVE:
         assert key in report, key
     assert isinstance(report["device"], str) and report["device"]
