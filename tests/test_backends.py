@@ -57,14 +57,18 @@ def test_tensorflow_is_really_blocked(tmp_path):
 RESUME = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {repo!r})
+    from stampnet import backend
     from stampnet.evaluate import main as evaluate
     from stampnet.train import train
     from tests.tiny import tiny
 
-    first = sys.argv[1]
-    out = {{}}
-    for name, cfg in (("straight", tiny(epochs=3, shuffle=True)),
-                      ("resumed", {{**tiny(epochs=3, shuffle=True), "resume_from": first}})):
+    first, parallel = sys.argv[1], sys.argv[2] == "parallel"
+    out = {{"replicas": backend.replicas("mirrored")}}
+    runs = [("straight", tiny(epochs=3, shuffle=True)),
+            ("resumed", {{**tiny(epochs=3, shuffle=True), "resume_from": first}})]
+    if parallel:
+        runs.append(("mirrored", tiny(epochs=3, shuffle=True, distribute="mirrored")))
+    for name, cfg in runs:
         logged = {{}}
         train(cfg, name, log_scalar=lambda n, v, s: logged.setdefault(n, []).append(v))
         out[name] = logged["loss"]
@@ -74,10 +78,11 @@ RESUME = textwrap.dedent("""
 """)
 
 
-def train_resume_evaluate(tmp_path, backend: str):
+def train_resume_evaluate(tmp_path, backend: str, parallel: bool = False):
     """Without TensorFlow: a tiny run of 2 epochs by the command line, its BatchNorm statistics recomputed at the
     end; then in one process (compiled once) the same run for 3 epochs straight and the first resumed to 3 (from
-    the backup state: training's statistics); then evaluate the resumed run with --precise-bn."""
+    the backup state: training's statistics), and with ``parallel`` the straight run again with data
+    parallelism over two XLA host devices; then evaluate the resumed run with --precise-bn."""
     env = without_tensorflow(backend)
     proc = run(["with", *overrides(TINY), "run_parameters.shuffle=True", "run_parameters.epochs=2",
                 "run_parameters.precise_bn=32"], tmp_path, env)
@@ -88,59 +93,38 @@ def train_resume_evaluate(tmp_path, backend: str):
     assert (first / "figures" / "stamps.png").stat().st_size > 0
     assert any((first / "board" / "train").iterdir())  # TensorBoard scalars without tf.summary
     (tmp_path / "resume.py").write_text(RESUME.format(repo=str(REPO_ROOT)))
-    proc = run(["resume.py", str(first)], tmp_path, env, script=None)
+    if parallel:
+        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    proc = run(["resume.py", str(first), "parallel" if parallel else "single"], tmp_path, env, script=None)
     result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
     measures = json.loads(proc.stdout.strip().splitlines()[-1])
-    return losses(first), result["resumed"], result["straight"], measures
+    return losses(first), result, measures
 
 
-def test_jax_trains_resumes_and_evaluates_without_tensorflow(tmp_path):
+def test_jax_trains_resumes_evaluates_and_runs_data_parallel_without_tensorflow(tmp_path):
+    """distribute=mirrored on JAX is keras.distribution.DataParallel, here over 2 CPU devices (XLA's host device
+    count): it follows the single-device losses closely, as MirroredStrategy does on TensorFlow."""
     requires("jax")
-    first, resumed, straight, measures = train_resume_evaluate(tmp_path, "jax")
+    first, result, measures = train_resume_evaluate(tmp_path, "jax", parallel=True)
+    straight, resumed = result["straight"], result["resumed"]
     assert straight[:2] == first          # the same seed gives the same losses (determinism)
     assert resumed == straight            # the resumed run continues exactly
     assert 0 <= measures["cor_loc"] <= 1 and measures["n_images"] == 16 and measures["precise_bn"] == 32
+    assert result["replicas"] == 2
+    parallel = result["mirrored"]
+    assert len(parallel) == 3 and all(np.isfinite(parallel))
+    for a, b in zip(straight, parallel):
+        assert abs(a - b) <= 0.02 * abs(a), (straight, parallel)
 
 
 def test_torch_trains_resumes_and_evaluates_without_tensorflow(tmp_path):
     requires("torch")
-    first, resumed, straight, measures = train_resume_evaluate(tmp_path, "torch")
+    first, result, measures = train_resume_evaluate(tmp_path, "torch")
+    resumed, straight = result["resumed"], result["straight"]
     assert len(resumed) == 3 and all(np.isfinite(resumed))
     assert resumed[:2] == first
     assert resumed == straight  # exact: dropout's global torch generator is put back just before the first step
     assert 0 <= measures["cor_loc"] <= 1 and measures["precise_bn"] == 32
-
-
-DATA_PARALLEL = textwrap.dedent("""
-    import json, sys
-    sys.path.insert(0, {repo!r})
-    from stampnet import backend
-    from stampnet.train import train
-    from tests.tiny import tiny
-
-    out = {{"replicas": backend.replicas("mirrored")}}
-    for distribute in (None, "mirrored"):
-        logged = {{}}
-        train(tiny(epochs=2, distribute=distribute), f"run_{{distribute}}",
-              log_scalar=lambda n, v, s: logged.setdefault(n, []).append(v))
-        out[str(distribute)] = logged
-    print("RESULT " + json.dumps(out))
-""")
-
-
-def test_jax_data_parallel_on_two_cpu_devices(tmp_path):
-    """distribute=mirrored on JAX: keras.distribution.DataParallel over 2 CPU devices (XLA's host device
-    count); follows the single-device losses closely, as MirroredStrategy does on TensorFlow."""
-    requires("jax")
-    (tmp_path / "parallel.py").write_text(DATA_PARALLEL.format(repo=str(REPO_ROOT)))
-    env = without_tensorflow("jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    proc = run(["parallel.py"], tmp_path, env, script=None)
-    result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
-    assert result["replicas"] == 2
-    single, parallel = result["None"]["loss"], result["mirrored"]["loss"]
-    assert len(parallel) == 2 and all(np.isfinite(parallel))
-    for a, b in zip(single, parallel):
-        assert abs(a - b) <= 0.02 * abs(a), (single, parallel)
 
 
 def test_distribute_names_the_backends_that_offer_it(monkeypatch):
