@@ -51,18 +51,35 @@ def _table_process(tmp_path, *args, **run_parameters) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_two_rows_are_trained_measured_tabulated_then_skipped(tmp_path, capfd):
-    code, out = _table(capfd, tmp_path, "--rows", TINY_ROWS, "--limit", "16")
+def test_a_killed_table_resumes_then_measures_tabulates_and_skips_its_rows(tmp_path, capfd):
+    """Two rows: the table is killed while it trains the first, run again (the first row resumes, the second
+    trains, both are measured and tabulated), and run a third time (both are skipped)."""
+    epochs, runs = 8, tmp_path / "runs" / "quick"
+    proc = _table_process(tmp_path, "--rows", TINY_ROWS, "--limit", "16", epochs=epochs)
+    state = runs / "simple_shapes_1" / "1" / "backup" / "state.weights.h5"
+    deadline = time.time() + 600
+    while not state.is_file() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # the table and its training
+    proc.wait()
+    assert state.is_file(), proc.stdout.read()[-3000:]
+    assert not (runs / "simple_shapes_2").exists()  # the rows are trained one after the other
+
+    code, out = _table(capfd, tmp_path, "--rows", TINY_ROWS, "--limit", "16", epochs=epochs)
     assert code == 0, out[-3000:]
+    assert "resuming" in out
     results = tmp_path / "results" / "quick"
     for row in TINY_ROWS.split(","):
         record = json.loads((results / f"{row}.json").read_text())
         assert record["test_canvases"] == 16 and 0 <= record["measures"]["cor_loc"] <= 1
         assert set(record["kmeans"]) == {"objects", "canvases"}
         prov = record["provenance"]
-        assert prov["training_canvases"] == 2 * 4 * 8 and prov["train_wall_s"] > 0
+        assert prov["training_canvases"] == epochs * 4 * 8 and prov["train_wall_s"] > 0
         assert prov["commands"][0].startswith(f"python {row}.py with quick")
-        assert Path(prov["run_folder"]).parent == tmp_path / "runs" / "quick" / row
+        assert Path(prov["run_folder"]).parent == runs / row and prov["epochs"] == epochs
+    resumed = json.loads((results / "simple_shapes_1.json").read_text())["provenance"]
+    assert [Path(part["folder"]).name for part in resumed["runs"]] == ["1", "2"]
+    assert "resume_from=" in resumed["commands"][1]
     with open(results / "table.csv") as f:
         lines = list(csv.DictReader(f))
     assert [line["row"] for line in lines] == TINY_ROWS.split(",")
@@ -71,29 +88,10 @@ def test_two_rows_are_trained_measured_tabulated_then_skipped(tmp_path, capfd):
     assert "Simple Shapes-1" in markdown and "k-means on true crops" in markdown
     assert (results / "table.png").stat().st_size > 0
 
-    code, again = _table(capfd, tmp_path, "--rows", TINY_ROWS, "--limit", "16")
+    code, again = _table(capfd, tmp_path, "--rows", TINY_ROWS, "--limit", "16", epochs=epochs)
     assert code == 0, again[-2000:]
-    assert again.count("finished run") == 2 and "training a new run" not in again
-    assert not (tmp_path / "runs" / "quick" / "simple_shapes_1" / "2").exists()
-
-
-@pytest.mark.slow
-def test_a_killed_table_resumes_its_row(tmp_path, capfd):
-    proc = _table_process(tmp_path, "--rows", "simple_shapes_2", "--limit", "16", epochs=8)
-    state = tmp_path / "runs" / "quick" / "simple_shapes_2" / "1" / "backup" / "state.weights.h5"
-    deadline = time.time() + 600
-    while not state.is_file() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)  # the table and its training
-    proc.wait()
-    assert state.is_file(), proc.stdout.read()[-3000:]
-    code, again = _table(capfd, tmp_path, "--rows", "simple_shapes_2", "--limit", "16", epochs=8)
-    assert code == 0, again[-3000:]
-    assert "resuming" in again
-    record = json.loads((tmp_path / "results" / "quick" / "simple_shapes_2.json").read_text())
-    chain = [part["folder"] for part in record["provenance"]["runs"]]
-    assert [Path(p).name for p in chain] == ["1", "2"] and record["provenance"]["epochs"] == 8
-    assert "resume_from=" in record["provenance"]["commands"][1]
+    assert again.count("finished run") == 2 and "training a new run" not in again and "resuming" not in again
+    assert not (runs / "simple_shapes_1" / "3").exists() and not (runs / "simple_shapes_2" / "2").exists()
 
 
 def test_seed_indices_offset_the_scripts_seed(tmp_path):
