@@ -22,11 +22,11 @@ from stampnet.runs import load_run
 from stampnet.metrics import drawing_slots
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--n", type=int, default=None, help="test canvases measured (default all)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     try:
         run = load_run(args.run)
         test = test_split(run.config, args.n)

@@ -39,6 +39,17 @@ def shared_dir() -> Path:
     return SHARED_DIR
 
 
+def load_script(relative: str):
+    """A script of the repository (``scripts/NAME.py``) imported as a module, to call its ``main(argv)`` here."""
+    import importlib.util
+
+    path = REPO_ROOT / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 # --- Running experiment scripts in a subprocess (tests of resume, reproduce, bad input, MongoDB) ---
 
 def tf_quiet_lines(text: str) -> list[str]:

@@ -1,8 +1,5 @@
 """The training options beyond 2019 (stampnet/recipe.py): off by default, and each does what it says."""
 import json
-import subprocess
-import sys
-from pathlib import Path
 import keras
 import numpy as np
 import pytest
@@ -16,6 +13,7 @@ from stampnet.recipe import recompute_batchnorm
 from stampnet.spec import from_validated
 from stampnet.schedules import Schedule, TauSchedule, cosine_factor, tau_from_knots, temperature_at
 from stampnet.train import train
+from tests.conftest import load_script
 from tests.tiny import REPO_ROOT, TINY, tiny, with_
 
 SCRIPTS = ["simple_shapes_1.py", "simple_shapes_2.py", "t_mnist_1.py", "t_mnist_2.py", "ct_mnist_1.py",
@@ -305,7 +303,7 @@ def test_empty_stamp_is_one_more_choice_that_draws_nothing(decoder):
 
 
 @pytest.mark.slow
-def test_empty_stamp_model_has_one_more_stamp_choice_and_trains(tmp_path):
+def test_empty_stamp_model_has_one_more_stamp_choice_and_trains(tmp_path, capsys):
     """In a whole model: the stamp head outputs K + 1 choices per slot, a tiny run trains and saves its
     figures, and the option is part of the saved model config."""
     from stampnet.model import analysis_model, stamps
@@ -322,13 +320,13 @@ def test_empty_stamp_model_has_one_more_stamp_choice_and_trains(tmp_path):
     assert (tmp_path / "figures" / "stamps.png").stat().st_size > 1000
     # scripts/slots_per_class.py: per class, the shares of canvases on which no, one, or more slots draw
     (tmp_path / "config.json").write_text(json.dumps(cfg))   # as Sacred's observer writes it
-    script = Path(__file__).resolve().parents[1] / "scripts" / "slots_per_class.py"
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path), "--n", "8"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = {line.split()[0]: [float(v) for v in line.split()[2:]] for line in proc.stdout.splitlines()
+    capsys.readouterr()
+    load_script("scripts/slots_per_class.py").main([str(tmp_path), "--n", "8"])
+    stdout = capsys.readouterr().out
+    rows = {line.split()[0]: [float(v) for v in line.split()[2:]] for line in stdout.splitlines()
             if line.split() and line.split()[0] in {"0", "1", "2", "all"}}
-    assert "all" in rows and len(rows) >= 2 and all(abs(sum(v) - 1) < 1e-3 for v in rows.values()), proc.stdout
-    assert proc.stdout.splitlines()[-1].count(" ") == K + 1 + 3   # "brightest pixel per stamp:" and K + 1 values
+    assert "all" in rows and len(rows) >= 2 and all(abs(sum(v) - 1) < 1e-3 for v in rows.values()), stdout
+    assert stdout.splitlines()[-1].count(" ") == K + 1 + 3   # "brightest pixel per stamp:" and K + 1 values
 
 
 def test_overlap_penalty_is_the_ink_slots_share_and_zero_for_one_slot():

@@ -1,5 +1,4 @@
 """The pedestrian, Omniglot and your-own-images scripts run end to end (a few steps) and evaluate."""
-import importlib.util
 import json
 
 import cv2
@@ -7,7 +6,7 @@ import numpy as np
 import pytest
 
 from stampnet.evaluate import main as evaluate
-from tests.conftest import REPO_ROOT
+from tests.conftest import load_script
 from tests.test_omniglot import make_zip
 from tests.tiny import run_script
 
@@ -31,13 +30,6 @@ def _train_and_evaluate(script, extra, cwd, capsys, monkeypatch):
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def _stamp_offsets():
-    spec = importlib.util.spec_from_file_location("stamp_offsets", REPO_ROOT / "scripts" / "stamp_offsets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_pedestrian_script_on_synthetic_data(tmp_path, capsys, monkeypatch):
     m = _train_and_evaluate("pedestrian.py", ["run_parameters.img_type_parameters.synthetic_n=40"], tmp_path,
                             capsys, monkeypatch)
@@ -46,7 +38,7 @@ def test_pedestrian_script_on_synthetic_data(tmp_path, capsys, monkeypatch):
     assert m["purity"] is not None and m["nmi"] is None                     # pedestrian variant
     # where the stamps draw inside their square: the same CorLoc as evaluate, and the ink-centred one beside it
     run = tmp_path / "runs" / "pedestrian" / "1"
-    _stamp_offsets().main([str(run)])
+    load_script("scripts/stamp_offsets.py").main([str(run)])
     out = capsys.readouterr().out
     assert f"CorLoc {m['cor_loc']:.4f}" in out and "ink-centred CorLoc" in out
     assert (run / "figures" / "stamp_offsets.png").stat().st_size > 1000
@@ -56,7 +48,8 @@ def test_stamp_offsets_ink_centroid_is_measured_from_the_stamp_centre():
     stamps = np.zeros((3, 5, 5), "float32")
     stamps[0, 0, 0] = 1.0                      # the upper-left corner: (-2, -2) from the centre
     stamps[1, 2, 1:4] = 0.5                    # a bar through the centre
-    np.testing.assert_allclose(_stamp_offsets().ink_centroids(stamps), [[-2, -2], [0, 0], [0, 0]])  # stamp 2: none
+    centroids = load_script("scripts/stamp_offsets.py").ink_centroids(stamps)
+    np.testing.assert_allclose(centroids, [[-2, -2], [0, 0], [0, 0]])  # stamp 2 has no ink
 
 
 def test_omniglot_script_reports_kmeans_rows(tmp_path, capsys, monkeypatch):
