@@ -52,6 +52,22 @@ def versions() -> dict:
     return out
 
 
+def compilation_cache() -> Optional[Path]:
+    """On JAX, keep compiled programs on disk (JAX's persistent compilation cache), so that the same run again,
+    its resume or its evaluation does not compile its steps anew: in ``$JAX_COMPILATION_CACHE_DIR`` when set,
+    else ``$XDG_CACHE_HOME/stampnet/jax`` (``~/.cache/stampnet/jax``). JAX stores only programs that took a
+    second or more to compile. Returns the folder; None on the other backends. Call it before the first
+    computation: JAX reads the setting once, at its first compilation that could use the cache."""
+    if name() != "jax":
+        return None
+    import jax
+
+    if not jax.config.jax_compilation_cache_dir:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        jax.config.update("jax_compilation_cache_dir", str(base / "stampnet" / "jax"))
+    return Path(jax.config.jax_compilation_cache_dir)
+
+
 def set_determinism(deterministic: Optional[bool]) -> bool:
     """Deterministic kernels on (True, or None on a machine without GPUs) or off; returns the choice.
 

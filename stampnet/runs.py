@@ -131,9 +131,11 @@ def load_weights(model, weights: Path, config_path: Path) -> None:
 
 def build_run(target: str | Path, decoder: Optional[str] = None) -> LoadedRun:
     """The model of a run folder / config.json, without weights (``weights`` is None)."""
+    from stampnet import backend
     from stampnet.config import read_config
     from stampnet.model import build_model
 
+    backend.compilation_cache()
     target = Path(target)
     config_path = target / "config.json" if target.is_dir() else target
     cfg = read_config(config_path)

@@ -61,6 +61,7 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
     run_dir = Path(run_dir)
     trained = run_dir / "trained"
     backend.set_determinism(spec.deterministic)
+    backend.compilation_cache()
     keras.utils.set_random_seed(spec.seed)  # model init, dropout, Gumbel noise
     print("training on " + ", ".join(f"{k} {v}" for k, v in backend.versions().items()), flush=True)
 

@@ -28,10 +28,13 @@ def requires(module: str):
         pytest.skip(reason)
 
 
-def without_tensorflow(backend: str, **extra) -> dict:
-    """Environment for a subprocess on ``backend`` where TensorFlow cannot be imported."""
+def without_tensorflow(backend: str, folder, **extra) -> dict:
+    """Environment for a subprocess on ``backend`` where TensorFlow cannot be imported. JAX's compilation cache
+    is ``folder/jax-cache`` (not the user's ~/.cache) and keeps every program, however quick its compilation,
+    so that a test's second process compiles little of what its first did."""
     site = REPO_ROOT / "scripts" / "no_tensorflow"  # its sitecustomize.py blocks the import
-    return {"PYTHONPATH": f"{site}{os.pathsep}{REPO_ROOT}", "KERAS_BACKEND": backend, **extra}
+    cache = {"JAX_COMPILATION_CACHE_DIR": str(folder / "jax-cache"), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    return {"PYTHONPATH": f"{site}{os.pathsep}{REPO_ROOT}", "KERAS_BACKEND": backend, **cache, **extra}
 
 
 def run(args, cwd, env, script="simple_shapes_2.py", timeout=1800):
@@ -46,12 +49,20 @@ def losses(run_dir):
 
 def test_tensorflow_is_really_blocked(tmp_path):
     requires("jax")
-    env = without_tensorflow("jax")
+    env = without_tensorflow("jax", tmp_path)
     code = ("import keras, importlib.util\n"
             "try:\n    import tensorflow\nexcept ImportError:\n    print('blocked', keras.backend.backend())\n")
     (tmp_path / "probe.py").write_text(code)
     proc = run(["probe.py"], tmp_path, env, script=None)
     assert proc.stdout.strip() == "blocked jax"
+
+
+def test_jax_keeps_compiled_programs_in_the_users_cache_folder(tmp_path):
+    requires("jax")
+    env = without_tensorflow("jax", tmp_path, JAX_COMPILATION_CACHE_DIR="", XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    (tmp_path / "probe.py").write_text("from stampnet import backend\nprint(backend.compilation_cache())\n")
+    proc = run(["probe.py"], tmp_path, env, script=None)
+    assert proc.stdout.strip() == str(tmp_path / "xdg" / "stampnet" / "jax")
 
 
 RESUME = textwrap.dedent("""
@@ -83,7 +94,9 @@ def train_resume_evaluate(tmp_path, backend: str, parallel: bool = False):
     end; then in one process (compiled once) the same run for 3 epochs straight and the first resumed to 3 (from
     the backup state: training's statistics), and with ``parallel`` the straight run again with data
     parallelism over two XLA host devices; then evaluate the resumed run with --precise-bn."""
-    env = without_tensorflow(backend)
+    env = without_tensorflow(backend, tmp_path)
+    if parallel:  # in both processes: the same devices, so the second finds the first's compiled steps
+        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     proc = run(["with", *overrides(TINY), "run_parameters.shuffle=True", "run_parameters.epochs=2",
                 "run_parameters.precise_bn=32"], tmp_path, env)
     assert "BatchNorm statistics recomputed without dropout on 32 training canvases" in proc.stdout
@@ -93,8 +106,6 @@ def train_resume_evaluate(tmp_path, backend: str, parallel: bool = False):
     assert (first / "figures" / "stamps.png").stat().st_size > 0
     assert any((first / "board" / "train").iterdir())  # TensorBoard scalars without tf.summary
     (tmp_path / "resume.py").write_text(RESUME.format(repo=str(REPO_ROOT)))
-    if parallel:
-        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     proc = run(["resume.py", str(first), "parallel" if parallel else "single"], tmp_path, env, script=None)
     result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
     measures = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -110,6 +121,7 @@ def test_jax_trains_resumes_evaluates_and_runs_data_parallel_without_tensorflow(
     assert straight[:2] == first          # the same seed gives the same losses (determinism)
     assert resumed == straight            # the resumed run continues exactly
     assert 0 <= measures["cor_loc"] <= 1 and measures["n_images"] == 16 and measures["precise_bn"] == 32
+    assert any((tmp_path / "jax-cache").iterdir())  # compiled steps kept for the next process (and run)
     assert result["replicas"] == 2
     parallel = result["mirrored"]
     assert len(parallel) == 3 and all(np.isfinite(parallel))
@@ -160,7 +172,7 @@ def test_2019_weights_same_reconstructions_and_measures_on_tensorflow_and_jax(tm
                                     mnist_path=require_shared("data/mnist/mnist-subset.npz"))
     (tmp_path / "evaluate_jax.py").write_text(EVALUATE)
     run(["evaluate_jax.py", str(config), str(weights), str(tmp_path / "jax")], tmp_path,
-        without_tensorflow("jax"), script=None)
+        without_tensorflow("jax", tmp_path), script=None)
     ours = evaluate(config, weights=weights, tau=1e-4, limit=LIMIT, noise=False)
 
     jax_recon = np.load(tmp_path / "jax.npy")
