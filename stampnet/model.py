@@ -82,12 +82,15 @@ def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False,
                            name="stamp_layer")(stamp_probs, y_probs, x_probs)     # (B, H, W, 1)
     model = keras.Model(image, decoded, name="stampnet")
     if compile:
-        lr = spec.learning_rate if learning_rate is None else learning_rate
-        model.compile(optimizer=keras.optimizers.Nadam(lr), loss=sum_squared_error,
-                      jit_compile=jit_compile)
-        # Nadam's slots now, not inside the first traced step: TensorFlow traces a step again when it made variables.
-        model.optimizer.build(model.trainable_variables)
+        compile_for_training(model, spec.learning_rate if learning_rate is None else learning_rate, jit_compile)
     return model
+
+
+def compile_for_training(model: keras.Model, learning_rate, jit_compile=False) -> None:
+    """Nadam on the summed squared error, as in 2019. Nadam's slots are made now, not inside the first traced
+    step: TensorFlow traces a step a second time when the first trace made variables."""
+    model.compile(optimizer=keras.optimizers.Nadam(learning_rate), loss=sum_squared_error, jit_compile=jit_compile)
+    model.optimizer.build(model.trainable_variables)
 
 
 def analysis_model(model: keras.Model) -> keras.Model:

@@ -50,7 +50,7 @@ def stub_model(model):
     import keras
     from keras import ops
 
-    from stampnet.layers import sum_squared_error
+    from stampnet.model import compile_for_training
 
     decoder = model.get_layer("stamp_layer")
     size = decoder.coord_size + decoder.stamp_size - 1
@@ -68,5 +68,5 @@ def stub_model(model):
 
     heads = [model.get_layer(f"softmax_{r}").output for r in ("stamp", "y", "x")]
     stub = keras.Model(model.input, StubDecoder(name="stub_decoder")(*heads), name="stampnet_stub")
-    stub.compile(optimizer=keras.optimizers.Nadam(0.002), loss=sum_squared_error)
+    compile_for_training(stub, 0.002)
     return stub
