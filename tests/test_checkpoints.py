@@ -13,7 +13,6 @@ from tests.tiny import TINY
 def _trained(learning_rate=None):
     """A tiny model with an optimizer state as after 90 steps: every optimizer variable set to random values."""
     model = build_model(validate(TINY)["layer_parameters"], learning_rate=learning_rate)
-    model.optimizer.build(model.trainable_variables)
     rng = np.random.default_rng(0)
     for v in model.optimizer.variables:
         v.assign(rng.random(v.shape).astype(v.dtype) if v.name != "iteration" else 90)
@@ -41,6 +40,5 @@ def test_a_state_with_the_learning_rate_as_a_variable_resumes_into_a_scheduled_o
 def test_an_optimizer_state_that_does_not_fit_is_an_error_not_a_fresh_optimizer(tmp_path):
     save_state(_trained(learning_rate=_decaying()), tmp_path / "state.weights.h5", epoch=1, history=[{}])
     other = build_model(validate(TINY)["layer_parameters"])  # one variable more: the constant rate
-    other.optimizer.build(other.trainable_variables)
     with pytest.raises(ConfigError, match="does not fit this model.*Skipping variable loading for optimizer"):
         restore_state(other, tmp_path / "state.weights.h5", "state")

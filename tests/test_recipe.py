@@ -435,7 +435,6 @@ def test_the_schedules_resume_from_the_step_counter():
     schedule = Schedule(TauSchedule.from_gumbel_parameters(gp), 100, 0.002, learning_rate_decay_from=0.5,
                         learning_rate_decay_to=0.1)
     model = build_model(lp, learning_rate=schedule.optimizer_learning_rate())
-    model.optimizer.build(model.trainable_variables)
     model.optimizer.iterations.assign(90)  # as after restoring a run 90 steps in
     callback = StepSchedules(schedule)
     callback.set_model(model)
