@@ -43,7 +43,7 @@ def _file_storage_dir(run):
 class StampExperiment(Experiment):
     """A Sacred experiment that reports a configuration problem as one line (exit code 2), not a traceback.
 
-    Its config hook checks the config (``stampnet.train.preflight``) while Sacred builds the run, before there
+    Its config hook checks the config (``stampnet.runs.preflight``) while Sacred builds the run, before there
     is a run folder, and adds MongoDB when ``mongo_url`` asks; a run that fails on its input before training
     starts (e.g. a missing data file) has its folder removed again. ``resume_from`` / ``reproduce_from`` load a
     stored config."""
@@ -94,11 +94,11 @@ ex.observers.append(FileStorageObserver(os.path.join(os.environ.get("STAMPNET_RU
 
 @ex.config_hook
 def preflight_hook(config, command_name, logger):
-    """Every check that needs no data (``stampnet.train.preflight``), before Sacred seeds or makes a folder;
+    """Every check that needs no data (``stampnet.runs.preflight``), before Sacred seeds or makes a folder;
     MongoDB added for this run when the config or the environment names a server."""
     if command_name != "main":
         return {}
-    from stampnet.train import preflight
+    from stampnet.runs import preflight
 
     preflight(config, warn_live=True)
     url, db = mongo_settings(config)

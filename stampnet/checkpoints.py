@@ -1,4 +1,5 @@
-"""Checkpoints and the resume state of a run: what is written during training, and how a run continues.
+"""Checkpoints and the resume state of a run: what is written during training, and how a run continues (their
+names and the resume source are read by the Keras-free :mod:`stampnet.runs`).
 
 Every file is written to a temporary name and renamed, so a kill never leaves a half-written one.
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import tempfile
 import warnings
@@ -25,9 +25,8 @@ import numpy as np
 import keras
 
 from stampnet import ConfigError, backend
+from stampnet.runs import STATE_FILE, STATE_GROUP, resume_epoch
 
-STATE_FILE = "state.weights.h5"   # in <run>/backup/
-STATE_GROUP = "stampnet_resume"  # the HDF5 group (beside Keras' own) with epoch, history and seed states
 
 
 def finite(logs) -> bool:
@@ -110,36 +109,6 @@ def save_state(model: keras.Model, path: Path, epoch: int, history: list) -> Non
     save_weights_atomic(model, path, extra)
 
 
-def resume_source(folder: str | Path) -> tuple[Path, str]:
-    """The file to resume from in run ``folder``: (path, kind) with kind "state" (backup/state.weights.h5,
-    exact) or "checkpoint" (the latest trained/ checkpoint of a run without a state file: weights and
-    optimizer, not the random generators). Raises ConfigError when there is neither."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ConfigError(f"resume_from={str(folder)!r} is not a folder; give a run folder such as "
-                          "runs/simple_shapes_2/3")
-    if (folder / "backup" / STATE_FILE).is_file():
-        return folder / "backup" / STATE_FILE, "state"
-    checkpoint = latest_weights(folder / "trained")
-    if checkpoint is not None:
-        return checkpoint, "checkpoint"
-    raise ConfigError(f"{folder} has nothing to resume from (no backup/{STATE_FILE}, no trained/ checkpoint): "
-                      f"it stopped before its first epoch ended; start it afresh with "
-                      f"`python -m stampnet.reproduce {folder}`")
-
-
-def resume_epoch(source: Path, kind: str) -> int:
-    """The number of epochs done at a resume source."""
-    if kind == "checkpoint":
-        return checkpoint_epoch(source)
-    try:
-        with h5py.File(source, "r") as f:
-            return int(f[STATE_GROUP].attrs["epoch"])
-    except (OSError, KeyError) as err:
-        raise ConfigError(f"{source} is not a readable training state ({err}); delete it to resume from the "
-                          "run's latest trained/ checkpoint instead") from None
-
-
 def load_weights_strict(model: keras.Model, source: Path) -> None:
     """``model.load_weights(source)``, but a saved optimizer state that does not fit raises ValueError (Keras
     only warns and trains on from a fresh optimizer).
@@ -193,30 +162,3 @@ def restore_state(model: keras.Model, source: Path, kind: str) -> tuple[int, lis
     for variable, value in zip(states, saved):
         variable.assign(value)
     return epoch, history, rng
-
-
-CHECKPOINT_RE = re.compile(r"weights\.(\d+)-[^/]*\.weights\.h5")  # as checkpoint_name writes them
-
-
-def checkpoint_name(validation: bool) -> str:
-    """The pattern of a run's checkpoint files in ``trained/`` (formatted with the epoch and Keras' logs)."""
-    return "weights.{epoch:02d}-{%s:.2f}.weights.h5" % ("val_loss" if validation else "loss")
-
-
-def checkpoint_epoch(path: Path) -> Optional[int]:
-    """The epoch of a checkpoint named weights.<epoch>-<loss>.weights.h5; None for a file of another name
-    (e.g. a user's weights.best.weights.h5), which the run's readers leave alone."""
-    match = CHECKPOINT_RE.fullmatch(Path(path).name)
-    return int(match.group(1)) if match else None
-
-
-def checkpoints(trained_dir: Path) -> dict[int, Path]:
-    """{epoch: weight file} of every checkpoint in a run's ``trained/`` folder, by epoch."""
-    found = ((checkpoint_epoch(f), f) for f in Path(trained_dir).glob("weights.*.weights.h5"))
-    return dict(sorted((epoch, f) for epoch, f in found if epoch is not None))
-
-
-def latest_weights(trained_dir: Path) -> Optional[Path]:
-    """The checkpoint of the highest epoch in ``trained/``, or None."""
-    found = checkpoints(trained_dir)
-    return found[max(found)] if found else None

@@ -120,7 +120,7 @@ def evaluate_epochs(target, epochs="all", tau=None, limit=None, matching="greedy
     the same test canvases with the same noise (and, with ``precise_bn``, its BatchNorm statistics recomputed
     first, as :func:`evaluate`). Returns ``rows`` (one dict per epoch: epoch, training_canvases, the measures)
     and ``run``. One model, its predict function traced once."""
-    from stampnet.checkpoints import checkpoints
+    from stampnet.runs import checkpoints
 
     run = build_run(target, decoder)
     found = checkpoints(run.folder / "trained")

@@ -1,12 +1,17 @@
-"""Reading the run folders that Sacred and :mod:`stampnet.train` write: ``runs/<script>/<id>/`` with run.json
-(status, heartbeat, start and stop times, the command as typed), config.json, trained/ and backup/.
+"""The run folders that Sacred and :mod:`stampnet.train` write: ``runs/<script>/<id>/`` with run.json
+(status, heartbeat, start and stop times, the command as typed), config.json, trained/ (checkpoints named by
+:func:`checkpoint_name`) and backup/ (the resume state).
 
-Every reader tolerates a file it did not expect (missing, not JSON, not an object): it reads as empty. Below
-them, a run's model with its weights (:func:`load_run`): ours or the 2019 Keras 2.2.2 files.
+Every reader tolerates a file it did not expect (missing, not JSON, not an object): it reads as empty. The
+checks before a run starts (:func:`preflight`) live here too: like the readers they need no Keras, so a bad
+config stops the command line before TensorFlow is imported. Below them, a run's model with its weights
+(:func:`load_run`): ours or the 2019 Keras 2.2.2 files.
 """
 from __future__ import annotations
 
 import json
+import re
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -14,6 +19,10 @@ from pathlib import Path
 from typing import Optional
 
 from stampnet import ConfigError
+from stampnet.config import validate
+
+STATE_FILE = "state.weights.h5"   # in <run>/backup/
+STATE_GROUP = "stampnet_resume"  # the HDF5 group (beside Keras' own) with epoch, history and seed states
 
 STALE_HEARTBEAT_S = 120  # a RUNNING run whose heartbeat is older than this was stopped without saying so
 HEARTBEAT_WAIT_S = 25    # a younger heartbeat must move within this (Sacred beats every 10 s)
@@ -61,14 +70,10 @@ def is_live(run: Path) -> bool:
 
 
 def is_finished(run: Path) -> bool:
-    from stampnet.checkpoints import latest_weights
-
     return read_json(run / "run.json").get("status") == "COMPLETED" and latest_weights(run / "trained") is not None
 
 
 def resumable(run: Path) -> bool:
-    from stampnet.checkpoints import STATE_FILE
-
     return (run / "backup" / STATE_FILE).is_file()
 
 
@@ -83,6 +88,81 @@ def run_chain(run: Path) -> list[Path]:
         seen.add(chain[0].resolve())
 
 
+CHECKPOINT_RE = re.compile(r"weights\.(\d+)-[^/]*\.weights\.h5")  # as checkpoint_name writes them
+
+
+def checkpoint_name(validation: bool) -> str:
+    """The pattern of a run's checkpoint files in ``trained/`` (formatted with the epoch and Keras' logs)."""
+    return "weights.{epoch:02d}-{%s:.2f}.weights.h5" % ("val_loss" if validation else "loss")
+
+
+def checkpoint_epoch(path: Path) -> Optional[int]:
+    """The epoch of a checkpoint named weights.<epoch>-<loss>.weights.h5; None for a file of another name
+    (e.g. a user's weights.best.weights.h5), which the run's readers leave alone."""
+    match = CHECKPOINT_RE.fullmatch(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def checkpoints(trained_dir: Path) -> dict[int, Path]:
+    """{epoch: weight file} of every checkpoint in a run's ``trained/`` folder, by epoch."""
+    found = ((checkpoint_epoch(f), f) for f in Path(trained_dir).glob("weights.*.weights.h5"))
+    return dict(sorted((epoch, f) for epoch, f in found if epoch is not None))
+
+
+def latest_weights(trained_dir: Path) -> Optional[Path]:
+    """The checkpoint of the highest epoch in ``trained/``, or None."""
+    found = checkpoints(trained_dir)
+    return found[max(found)] if found else None
+
+
+def resume_source(folder: str | Path) -> tuple[Path, str]:
+    """The file to resume from in run ``folder``: (path, kind) with kind "state" (backup/state.weights.h5,
+    exact) or "checkpoint" (the latest trained/ checkpoint of a run without a state file: weights and
+    optimizer, not the random generators). Raises ConfigError when there is neither."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"resume_from={str(folder)!r} is not a folder; give a run folder such as "
+                          "runs/simple_shapes_2/3")
+    if (folder / "backup" / STATE_FILE).is_file():
+        return folder / "backup" / STATE_FILE, "state"
+    checkpoint = latest_weights(folder / "trained")
+    if checkpoint is not None:
+        return checkpoint, "checkpoint"
+    raise ConfigError(f"{folder} has nothing to resume from (no backup/{STATE_FILE}, no trained/ checkpoint): "
+                      f"it stopped before its first epoch ended; start it afresh with "
+                      f"`python -m stampnet.reproduce {folder}`")
+
+
+def resume_epoch(source: Path, kind: str) -> int:
+    """The number of epochs done at a resume source."""
+    if kind == "checkpoint":
+        return checkpoint_epoch(source)
+    import h5py
+
+    try:
+        with h5py.File(source, "r") as f:
+            return int(f[STATE_GROUP].attrs["epoch"])
+    except (OSError, KeyError) as err:
+        raise ConfigError(f"{source} is not a readable training state ({err}); delete it to resume from the "
+                          "run's latest trained/ checkpoint instead") from None
+
+
+def preflight(config: dict, warn_live: bool = False) -> dict:
+    """Every check that needs no data and no model: the config, the run options and the resume source; returns
+    the validated config. ``stamp_network`` calls it before Sacred creates the run folder, so a bad config
+    leaves no files; there (``warn_live``) it also warns when the run to resume is still training."""
+    cfg = validate(config)
+    if cfg["resume_from"]:
+        done, epochs = resume_epoch(*resume_source(cfg["resume_from"])), cfg["run_parameters"]["epochs"]
+        if warn_live and is_live(Path(cfg["resume_from"])):
+            print(f"warning: {cfg['resume_from']} is still training in another process (its heartbeat moves); "
+                  "this run starts from its last finished epoch and both will go on", file=sys.stderr, flush=True)
+        if done >= epochs:
+            raise ConfigError(f"{cfg['resume_from']} already trained {done} of {epochs} epochs; to train further "
+                              f"add run_parameters.epochs=<more than {done}>")
+    return cfg
+
+
 @dataclass
 class LoadedRun:
     config: dict
@@ -93,8 +173,6 @@ class LoadedRun:
 
 def find_weights(trained_dir: Path, epoch: Optional[int] = None) -> Path:
     """The weights of ``epoch`` (or the latest) in a run's ``trained/`` folder."""
-    from stampnet.checkpoints import checkpoints
-
     found = checkpoints(trained_dir)
     if found and (epoch is None or epoch in found):
         return found[max(found) if epoch is None else epoch]

@@ -1,13 +1,12 @@
 """Training a StampNet: config → data → model → ``fit`` → weights, metrics and figures in a run folder.
 
 Used by the Sacred experiment in ``stamp_network.py``; free of Sacred itself (``log_scalar`` is a hook). The
-config is validated once here (``preflight``) and handed on as named values (``stampnet.spec``); checkpoints
-and resuming are in ``stampnet.checkpoints``, the callbacks in ``stampnet.callbacks``, and what differs between
+config is validated once at the edge (``stampnet.runs.preflight``) and handed on as named values
+(``stampnet.spec``); checkpoints and resuming are in ``stampnet.checkpoints``, the callbacks in ``stampnet.callbacks``, and what differs between
 TensorFlow, JAX and PyTorch (determinism, distribution, TensorBoard) in ``stampnet.backend``.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -15,13 +14,11 @@ import keras
 
 from stampnet import ConfigError, backend
 from stampnet.callbacks import EpochLine, ScalarLogger, StepSchedules
-from stampnet.checkpoints import (STATE_FILE, PeriodicCheckpoint, ResumeState, checkpoint_name,
-                                  finite, latest_weights, restore_state, resume_epoch, resume_source,
-                                  save_weights_atomic)
-from stampnet.config import validate
+from stampnet.checkpoints import PeriodicCheckpoint, ResumeState, finite, restore_state, save_weights_atomic
 from stampnet.data import load_data
 from stampnet.data.pipeline import split_train_validation, training_feed
 from stampnet.model import build_model
+from stampnet.runs import STATE_FILE, checkpoint_name, latest_weights, preflight, resume_source
 from stampnet.spec import TrainSpec, from_validated
 
 set_determinism = backend.set_determinism  # the names tests and older code import from here
@@ -29,24 +26,6 @@ set_determinism = backend.set_determinism  # the names tests and older code impo
 
 class TrainingDiverged(ConfigError, FloatingPointError):
     """The loss became NaN/inf; the message names the last good checkpoint and the fix."""
-
-
-def preflight(config: dict, warn_live: bool = False) -> dict:
-    """Every check that needs no data and no model: the config, the run options and the resume source; returns
-    the validated config. ``stamp_network`` calls it before Sacred creates the run folder, so a bad config
-    leaves no files; there (``warn_live``) it also warns when the run to resume is still training."""
-    cfg = validate(config)
-    if cfg["resume_from"]:
-        from stampnet.runs import is_live
-
-        done, epochs = resume_epoch(*resume_source(cfg["resume_from"])), cfg["run_parameters"]["epochs"]
-        if warn_live and is_live(Path(cfg["resume_from"])):
-            print(f"warning: {cfg['resume_from']} is still training in another process (its heartbeat moves); "
-                  "this run starts from its last finished epoch and both will go on", file=sys.stderr, flush=True)
-        if done >= epochs:
-            raise ConfigError(f"{cfg['resume_from']} already trained {done} of {epochs} epochs; to train further "
-                              f"add run_parameters.epochs=<more than {done}>")
-    return cfg
 
 
 def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = None,

@@ -11,7 +11,8 @@ import pytest
 from stampnet import ConfigError
 from stampnet.config import validate
 from stampnet.data import load_data
-from stampnet.train import TrainingDiverged, preflight, train
+from stampnet.runs import preflight
+from stampnet.train import TrainingDiverged, train
 from tests.conftest import run_experiment, tf_quiet_lines
 from tests.tiny import TINY, overrides, tiny, with_
 
