@@ -77,11 +77,28 @@ def run_experiment(args: list, cwd, timeout: int = 900, script: str = "simple_sh
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """A finished 2-epoch run of the tiny config made by the command line (runs/simple_shapes_2/1 in a
-    temporary folder); shared by the tests that only read it."""
+    """A finished 2-epoch run of the tiny config made by the command line (runs/simple_shapes_2/1), shared by
+    the tests that read it. It is trained once per test session: the first test process that needs it trains
+    it under a file lock in the session's temporary folder; every test process then works on its own copy
+    (tests write beside it), so the processes of ``-n 2`` never see each other's files."""
+    import os
+    import shutil
+
+    from filelock import FileLock
+
     from tests.tiny import TINY, overrides
 
+    session = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        session = session.parent  # pytest-N/ above popen-gwK/: the same folder for every test process
+    trained = session / "tiny_run_trained"
+    with FileLock(str(session / "tiny_run.lock")):
+        if not (trained / "done").is_file():
+            shutil.rmtree(trained, ignore_errors=True)
+            trained.mkdir()
+            proc = run_experiment(["with", *overrides(TINY)], trained)
+            assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-30:])
+            (trained / "done").write_text("")
     cwd = tmp_path_factory.mktemp("tiny_run")
-    proc = run_experiment(["with", *overrides(TINY)], cwd)
-    assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-30:])
+    shutil.copytree(trained / "runs", cwd / "runs")
     return cwd / "runs" / "simple_shapes_2" / "1"
