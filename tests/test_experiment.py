@@ -9,7 +9,7 @@ pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slo
 
 
 def test_sacred_run_writes_complete_run_folder(tiny_run):
-    """The tiny run each test process trains once (conftest.tiny_run: ``python simple_shapes_2.py with`` TINY
+    """The tiny run the test session trains once (conftest.tiny_run: ``python simple_shapes_2.py with`` TINY
     as overrides)."""
     run = tiny_run
     for name in ("config.json", "run.json", "cout.txt", "metrics.json"):
