@@ -88,11 +88,11 @@ def tiny_run(tmp_path_factory) -> Path:
 
     from tests.tiny import TINY, overrides
 
-    session = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        session = session.parent  # pytest-N/ above popen-gwK/: the same folder for every test process
-    trained = session / "tiny_run_trained"
-    with FileLock(str(session / "tiny_run.lock")):
+    session, run_id = tmp_path_factory.getbasetemp(), "1"
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the folder above popen-gwK/, and an id new in every session
+        session, run_id = session.parent, os.environ["PYTEST_XDIST_TESTRUNUID"]
+    trained = session / f"tiny_run_trained-{run_id}"
+    with FileLock(str(trained) + ".lock"):
         if not (trained / "done").is_file():
             shutil.rmtree(trained, ignore_errors=True)
             trained.mkdir()
