@@ -54,10 +54,13 @@ def versions() -> dict:
 
 def compilation_cache() -> Optional[Path]:
     """On JAX, keep compiled programs on disk (JAX's persistent compilation cache), so that the same run again,
-    its resume or its evaluation does not compile its steps anew: in ``$JAX_COMPILATION_CACHE_DIR`` when set,
-    else ``$XDG_CACHE_HOME/stampnet/jax`` (``~/.cache/stampnet/jax``). JAX stores only programs that took a
-    second or more to compile. Returns the folder; None on the other backends. Call it before the first
-    computation: JAX reads the setting once, at its first compilation that could use the cache."""
+    its resume or its evaluation does not compile anew: in ``$JAX_COMPILATION_CACHE_DIR`` when set, else
+    ``$XDG_CACHE_HOME/stampnet/jax`` (``~/.cache/stampnet/jax``). Every program is kept, however quick its
+    compilation (JAX's default keeps only those of a second or more; ``$JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS``
+    still sets it): a run starts with about a hundred small programs (initialisers, random draws, the
+    BatchNorm recomputation), which together cost as much as the training step. Returns the folder; None on
+    the other backends. Call it before the first computation: JAX reads the settings once, at its first
+    compilation that could use the cache."""
     if name() != "jax":
         return None
     import jax
@@ -65,6 +68,8 @@ def compilation_cache() -> Optional[Path]:
     if not jax.config.jax_compilation_cache_dir:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         jax.config.update("jax_compilation_cache_dir", str(base / "stampnet" / "jax"))
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return Path(jax.config.jax_compilation_cache_dir)
 
 
