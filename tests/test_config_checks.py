@@ -1,12 +1,13 @@
 """Every key of config.DEFAULTS is checked: a bad value or an unknown key (a typo) is one line naming the key and
 the fix, before anything is written; the keys 2019 configs carry load."""
 import json
+import os
 
 import pytest
 
 from stampnet import ConfigError
 from stampnet.config import DEFAULTS, IGNORED_KEYS, nearest_key, read_config, unknown_keys, validate
-from tests.conftest import require_shared, run_experiment, tf_quiet_lines
+from tests.conftest import REPO_ROOT, require_shared, run_experiment, tf_quiet_lines
 from tests.tiny import TINY, overrides, with_
 
 GUMBEL = "layer_parameters.decoder_parameters.gumbel_parameters."
@@ -93,7 +94,10 @@ def test_2019_configs_and_stored_configs_load(tmp_path):
 
 @pytest.mark.slow
 def test_typo_on_the_command_line_stops_before_the_run_folder(tmp_path):
-    proc = run_experiment(["with", "quick", *overrides(TINY), "run_parameters.epochz=3"], tmp_path)
+    """...and before TensorFlow is imported (here it cannot be: the check must not need it)."""
+    blocked = f"{REPO_ROOT / 'scripts' / 'no_tensorflow'}{os.pathsep}{REPO_ROOT}"
+    proc = run_experiment(["with", "quick", *overrides(TINY), "run_parameters.epochz=3"], tmp_path,
+                          PYTHONPATH=blocked)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert proc.returncode == 2, "\n".join(tf_quiet_lines(proc.stderr)[-20:])
     assert errors == ["error: unknown config key run_parameters.epochz; did you mean run_parameters.epochs?"]
