@@ -56,11 +56,11 @@ def compilation_cache() -> Optional[Path]:
     """On JAX, keep compiled programs on disk (JAX's persistent compilation cache), so that the same run again,
     its resume or its evaluation does not compile anew: in ``$JAX_COMPILATION_CACHE_DIR`` when set, else
     ``$XDG_CACHE_HOME/stampnet/jax`` (``~/.cache/stampnet/jax``). Every program is kept, however quick its
-    compilation (JAX's default keeps only those of a second or more; ``$JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS``
-    still sets it): a run starts with about a hundred small programs (initialisers, random draws, the
-    BatchNorm recomputation), which together cost as much as the training step. Returns the folder; None on
-    the other backends. Call it before the first computation: JAX reads the settings once, at its first
-    compilation that could use the cache."""
+    compilation: JAX's default keeps only those of a second or more, but a run also compiles about a hundred
+    small programs (initialisers, random draws, evaluation, the BatchNorm recomputation) that together take
+    longer than its training step. ``$JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` still sets the threshold.
+    Returns the folder; None on the other backends. Call it before the first computation: JAX reads the
+    settings once, at its first compilation that could use the cache."""
     if name() != "jax":
         return None
     import jax
