@@ -315,7 +315,7 @@ def drawing_slots(images, coords, stamps, stamp_probs, threshold: float = EMPTY_
 def mean_object_ink(images, n_objects: int) -> float:
     """The mean object's ink: the canvases' pixel sum over the number of objects on them (exact where objects
     do not overlap; overlaps are clipped at 1 on the canvas)."""
-    return float(np.asarray(images, np.float64).sum() / max(int(n_objects), 1))
+    return float(np.sum(images, dtype=np.float64) / max(int(n_objects), 1))  # float64 sums, no float64 copy
 
 
 def unmatched_ink(ink, slot_of, object_ink: float):

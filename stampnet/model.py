@@ -180,11 +180,15 @@ def predict(model, images: np.ndarray, tau: float, batch_size: int = 256, noise:
     net = net if net is not None else _ANALYSIS_NETS.get(model)
     if net is None:
         net = _ANALYSIS_NETS[model] = analysis_model(model)
+    if not len(images):
+        raise ValueError("predict needs at least one image")
     keys = ("reconstruction", "stamp_probs", "y_probs", "x_probs")
-    parts = {k: [] for k in keys}
+    outputs = None  # filled batch by batch: no list of parts to concatenate (twice the memory)
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
         out = net.predict_on_batch(images[start:start + batch_size])
+        if outputs is None:
+            outputs = {k: np.empty((len(images), *np.shape(out[k])[1:]), np.asarray(out[k]).dtype) for k in keys}
         for k in keys:
-            parts[k].append(np.asarray(out[k]))
-    return {k: np.concatenate(v) for k, v in parts.items()}
+            outputs[k][start:start + batch_size] = out[k]
+    return outputs
