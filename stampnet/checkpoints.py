@@ -28,7 +28,6 @@ from stampnet import ConfigError, backend
 from stampnet.runs import STATE_FILE, STATE_GROUP, resume_epoch
 
 
-
 def finite(logs) -> bool:
     return all(math.isfinite(float(v)) for v in (logs or {}).values())
 

@@ -2,8 +2,9 @@
 
 Used by the Sacred experiment in ``stamp_network.py``; free of Sacred itself (``log_scalar`` is a hook). The
 config is validated once at the edge (``stampnet.runs.preflight``) and handed on as named values
-(``stampnet.spec``); checkpoints and resuming are in ``stampnet.checkpoints``, the callbacks in ``stampnet.callbacks``, and what differs between
-TensorFlow, JAX and PyTorch (determinism, distribution, TensorBoard) in ``stampnet.backend``.
+(``stampnet.spec``); checkpoints and resuming are in ``stampnet.checkpoints``, the callbacks in
+``stampnet.callbacks``, and what differs between TensorFlow, JAX and PyTorch (determinism, distribution,
+TensorBoard) in ``stampnet.backend``.
 """
 from __future__ import annotations
 

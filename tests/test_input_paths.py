@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from stampnet import runs
-from stampnet.runs import checkpoint_epoch, checkpoints, latest_weights
+from stampnet.runs import checkpoint_epoch, checkpoints, find_weights, latest_weights, resume_source
 from stampnet.config import read_config, validate
 from stampnet.data import load_data
 from tests.conftest import REPO_ROOT, experiment_env, require_shared
@@ -42,9 +42,6 @@ def test_a_weight_file_of_another_name_is_left_alone(tmp_path):
 
 
 def test_evaluate_and_resume_read_past_a_users_checkpoint(tiny_run, tmp_path):
-    from stampnet.runs import resume_source
-    from stampnet.runs import find_weights
-
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     shutil.copy(latest_weights(run / "trained"), run / "trained" / "weights.best.weights.h5")

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from stampnet.evaluate import main as evaluate
-from tests.conftest import load_script
+from tests.conftest import load_script, run_experiment
 from tests.test_omniglot import make_zip
-from tests.tiny import run_script
 
 pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
 
@@ -20,7 +19,7 @@ SHORT = ["run_parameters.epochs=1", "run_parameters.steps_per_epoch=2", "run_par
 def _train_and_evaluate(script, extra, cwd, capsys, monkeypatch):
     """The script on the command line (what is tested), then ``stampnet.evaluate``'s command line in this
     process, in the folder the script ran in (its data paths are relative to it)."""
-    proc = run_script(script, ["with", *SHORT, *extra], cwd)
+    proc = run_experiment(["with", *SHORT, *extra], cwd, script=script)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = cwd / "runs" / script[:-3] / "1"
     assert (run / "figures" / "stamps.png").is_file()

@@ -1,8 +1,5 @@
 """A tiny StampNet configuration for tests: 32×32 canvases of two 8×8 shapes, 2 encoder blocks, 8×8 stamps."""
 import copy
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -53,11 +50,3 @@ def overrides(cfg: dict, prefix: str = "") -> list[str]:
         else:
             out.append(f"{prefix}{key}={value!r}")
     return out
-
-
-def run_script(script: str, args: list[str], cwd, timeout=900) -> subprocess.CompletedProcess:
-    """Run a top-level script of the repository (an experiment, or ``-m module``) in ``cwd``."""
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    head = ["-m", script[3:]] if script.startswith("-m ") else [str(REPO_ROOT / script)]
-    return subprocess.run([sys.executable, *head, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
