@@ -65,6 +65,8 @@ DEFAULTS: dict = {
             "overlap_penalty": 0,   # beyond 2019 (stampnet/recipe.py): strength of a loss on ink slots share
             "slot_ink_penalty": 0,  # beyond 2019 (stampnet/recipe.py): strength of a concave loss on each slot's ink
             "slot_ink_penalty_from": None,  # fraction of training from which it acts; None: from the start
+            "centre_penalty": 0,    # beyond 2019 (stampnet/recipe.py): strength of a loss on each stamp's ink centroid
+                                    # distance from its square's centre (px²)
             "empty_stamp": False,   # beyond 2019 (stampnet/recipe.py): a fixed all-zero stamp as one more choice
             "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.01, "min_temperature": 0.2,
                                   # None: the run's run_parameters.steps_per_epoch (2019 configs set both, equal)
@@ -189,7 +191,7 @@ def _validate_recipe(gp: dict, lp: dict) -> None:
                                                "straight_through_from")
     decoder = "layer_parameters.decoder_parameters."
     _require_number(gp["usage_balance"], decoder + "gumbel_parameters.usage_balance", strict=False, example=10)
-    for key in ("overdraw_penalty", "overlap_penalty", "slot_ink_penalty"):
+    for key in ("overdraw_penalty", "overlap_penalty", "slot_ink_penalty", "centre_penalty"):
         _require_number(lp["decoder_parameters"][key], decoder + key, strict=False, example=1)
     if lp["decoder_parameters"]["slot_ink_penalty_from"] is not None:
         _fraction(lp["decoder_parameters"]["slot_ink_penalty_from"], decoder + "slot_ink_penalty_from")

@@ -173,6 +173,10 @@ class StampDecoder(RunTimeState):
     any split of it between slots, in intensity or in space; and concave along a slot's stamp mixture, so
     it pushes the choice towards one-hot. Its switch (variable ``slot_ink_on``, 1 at first; run-time state,
     not in weight files) lets a callback hold it off early in training (stampnet/recipe.py).
+    ``centre`` (λ ≥ 0, off in 2019): adds λ · Σ_k ū_k · |c_k − centre|² per canvas, c_k the ink centroid of
+    stamp k (px), centre its square's centre and ū_k the share of the batch's slots that choose it (no gradient
+    through ū). Nothing else asks a stamp to be centred: without it a stamp can draw its object off-centre while
+    the slot's coordinates compensate, and the slot's square (the paper's box) then misses the object.
     ``empty_stamp`` (off in 2019): one more choice for the stamp head, a stamp fixed at 0 (not a weight), so a
     slot can draw nothing without the network having to learn an empty stamp. The stamp distributions are
     then (B, M, K + 1), the empty stamp last; the kernel keeps its 2019 shape.
@@ -188,7 +192,7 @@ class StampDecoder(RunTimeState):
 
     def __init__(self, stamp_size: int, nr_of_stamps: int, coord_size: int, decoder: str = "separable",
                  seed=None, overdraw: float = 0.0, overlap: float = 0.0, slot_ink: float = 0.0,
-                 empty_stamp: bool = False, **kwargs):
+                 empty_stamp: bool = False, centre: float = 0.0, **kwargs):
         # float32 under a mixed policy too: the sum of up to M·K weighted stamps and the clip at 1 stay exact
         # (the decoder is a small share of a step, so bfloat16 would gain little here).
         kwargs.setdefault("dtype", "float32")
@@ -197,7 +201,7 @@ class StampDecoder(RunTimeState):
             raise ValueError(f"decoder must be 'separable' or 'conv', got {decoder!r}")
         self.stamp_size, self.nr_of_stamps, self.coord_size = stamp_size, nr_of_stamps, coord_size
         self.decoder, self.seed, self.overdraw, self.overlap = decoder, seed, float(overdraw), float(overlap)
-        self.slot_ink, self.empty_stamp = float(slot_ink), bool(empty_stamp)
+        self.slot_ink, self.empty_stamp, self.centre = float(slot_ink), bool(empty_stamp), float(centre)
         self.n_choices = nr_of_stamps + int(self.empty_stamp)   # the stamp head's choices
         if self.slot_ink:
             self.slot_ink_on = self.add_weight(shape=(), initializer=keras.initializers.Constant(1.0),
@@ -222,6 +226,21 @@ class StampDecoder(RunTimeState):
         """The stamps as they are drawn on the canvas: the kernel flipped in both axes, the empty stamp last
         when there is one; (K [+ 1], S, S)."""
         return ops.transpose(ops.flip(self._choices(), axis=(0, 1)), (2, 0, 1))
+
+    def centroid_offsets(self):
+        """Each stamp's ink centroid from its square's centre, in kernel orientation (drawn, both signs flip);
+        (K, 2) px as (dy, dx). A stamp without ink counts as centred."""
+        kernel = self.kernel[..., 0]                                             # (S, S, K)
+        pos = ops.arange(self.stamp_size, dtype=kernel.dtype) - (self.stamp_size - 1) / 2.0  # (S,)
+        ink = ops.sum(kernel, axis=(0, 1)) + EPSILON                             # (K,)
+        dy = ops.einsum("ijk,i->k", kernel, pos) / ink
+        dx = ops.einsum("ijk,j->k", kernel, pos) / ink
+        return ops.stack([dy, dx], axis=-1)                                      # (K, 2)
+
+    def _centre_loss(self, stamp_probs):
+        """Σ_k ū_k · |c_k − centre|², ū_k the batch's share of slots choosing stamp k; ()."""
+        usage = ops.stop_gradient(ops.mean(stamp_probs[..., :self.nr_of_stamps], axis=(0, 1)))  # (K,)
+        return ops.sum(usage * ops.sum(ops.square(self.centroid_offsets()), axis=-1))
 
     def _banded(self, p):
         """p (B, M, C) → banded placement matrix (B, M, H, S) with [i, j] = p[i − j]."""
@@ -268,6 +287,8 @@ class StampDecoder(RunTimeState):
             ink = ops.einsum("bmk,k->bm", stamp_probs, stamp_ink)               # (B, M)
             strength = self.slot_ink * ops.cast(self.slot_ink_on, ink.dtype)
             self.add_loss(strength * ops.mean(ops.sum(ops.sqrt(1.0 + ink) - 1.0, axis=1)))
+        if self.centre:
+            self.add_loss(self.centre * self._centre_loss(stamp_probs))
         return ops.minimum(canvas, 1.0)
 
     def paste(self, stamp_index, y_index, x_index):
@@ -296,7 +317,7 @@ class StampDecoder(RunTimeState):
         return {**super().get_config(), "stamp_size": self.stamp_size, "nr_of_stamps": self.nr_of_stamps,
                 "coord_size": self.coord_size, "decoder": self.decoder, "seed": self.seed,
                 "overdraw": self.overdraw, "overlap": self.overlap, "slot_ink": self.slot_ink,
-                "empty_stamp": self.empty_stamp}
+                "empty_stamp": self.empty_stamp, "centre": self.centre}
 
 
 @keras.saving.register_keras_serializable(package="stampnet")

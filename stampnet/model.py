@@ -78,7 +78,7 @@ def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False,
     stamp_probs = _gumbel_head(enc["stamp"], K + spec.empty_stamp, spec, "stamp")  # (B, M, K [+ 1])
     decoded = StampDecoder(spec.stamp_size, K, C, decoder=spec.decoder, overdraw=spec.overdraw_penalty,
                            overlap=spec.overlap_penalty, slot_ink=spec.slot_ink_penalty,
-                           empty_stamp=spec.empty_stamp,
+                           centre=spec.centre_penalty, empty_stamp=spec.empty_stamp,
                            name="stamp_layer")(stamp_probs, y_probs, x_probs)     # (B, H, W, 1)
     model = keras.Model(image, decoded, name="stampnet")
     if compile:

@@ -17,6 +17,9 @@ step counter (:mod:`stampnet.schedules`), so they stretch with the budget and a 
 - ``decoder_parameters.overlap_penalty``: λ · Σ Σ_{m<m'} draw_m · draw_m', the ink slots share.
 - ``decoder_parameters.slot_ink_penalty`` (and ``slot_ink_penalty_from``): λ · Σ_m (√(1 + ink_m) − 1), concave
   in each slot's ink, acting from that fraction on.
+- ``decoder_parameters.centre_penalty``: λ · Σ_k ū_k · |c_k − centre|², c_k stamp k's ink centroid and ū_k
+  its share of the batch's slots: keeps the stamps the slots use centred in their squares, so the slot's square
+  (the paper's box) sits on the object it draws.
 - ``decoder_parameters.empty_stamp``: a stamp fixed at 0 as the stamp head's last choice.
 
 The penalties and the empty stamp are terms of :class:`stampnet.layers.StampDecoder`.
