@@ -1,0 +1,134 @@
+"""Segmentation masks from the stamps, and the measures of the multi-object benchmarks.
+
+Pure NumPy / SciPy (no Keras), like :mod:`stampnet.metrics`.
+
+A segmentation is an integer image (N, H, W): 0 the background, i ≥ 1 object (or slot) i. True masks come
+from the data set (:class:`stampnet.data.Canvases` ``masks``); predicted ones from the decoder: each slot draws
+its chosen stamp at its chosen corner (:func:`slot_drawings`), and every pixel belongs to the slot that draws the
+most ink there, or to the background where no slot draws more than ``INK`` (:func:`predicted_segmentation`).
+
+Measures (means over images):
+
+- ``ari_fg``: the adjusted Rand index over the pixels of true objects only (the background's pixels are left
+  out), as DeepMind's ``multi_object_datasets/segmentation_metrics.py`` defines it and Slot Attention, IODINE,
+  MONet and DTI-Sprites report it: per image, from the contingency table n_ij of predicted and true groups,
+  ARI = (Σ C(n_ij, 2) − E) / (½(Σ C(a_i, 2) + Σ C(b_j, 2)) − E), E = Σ C(a_i, 2) · Σ C(b_j, 2) / C(n, 2);
+  1 when both sides are a single group. Images without a true object pixel are left out.
+- ``ari``: the same over all pixels, the background one group of each side.
+- ``miou``: per image, the true objects matched one-to-one to the predicted slots by the largest summed IoU
+  (Hungarian, ``scipy.optimize.linear_sum_assignment``), the mean IoU of the true objects (0 for one left
+  without a slot).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+INK = 0.1       # a pixel where no slot draws more than this (summed over channels) is predicted background
+_CHUNK = 512    # canvases per chunk of slot drawings: (chunk, M, H, W) float32 stays small
+
+
+def stamp_ink_maps(stamps) -> np.ndarray:
+    """The stamps' ink per pixel, channels summed: (K, S, S[, C]) → (K, S, S)."""
+    stamps = np.asarray(stamps, np.float32)
+    return stamps.sum(axis=-1) if stamps.ndim == 4 else stamps
+
+
+def slot_drawings(stamps, classes, coords, canvas_shape) -> np.ndarray:
+    """The ink each slot draws: its stamp ``classes`` (N, M) with upper-left corner ``coords`` (N, M, 2), on a
+    canvas of ``canvas_shape`` (H, W); (N, M, H, W) float32."""
+    ink = stamp_ink_maps(stamps)                                            # (K, S, S)
+    classes, coords = np.asarray(classes), np.asarray(coords)
+    n, m = classes.shape
+    S = ink.shape[-1]
+    H, W = canvas_shape
+    out = np.zeros((n, m, H + S, W + S), np.float32)   # padded: a corner near the edge never indexes out
+    span = np.arange(S)
+    rows = coords[..., 0, None] + span                                      # (N, M, S)
+    cols = coords[..., 1, None] + span                                      # (N, M, S)
+    out[np.arange(n)[:, None, None, None], np.arange(m)[None, :, None, None],
+        rows[..., :, None], cols[..., None, :]] = ink[classes]              # (N, M, S, S) placed
+    return out[..., :H, :W]
+
+
+def predicted_segmentation(stamps, classes, coords, canvas_shape, ink: float = INK) -> np.ndarray:
+    """Each pixel's slot (1 … M) by the most ink drawn there, 0 where no slot draws more than ``ink``;
+    (N, H, W) int16. Computed in chunks of canvases."""
+    classes = np.asarray(classes)
+    out = np.zeros((len(classes), *canvas_shape), np.int16)
+    for start in range(0, len(classes), _CHUNK):
+        part = slice(start, start + _CHUNK)
+        drawn = slot_drawings(stamps, classes[part], np.asarray(coords)[part], canvas_shape)  # (n, M, H, W)
+        best = drawn.argmax(axis=1) + 1                                      # (n, H, W)
+        out[part] = np.where(drawn.max(axis=1) > ink, best, 0)
+    return out
+
+
+def _pairs(x):
+    return x * (x - 1) / 2.0
+
+
+def adjusted_rand_index(true_seg, pred_seg, foreground_only: bool = True) -> np.ndarray:
+    """Per-image adjusted Rand index of two segmentations (N, H, W) (integers, 0 the true background); with
+    ``foreground_only`` the true background's pixels are left out (ARI-FG). (N,) float64, NaN for an image with
+    fewer than two pixels to compare."""
+    t = np.asarray(true_seg).reshape(len(true_seg), -1).astype(np.int64)   # (N, P)
+    p = np.asarray(pred_seg).reshape(len(pred_seg), -1).astype(np.int64)   # (N, P)
+    n_img = len(t)
+    nt, npred = int(t.max(initial=0)) + 1, int(p.max(initial=0)) + 1
+    keep = t > 0 if foreground_only else np.ones_like(t, bool)
+    index = (np.arange(n_img)[:, None] * npred + p) * nt + t                # (N, P): image, predicted, true
+    nij = np.bincount(index[keep], minlength=n_img * npred * nt).reshape(n_img, npred, nt).astype(np.float64)
+    a, b = nij.sum(axis=2), nij.sum(axis=1)                                  # (N, npred), (N, nt)
+    n = nij.sum(axis=(1, 2))                                                 # (N,)
+    index_sum = _pairs(nij).sum(axis=(1, 2))
+    sum_a, sum_b = _pairs(a).sum(axis=1), _pairs(b).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = sum_a * sum_b / _pairs(n)
+        ari = (index_sum - expected) / ((sum_a + sum_b) / 2.0 - expected)
+    single = ((a > 0).sum(axis=1) == 1) & ((b > 0).sum(axis=1) == 1)         # both sides one group: 1
+    ari = np.where(single, 1.0, ari)
+    return np.where(n >= 2, ari, np.nan)
+
+
+def matched_iou(true_seg, pred_seg) -> np.ndarray:
+    """Per image, the mean IoU of the true objects (labels ≥ 1) with the predicted groups (labels ≥ 1) they are
+    matched to one-to-one by the largest summed IoU (0 for an object left without one); (N,) float64, NaN for an
+    image without a true object."""
+    true_seg, pred_seg = np.asarray(true_seg), np.asarray(pred_seg)
+    out = np.full(len(true_seg), np.nan)
+    for i, (t, p) in enumerate(zip(true_seg, pred_seg)):
+        objects = np.unique(t[t > 0])
+        if not len(objects):
+            continue
+        groups = np.unique(p[p > 0])
+        if not len(groups):
+            out[i] = 0.0
+            continue
+        tm = t.ravel()[None, :] == objects[:, None]                          # (n, P)
+        pm = p.ravel()[None, :] == groups[:, None]                           # (g, P)
+        inter = tm.astype(np.float64) @ pm.T.astype(np.float64)             # (n, g)
+        union = tm.sum(1)[:, None] + pm.sum(1)[None, :] - inter
+        iou = inter / union
+        rows, cols = linear_sum_assignment(-iou)
+        out[i] = iou[rows, cols].sum() / len(objects)
+    return out
+
+
+def segmentation_measures(true_seg, stamps, classes, coords) -> dict:
+    """``ari_fg``, ``ari`` and ``miou`` of the segmentation the slots draw against the true one (N, H, W)."""
+    pred = predicted_segmentation(stamps, classes, coords, np.shape(true_seg)[1:3])
+    mean = lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else None
+    return {"ari_fg": mean(adjusted_rand_index(true_seg, pred, foreground_only=True)),
+            "ari": mean(adjusted_rand_index(true_seg, pred, foreground_only=False)),
+            "miou": mean(matched_iou(true_seg, pred))}
+
+
+def segmentation_from_entity_masks(masks, background: bool = True) -> np.ndarray:
+    """Entity masks (N, E, H, W) (DeepMind's layout, entity 0 the background when ``background``) → a
+    segmentation (N, H, W) int16: each pixel's entity with the largest mask value, 0 for the background."""
+    masks = np.asarray(masks)
+    seg = masks.argmax(axis=1).astype(np.int16)
+    if not background:
+        seg = np.where(masks.max(axis=1) > 0, seg + 1, 0).astype(np.int16)
+    return seg
