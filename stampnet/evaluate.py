@@ -42,7 +42,7 @@ def measure(run: LoadedRun, test, tau=None, matching="greedy", noise=True, batch
     from stampnet.metrics import compute_measures
     from stampnet.model import stamps
 
-    from stampnet.data import check_memory
+    from stampnet.data import carries, check_memory
 
     rp, lp = run.config["run_parameters"], run.config["layer_parameters"]
     tau = rp["test_temperature"] if tau is None else tau
@@ -50,11 +50,13 @@ def measure(run: LoadedRun, test, tau=None, matching="greedy", noise=True, batch
                  factor=3)  # the reconstructions, their float64 copies in the measures
     out = predict(run.model, test.images, tau, batch_size, noise, progress, seed, net)
     out["stamps"] = stamps(run.model)  # (K, S, S): the ink of empty slots, the claims' figures
-    pedestrian = rp["img_type"] == "pedestrian"
+    has = carries(rp["img_type"])
     measures = compute_measures(test.images, out["reconstruction"], out["stamp_probs"], out["y_probs"],
-                                out["x_probs"], None if pedestrian else test.labels, test.coords,
+                                out["x_probs"], test.labels if has.labels else None,
+                                test.coords if has.boxes else None,
                                 stamp_size=lp["decoder_parameters"]["stamp_size"], matching=matching,
-                                pedestrian=pedestrian, stamps=out["stamps"], intensities=test.intensities)
+                                one_target=has.one_target, stamps=out["stamps"], intensities=test.intensities,
+                                masks=test.masks if has.masks else None)
     measures.update(tau=tau, noise=noise, seed=seed, weights=str(run.weights))
     return measures, out
 
@@ -87,7 +89,9 @@ def evaluate(target, epoch=None, weights=None, tau=None, limit=None, matching="g
     measures, out = measure_recalibrated(run, test, train_images, precise_bn, precise_bn_dropout, tau=tau, matching=matching,
                                          noise=noise, batch_size=batch_size, seed=seed, progress=progress)
     result = {"measures": measures, "outputs": out, "test": test, "run": run}
-    if kmeans if kmeans is not None else run.config["run_parameters"]["img_type"] == "omniglot":
+    from stampnet.data import carries
+
+    if kmeans if kmeans is not None else carries(run.config["run_parameters"]["img_type"]).kmeans_reference:
         result["kmeans_clusterings"] = kmeans_clusterings(run.config, test)
         result["kmeans"] = kmeans_rows(measures, result["kmeans_clusterings"], matching)
     return result

@@ -39,7 +39,11 @@ def _2d(image):
 
 
 def _show(ax, image, **kwargs):
-    ax.imshow(_2d(image), cmap="viridis", interpolation="nearest", **kwargs)
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 3:   # colour canvases as they are
+        ax.imshow(np.clip(image, 0, 1), interpolation="nearest")
+    else:
+        ax.imshow(_2d(image), cmap="viridis", interpolation="nearest", **kwargs)
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -365,6 +369,29 @@ def offset_clouds(clouds: dict, title: str = "", path=None) -> Figure:
     return _save(fig, path)
 
 
+def segmentations(images, true_seg, pred_seg, n_images: int = 8, path=None) -> Figure:
+    """Inputs over their true segmentation and the one the slots draw (:mod:`stampnet.masks`): background
+    black, each object or slot its own colour (the colours of the two rows are not matched)."""
+    from matplotlib.colors import ListedColormap
+
+    n = min(n_images, len(images))
+    colours = ListedColormap(["black", "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4",
+                              "#f032e6", "#bfef45", "#fabed4", "#469990"])
+    fig = _new_figure(1.6 * n, 5.0)
+    axes = fig.subplots(3, n, squeeze=False)
+    for j in range(n):
+        _show(axes[0, j], images[j])
+        for row, seg in ((1, true_seg), (2, pred_seg)):
+            axes[row, j].imshow(np.asarray(seg[j]) % colours.N, cmap=colours, vmin=0, vmax=colours.N - 1,
+                                interpolation="nearest")
+            axes[row, j].set_xticks([])
+            axes[row, j].set_yticks([])
+    for row, name in enumerate(("input", "true masks", "stamps' masks")):
+        axes[row, 0].set_ylabel(name)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def save_claim_figures(result: dict, folder: Path, matching: str = "greedy") -> list[Path]:
     """Figures of a measured run in ``folder``: ``typical_canvases.png`` — test canvases in data order and the
     worst by :func:`stampnet.metrics.canvas_failures` (what the run's measures of the README's claims look at),
@@ -375,8 +402,9 @@ def save_claim_figures(result: dict, folder: Path, matching: str = "greedy") -> 
 
     test, out, cfg = result["test"], result["outputs"], result["run"].config
     stamp_size = cfg["layer_parameters"]["decoder_parameters"]["stamp_size"]
-    pedestrian = cfg["run_parameters"]["img_type"] == "pedestrian"
-    labels = None if pedestrian else test.labels
+    from stampnet.data import carries
+
+    labels = test.labels if carries(cfg["run_parameters"]["img_type"]).labels else None
     pred_coords, classes = predict_slots(out["stamp_probs"], out["y_probs"], out["x_probs"])
     scores, notes = canvas_failures(test.images, out["reconstruction"], out["stamp_probs"], out["y_probs"],
                                     out["x_probs"], labels, test.coords, stamp_size=stamp_size,
@@ -386,6 +414,14 @@ def save_claim_figures(result: dict, folder: Path, matching: str = "greedy") -> 
     written = [Path(folder) / "typical_canvases.png"]
     typical_canvases(test.images, out["reconstruction"], pred_coords, stamp_size, scores, notes,
                              classes, test.coords, drawing=drawing, path=written[0])
+    if test.masks is not None:
+        from stampnet.masks import predicted_segmentation
+
+        n = min(8, len(test))
+        written.append(Path(folder) / "segmentation.png")
+        segmentations(test.images[:n], test.masks[:n],
+                      predicted_segmentation(out["stamps"], classes[:n], pred_coords[:n], test.images.shape[1:3]),
+                      path=written[-1])
     if "kmeans_clusterings" in result and test.labels is not None and test.coords is not None:
         slot = np.maximum(match_slots(test.coords[:, :1], pred_coords, matching)[:, 0], 0)
         y, stamp_of = test.labels[:, 0], classes[np.arange(len(test)), slot]

@@ -453,8 +453,8 @@ def measure_name(name: str, matching: str) -> str:
 
 
 def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, coords=None, *,
-                     stamp_size: int, matching: str = "greedy", pedestrian: bool = False, stamps=None,
-                     intensities=None) -> dict:
+                     stamp_size: int, matching: str = "greedy", one_target: bool = False, stamps=None,
+                     intensities=None, masks=None) -> dict:
     """All evaluation measures as a JSON-serialisable dict.
 
     images, recon (N, H, W[, 1]); stamp_probs (N, M, K); y_probs, x_probs (N, M, C); labels (N, n) int or
@@ -470,7 +470,7 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     ``entropy_coord_mean/max`` over the y and the x distribution of every slot separately (N*M*2 values);
     ``entropy_coord_joint_mean/max`` of H(y) + H(x) per slot, the entropy of the slot's 2-D coordinate map.
 
-    ``pedestrian=True``: coords (N, 1, 2) (or (N, 2)) is the pedestrian; labels are ignored. The slot
+    ``one_target=True`` (the pedestrian set): coords (N, 1, 2) (or (N, 2)) is the target; labels are ignored. The slot
     nearest to it (Manhattan) is labelled 1, the others 0; ``iou`` and ``cor_loc`` use that slot's box
     only; ``purity`` is those slot labels vs the predicted classes of all slots; ``nmi``/``acc`` are None.
 
@@ -480,6 +480,9 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     an unmatched slot relative to the mean object's) and ``unmatched_on_object`` (:func:`unmatched_on_object`:
     where the ink of the unmatched slots that draw goes); with coords, intensities (N, n) and more objects than
     slots, ``brightest_first`` (share of canvases whose localised objects are exactly the M brightest).
+
+    With true ``masks`` (N, H, W) and the stamps: ``ari_fg``, ``ari`` and ``miou`` of the segmentation the
+    slots draw (:mod:`stampnet.masks`).
     """
     if matching not in MATCHING_METHODS:
         raise ConfigError(f"unknown matching {matching!r}; choose one of {list(MATCHING_METHODS)}")
@@ -518,8 +521,12 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
         "stamp_usage": usage.tolist(),
     }
     key = lambda name: measure_name(name, matching)
+    if masks is not None and stamps is not None:
+        from stampnet.masks import segmentation_measures
 
-    if pedestrian:
+        out.update(segmentation_measures(masks, stamps, classes, pred_coords))
+
+    if one_target:
         if coords is None:
             return out
         ped = np.asarray(coords, np.int64).reshape(n_img, -1, 2)[:, :1]  # (N, 1, 2)
@@ -562,7 +569,7 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     return out
 
 
-_TABLE_ORDER = ("n_images", "n_objects", "matching", "avg_total_mse", "avg_total_bce", "iou",
+_TABLE_ORDER = ("n_images", "n_objects", "matching", "avg_total_mse", "avg_total_bce", "ari_fg", "ari", "miou", "iou",
                 *(f"{m}{s}" for m in MATCHED_MEASURES for s in ("", "_hungarian")), "unmatched_slot_ink",
                 "unmatched_on_object",
                 "brightest_first",

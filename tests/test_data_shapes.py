@@ -110,7 +110,7 @@ def test_default_test_size_is_10000(monkeypatch):
 
     def fake(objects, labels, canvas, per_canvas, rng, overlap=True, n_canvases=None, intensities=None):
         seen.setdefault("n", []).append(n_canvases)
-        return np.zeros((n_canvases, *canvas, 1), np.float32), labels[:n_canvases, None], None, None
+        return np.zeros((n_canvases, *canvas, 1), np.float32), labels[:n_canvases, None], None, None, None
 
     monkeypatch.setattr(shapes, "place_objects", fake)
     load_shapes({}, INP, RUN, 0)
@@ -173,7 +173,17 @@ def test_placement_primitives():
     with pytest.raises(ConfigError, match="does not fit"):
         random_positions(rng, (10, 10), [(11, 2)])
     objs = np.ones((3, 4, 4), np.float32) * 0.75
-    imgs, labels, coords, factors = place_objects(objs, np.arange(3), (6, 6), 2, rng, n_canvases=5)
+    imgs, labels, coords, factors, masks = place_objects(objs, np.arange(3), (6, 6), 2, rng, n_canvases=5)
     assert factors is None
     assert imgs.shape == (5, 6, 6, 1) and labels.shape == (5, 2) and coords.shape == (5, 2, 2)
     assert imgs.max() <= 1.0 and np.isclose(imgs.sum(axis=(1, 2, 3)), 0).sum() == 0
+    # the true segmentation: background exactly where nothing is drawn; each object's own pixels carry its
+    # number, and where two overlap (equal ink) the first keeps them
+    assert masks.shape == (5, 6, 6) and ((masks > 0) == (imgs[..., 0] > 0)).all()
+    for m, (c1, c2) in zip(masks, coords):
+        assert (m[c1[0]:c1[0] + 4, c1[1]:c1[1] + 4] == 1).all()
+        box2 = np.zeros((6, 6), bool)
+        box2[c2[0]:c2[0] + 4, c2[1]:c2[1] + 4] = True
+        own = box2.copy()
+        own[c1[0]:c1[0] + 4, c1[1]:c1[1] + 4] = False
+        assert (m[own] == 2).all()

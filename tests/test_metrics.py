@@ -295,13 +295,13 @@ def test_pedestrian_variant_by_hand():
     s, y, x = slot_probs(pred, classes, C=3, K=4)
     img = np.zeros((2, 4, 4, 1))
     ped = np.array([[[2, 1]], [[0, 0]]])
-    out = compute_measures(img, img, s, y, x, None, ped, stamp_size=2, pedestrian=True)
+    out = compute_measures(img, img, s, y, x, None, ped, stamp_size=2, one_target=True)
     assert out["iou"] == pytest.approx((1 / 3 + 1) / 2)
     assert out["cor_loc"] == pytest.approx(0.5)
     # slot labels [0,1],[0,1] vs classes [3,1],[1,3]: cluster 3 {0,1}, cluster 1 {1,0} -> 2/4
     assert out["purity"] == pytest.approx(0.5)
     assert out["nmi"] is None and out["acc"] is None
-    out2 = compute_measures(img, img, s, y, x, None, ped[:, 0], stamp_size=2, pedestrian=True)
+    out2 = compute_measures(img, img, s, y, x, None, ped[:, 0], stamp_size=2, one_target=True)
     assert out2["iou"] == out["iou"]
     json.dumps(out)
 

@@ -1,7 +1,8 @@
-"""Datasets as canvases: images with, where known, the label and upper-left corner of every object.
+"""Datasets as canvases: images with, where known, the label, upper-left corner and mask of every object.
 
 Every loader returns :class:`Splits` (train and test :class:`Canvases`). ``load_data`` dispatches on
-``run_parameters["img_type"]``.
+``run_parameters["img_type"]``. Each data set declares once, when it registers, what its canvases carry
+(:class:`Carries`); evaluation, figures, the table and the notebook ask :func:`carries`, never the set's name.
 """
 from __future__ import annotations
 
@@ -14,16 +15,39 @@ import numpy as np
 from stampnet import ConfigError
 
 
+@dataclass(frozen=True)
+class Carries:
+    """What a data set's canvases carry, declared by its loader (:func:`register`); the measures and figures
+    that need a thing ask for it here.
+
+    ``labels``: a class label per object (purity, NMI, accuracy). ``boxes``: each object's upper-left corner
+    (CorLoc, IoU). ``masks``: a true segmentation of every test canvas (ARI-FG, ARI, mIoU). ``colour``: more
+    than one channel. ``background``: a background that is not black. ``one_target``: one annotated object (the
+    target, e.g. the pedestrian under the sensor) among objects that are not annotated; a slot is scored as
+    target or not. ``kmeans_reference``: evaluation adds the k-means baselines by default (Omniglot)."""
+
+    labels: bool = True
+    boxes: bool = True
+    masks: bool = False
+    colour: bool = False
+    background: bool = False
+    one_target: bool = False
+    kmeans_reference: bool = False
+
+
 @dataclass
 class Canvases:
-    """images (N, H, W, 1) float32 in [0, 1]; labels (N, n_obj) int64 or None; coords (N, n_obj, 2) int64
+    """images (N, H, W, C) float32 in [0, 1]; labels (N, n_obj) int64 or None; coords (N, n_obj, 2) int64
     upper-left (y, x) of each object, or None when unknown; intensities (N, n_obj) float32, the factor each
-    object was drawn with (``img_type_parameters.intensities``), or None when all objects are drawn as they are."""
+    object was drawn with (``img_type_parameters.intensities``), or None when all objects are drawn as they are;
+    masks (N, H, W) integer segmentation (0 the background, i the i-th object, in the order of labels and
+    coords), or None."""
 
     images: np.ndarray
     labels: Optional[np.ndarray] = None
     coords: Optional[np.ndarray] = None
     intensities: Optional[np.ndarray] = None
+    masks: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -31,7 +55,8 @@ class Canvases:
     def take(self, index) -> "Canvases":
         """The canvases at ``index`` (a slice or an index array)."""
         pick = lambda a: None if a is None else a[index]
-        return Canvases(self.images[index], pick(self.labels), pick(self.coords), pick(self.intensities))
+        return Canvases(self.images[index], pick(self.labels), pick(self.coords), pick(self.intensities),
+                        pick(self.masks))
 
 
 @dataclass
@@ -44,6 +69,8 @@ class Splits:
 LOADERS: dict[str, Callable[..., Splits]] = {}
 # img_type -> {img_type_parameters key: its kind}: what each loader reads, checked at the config's edge
 LOADER_KEYS: dict[str, dict[str, Optional[str]]] = {}
+# img_type -> what its canvases carry
+CARRIES: dict[str, Carries] = {}
 
 # Kinds of a loader key checked before loading (None: the loader checks it itself, or a 2019 key it ignores).
 COUNT, FRACTION, FLAG, PATH = "count", "fraction", "flag", "path"
@@ -61,16 +88,25 @@ COMMON_KEYS = {"test_size": COUNT}
 MEMORY_SHARE = 0.8
 
 
-def register(img_type: str, keys: dict[str, Optional[str]]):
+def register(img_type: str, keys: dict[str, Optional[str]], carries: Carries = Carries()):
     """Decorator: register a loader for ``img_type`` that reads the ``img_type_parameters`` ``keys``
-    ({name: COUNT | FRACTION | FLAG | PATH | None})."""
+    ({name: COUNT | FRACTION | FLAG | PATH | None}) and whose canvases carry ``carries``."""
 
     def wrap(fn):
         LOADERS[img_type] = fn
         LOADER_KEYS[img_type] = dict(keys)
+        CARRIES[img_type] = carries
         return fn
 
     return wrap
+
+
+def carries(img_type: str) -> Carries:
+    """What the canvases of ``img_type`` carry (see :class:`Carries`)."""
+    _import_loaders()
+    if img_type not in CARRIES:
+        raise ConfigError(f"unknown run_parameters.img_type {img_type!r}; choose one of {sorted(LOADERS)}")
+    return CARRIES[img_type]
 
 
 def check_img_type_parameters(img_type: str, params: dict) -> None:
@@ -129,6 +165,9 @@ def load_data(run_parameters: dict, input_parameters: dict, seed: int) -> Splits
             raise ConfigError(
                 f"{img_type} {name} images are {part.images.shape[1:]} but the model expects {shape}; "
                 "set layer_parameters.input_parameters.img_rows/img_cols to the data's size")
+        if part.masks is not None and part.masks.shape != part.images.shape[:3]:
+            raise ConfigError(f"{img_type} {name} masks are {part.masks.shape[1:]} per canvas but the images are "
+                              f"{part.images.shape[1:3]}; the data file is inconsistent: regenerate or re-download it")
         if len(part) == 0:
             raise ConfigError(f"the {img_type} {name} split is empty; "
                               + ("raise img_type_parameters.test_fraction or add data" if name == "test"

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from stampnet import ConfigError
-from stampnet.data import FRACTION, FLAG, PATH, Canvases, Splits, register
+from stampnet.data import FRACTION, FLAG, PATH, Canvases, Carries, Splits, register
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 RESIZE_MODES = ("fit", "crop")
@@ -82,7 +82,8 @@ def split_indices(n: int, test_fraction: float, rng: np.random.Generator) -> tup
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
 
-@register("folder", {"data_path": PATH, "resize": None, "invert": FLAG, "test_fraction": FRACTION})
+@register("folder", {"data_path": PATH, "resize": None, "invert": FLAG, "test_fraction": FRACTION},
+          Carries(labels=False, boxes=False))
 def load_folder(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed: int) -> Splits:
     """Load a folder of images as unlabelled canvases, split at random into train/test."""
     p = img_type_parameters

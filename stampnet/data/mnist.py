@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from stampnet import ConfigError
-from stampnet.data import COUNT, FLAG, PATH, Canvases, Splits, register
+from stampnet.data import COUNT, FLAG, PATH, Canvases, Carries, Splits, register
 from stampnet.data.placement import check_intensities, place_objects
 from stampnet.data.shapes import placement_params, split_rngs, split_sizes
 
@@ -141,7 +141,8 @@ def mnist_path(img_type_parameters: dict, run_parameters: dict):
 
 
 @register("t_mnist", {"nr_img_per_canvas": COUNT, "overlap": FLAG, "train_size": COUNT, "test_size": COUNT,
-                      "intensities": None, "mnist_path": PATH, "shape_size": COUNT})  # shape_size: 2019, unused
+                      "intensities": None, "mnist_path": PATH, "shape_size": COUNT},  # shape_size: 2019, unused
+          Carries(masks=True))
 def load_t_mnist(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """T-MNIST: ``nr_img_per_canvas`` digits scaled to [0, 1] at random positions (grey-level, sum clipped
     at 1); training canvases from the training digits, test canvases from the test digits. ``intensities``: one
@@ -157,7 +158,7 @@ def load_t_mnist(img_type_parameters: dict, input_parameters: dict, run_paramete
     parts = []
     for (x, y), n, rng in zip(((x_tr, y_tr), (x_te, y_te)), (n_train, n_test), split_rngs(seed)):
         digits = x.astype(np.float32) / 255.0  # (N, 28, 28) in [0, 1]
-        images, labels, coords, factors = place_objects(digits, y, canvas, per_canvas, rng, overlap=overlap,
+        images, labels, coords, factors, masks = place_objects(digits, y, canvas, per_canvas, rng, overlap=overlap,
                                                         n_canvases=n, intensities=intensities)
-        parts.append(Canvases(images, labels, coords, factors))
+        parts.append(Canvases(images, labels, coords, factors, masks))
     return Splits(*parts)

@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from stampnet import ConfigError
-from stampnet.data import COUNT, FRACTION, FLAG, PATH, Canvases, Splits, register
+from stampnet.data import COUNT, FRACTION, FLAG, PATH, Canvases, Carries, Splits, register
 from stampnet.data.folder import decode_gray
 from stampnet.data.placement import place_objects
 
@@ -225,7 +225,7 @@ def load_characters(img_type_parameters: dict, seed: int):
 
 @register("omniglot", {"data_path": PATH, "alphabets": None, "n_characters": None, "char_size": COUNT,
                        "test_fraction": FRACTION, "n_train": None, "n_test": None, "nr_img_per_canvas": COUNT,
-                       "overlap": FLAG})
+                       "overlap": FLAG}, Carries(masks=True, kmeans_reference=True))
 def load_omniglot(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed: int) -> Splits:
     """Omniglot characters placed at random on canvases; labels are character indices."""
     p = img_type_parameters
@@ -238,7 +238,7 @@ def load_omniglot(img_type_parameters: dict, input_parameters: dict, run_paramet
     out = []
     for k, (x, y, n) in enumerate(((x_train, y_train, p.get("n_train")), (x_test, y_test, p.get("n_test"))),
                                   start=1):
-        images, labels, coords, _ = place_objects(x, y, canvas, per_canvas, np.random.default_rng([seed, k]),
-                                                  overlap=overlap, n_canvases=None if n is None else int(n))
-        out.append(Canvases(images, labels, coords))
+        images, labels, coords, _, masks = place_objects(x, y, canvas, per_canvas, np.random.default_rng([seed, k]),
+                                                         overlap=overlap, n_canvases=None if n is None else int(n))
+        out.append(Canvases(images, labels, coords, masks=masks))
     return Splits(*out)

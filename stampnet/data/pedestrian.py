@@ -70,7 +70,7 @@ from skimage.draw import disk, ellipse
 from tqdm import tqdm
 
 from stampnet import ConfigError
-from stampnet.data import COUNT, FLAG, PATH, Canvases, Splits, register
+from stampnet.data import COUNT, FLAG, PATH, Canvases, Carries, Splits, register
 from stampnet.data.folder import read_gray
 
 DEFAULT_PATH = "data/pedestrian"
@@ -201,7 +201,8 @@ def ensure_data(img_type_parameters: dict) -> Path:
 
 
 @register("pedestrian", {"data_path": PATH, "shuffle": FLAG, "resize": None, "shape_size": COUNT,
-                         "synthetic_if_missing": FLAG, "synthetic_n": COUNT})  # resize: 2019, unused
+                         "synthetic_if_missing": FLAG, "synthetic_n": COUNT},  # resize: 2019, unused
+          Carries(labels=False, one_target=True))
 def load_pedestrian(img_type_parameters: dict, input_parameters: dict, run_parameters: dict,
                     seed: int) -> Splits:
     """The pedestrian crops: first 80% train, last 20% test, each optionally shuffled with the run's seed."""

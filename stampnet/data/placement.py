@@ -45,11 +45,19 @@ def _no_fit_message(n: int, canvas) -> str:
             "set img_type_parameters.overlap=true, fewer nr_img_per_canvas, or a larger canvas")
 
 
-def paste(canvas: np.ndarray, obj: np.ndarray, y: int, x: int) -> None:
-    """Add ``obj`` onto ``canvas`` (in place) with its upper-left corner at (y, x), then clip at 1."""
+def paste(canvas: np.ndarray, obj: np.ndarray, y: int, x: int, mask=None, ink=None, label: int = 0) -> None:
+    """Add ``obj`` onto ``canvas`` (in place) with its upper-left corner at (y, x), then clip at 1. With a
+    ``mask`` (H, W) and the ``ink`` (H, W) the objects so far drew there: the object's pixels where it draws more
+    than any earlier object take ``label`` (the true segmentation: each pixel the object with the most ink)."""
     h, w = obj.shape[:2]
     region = canvas[y:y + h, x:x + w]
     np.minimum(region + obj, 1.0, out=region)
+    if mask is not None:
+        drawn = obj if obj.ndim == 2 else obj.sum(axis=-1)
+        best = ink[y:y + h, x:x + w]
+        more = drawn > best
+        mask[y:y + h, x:x + w][more] = label
+        best[more] = drawn[more]
 
 
 def check_intensities(values, per_canvas: int):
@@ -77,7 +85,8 @@ def place_objects(objects: np.ndarray, labels: np.ndarray, canvas: tuple[int, in
     ``n_canvases`` > N). ``intensities`` (per_canvas,) (see :func:`check_intensities`): every canvas draws its
     objects multiplied by these factors, in an order of its own (a random permutation per canvas); None draws
     them as they are and uses the random generator exactly as before. Returns images (n, H, W, 1) float32,
-    labels (n, per_canvas), coords (n, per_canvas, 2) and the factors (n, per_canvas) float32 or None.
+    labels (n, per_canvas), coords (n, per_canvas, 2), the factors (n, per_canvas) float32 or None, and the
+    masks (n, H, W) uint8 (0 where no object draws, j + 1 where object j draws the most ink).
     """
     N = len(objects)
     n = N if n_canvases is None else n_canvases
@@ -90,10 +99,13 @@ def place_objects(objects: np.ndarray, labels: np.ndarray, canvas: tuple[int, in
         factors = rng.permuted(np.tile(np.asarray(intensities, np.float32), (n, 1)), axis=1)  # (n, per_canvas)
     h, w = objects.shape[1:3]
     images = np.zeros((n, canvas[0], canvas[1]), np.float32)
+    masks = np.zeros((n, canvas[0], canvas[1]), np.uint8)
+    ink = np.zeros(canvas, np.float32)
     coords = np.empty((n, per_canvas, 2), np.int64)
     for i in range(n):
         coords[i] = random_positions(rng, canvas, [(h, w)] * per_canvas, overlap)
+        ink[:] = 0.0
         for j in range(per_canvas):
             obj = objects[idx[i, j]] if factors is None else objects[idx[i, j]] * factors[i, j]
-            paste(images[i], obj, *coords[i, j])
-    return images[..., None], np.asarray(labels)[idx].astype(np.int64), coords, factors
+            paste(images[i], obj, *coords[i, j], mask=masks[i], ink=ink, label=j + 1)
+    return images[..., None], np.asarray(labels)[idx].astype(np.int64), coords, factors, masks

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from stampnet import ConfigError
-from stampnet.data import COUNT, FLAG, Canvases, Splits, check_memory, register
+from stampnet.data import COUNT, FLAG, Canvases, Carries, Splits, check_memory, register
 from stampnet.data.placement import check_intensities, place_objects
 
 # The Simple-Shapes-2 run's shapes, in its order (label = index into shapes_to_use).
@@ -143,7 +143,8 @@ def split_rngs(seed) -> tuple[np.random.Generator, np.random.Generator]:
 
 
 @register("t_shape", {"nr_img_per_canvas": COUNT, "overlap": FLAG, "shape_size": COUNT,
-                      "shapes_to_use": None, "train_size": COUNT, "test_size": COUNT, "intensities": None})
+                      "shapes_to_use": None, "train_size": COUNT, "test_size": COUNT, "intensities": None},
+          Carries(masks=True))
 def load_shapes(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """Simple Shapes canvases: each of ``nr_img_per_canvas`` objects is a uniformly random shape of
     ``shapes_to_use`` at a uniformly random position (labels = index into shapes_to_use); ``intensities``
@@ -159,7 +160,7 @@ def load_shapes(img_type_parameters: dict, input_parameters: dict, run_parameter
     for n, rng in zip((n_train, n_test), split_rngs(seed)):
         labels = rng.integers(len(templates), size=n)  # the shape of every object (n,)
         # Canvas i takes objects perm_j[i]: with a pool of n iid shapes each slot is an iid shape.
-        images, lab, coords, factors = place_objects(templates[labels], labels, canvas, per_canvas, rng,
+        images, lab, coords, factors, masks = place_objects(templates[labels], labels, canvas, per_canvas, rng,
                                                      overlap=overlap, n_canvases=n, intensities=intensities)
-        parts.append(Canvases(images, lab, coords, factors))
+        parts.append(Canvases(images, lab, coords, factors, masks))
     return Splits(*parts)
