@@ -1,7 +1,8 @@
 """StampNet's layers, one per idea of the paper, written with ``keras.ops``.
 
 Shapes: B batch, M slots (stamps_per_canvas), K stamps (nr_of_stamps), S stamp size,
-C coordinates per axis (coord_tensor_size = img − S + 1), H = W = C + S − 1 the image size.
+C coordinates per axis (coord_tensor_size = img − S + 1), H = W = C + S − 1 the image size, Ch the image's
+channels (1 in every 2019 config; 3 for colour stamps).
 """
 from __future__ import annotations
 
@@ -181,8 +182,9 @@ class StampDecoder(RunTimeState):
     slot can draw nothing without the network having to learn an empty stamp. The stamp distributions are
     then (B, M, K + 1), the empty stamp last; the kernel keeps its 2019 shape.
 
-    The stamps are the kernel (S, S, K, 1) of the 2019 ``stamp_layer`` convolution, which draws each stamp
-    flipped in both axes with its upper-left corner at (y, x). Two exact implementations:
+    The stamps are the kernel (S, S, K, Ch) of the 2019 ``stamp_layer`` convolution (Ch = 1 in 2019; ``channels``
+    > 1 gives colour stamps, each stamp one shape in one colour), which draws each stamp flipped in both axes
+    with its upper-left corner at (y, x). Two exact implementations:
 
     - ``conv``: the 2019 formulation — placement tensor Σ_m y⊗x⊗p (B, C, C, K), zero-padded by S − 1,
       convolved with the kernel. O(B·C²·K·S²).
@@ -192,7 +194,7 @@ class StampDecoder(RunTimeState):
 
     def __init__(self, stamp_size: int, nr_of_stamps: int, coord_size: int, decoder: str = "separable",
                  seed=None, overdraw: float = 0.0, overlap: float = 0.0, slot_ink: float = 0.0,
-                 empty_stamp: bool = False, centre: float = 0.0, **kwargs):
+                 empty_stamp: bool = False, centre: float = 0.0, channels: int = 1, **kwargs):
         # float32 under a mixed policy too: the sum of up to M·K weighted stamps and the clip at 1 stay exact
         # (the decoder is a small share of a step, so bfloat16 would gain little here).
         kwargs.setdefault("dtype", "float32")
@@ -203,11 +205,12 @@ class StampDecoder(RunTimeState):
         self.decoder, self.seed, self.overdraw, self.overlap = decoder, seed, float(overdraw), float(overlap)
         self.slot_ink, self.empty_stamp, self.centre = float(slot_ink), bool(empty_stamp), float(centre)
         self.n_choices = nr_of_stamps + int(self.empty_stamp)   # the stamp head's choices
+        self.channels = int(channels)
         if self.slot_ink:
             self.slot_ink_on = self.add_weight(shape=(), initializer=keras.initializers.Constant(1.0),
                                                trainable=False, name="slot_ink_on")
         S, K, C = stamp_size, nr_of_stamps, coord_size
-        self.kernel = self.add_weight(shape=(S, S, K, 1), name="kernel",
+        self.kernel = self.add_weight(shape=(S, S, K, self.channels), name="kernel",
                                       initializer=keras.initializers.GlorotUniform(seed),
                                       constraint=UnitInterval())
         # Band index: band[i, j] = i − j, valid where 0 ≤ i − j < C; (H, S).
@@ -216,21 +219,25 @@ class StampDecoder(RunTimeState):
         self._band_mask = ((band >= 0) & (band < C)).astype("float32")
 
     def _choices(self):
-        """The kernel with the fixed empty stamp appended when there is one; (S, S, K [+ 1])."""
-        kernel = self.kernel[..., 0]                                             # (S, S, K)
+        """The kernel with the fixed empty stamp appended when there is one; (S, S, K [+ 1], Ch)."""
         if not self.empty_stamp:
-            return kernel
-        return ops.concatenate([kernel, ops.zeros_like(kernel[..., :1])], axis=-1)  # (S, S, K + 1)
+            return self.kernel
+        return ops.concatenate([self.kernel, ops.zeros_like(self.kernel[:, :, :1])], axis=2)  # (S, S, K + 1, Ch)
+
+    def _stamps(self):
+        """The stamps as drawn, with their channels; (K [+ 1], S, S, Ch)."""
+        return ops.transpose(ops.flip(self._choices(), axis=(0, 1)), (2, 0, 1, 3))
 
     def stamps(self):
         """The stamps as they are drawn on the canvas: the kernel flipped in both axes, the empty stamp last
-        when there is one; (K [+ 1], S, S)."""
-        return ops.transpose(ops.flip(self._choices(), axis=(0, 1)), (2, 0, 1))
+        when there is one; (K [+ 1], S, S) with one channel (every 2019 model), (K [+ 1], S, S, Ch) with more."""
+        drawn = self._stamps()
+        return drawn[..., 0] if self.channels == 1 else drawn
 
     def centroid_offsets(self):
         """Each stamp's ink centroid from its square's centre, in kernel orientation (drawn, both signs flip);
         (K, 2) px as (dy, dx). A stamp without ink counts as centred."""
-        kernel = self.kernel[..., 0]                                             # (S, S, K)
+        kernel = ops.sum(self.kernel, axis=-1)                                   # (S, S, K): ink over channels
         pos = ops.arange(self.stamp_size, dtype=kernel.dtype) - (self.stamp_size - 1) / 2.0  # (S,)
         ink = ops.sum(kernel, axis=(0, 1)) + EPSILON                             # (K,)
         dy = ops.einsum("ijk,i->k", kernel, pos) / ink
@@ -247,43 +254,44 @@ class StampDecoder(RunTimeState):
         return ops.take(p, self._band_index, axis=-1) * ops.cast(self._band_mask, p.dtype)
 
     def _rows(self, stamp_probs, y_probs):
-        """Each slot's mixed stamp placed along y: A_m · T_m, (B, M, H, S)."""
-        flipped = ops.flip(self._choices(), axis=(0, 1))                         # (S, S, K [+ 1])
-        mixed = ops.einsum("bmk,ijk->bmij", stamp_probs, ops.cast(flipped, stamp_probs.dtype))  # (B, M, S, S)
-        return ops.einsum("bmhi,bmij->bmhj", self._banded(y_probs), mixed)       # (B, M, H, S)
+        """Each slot's mixed stamp placed along y: A_m · T_m, (B, M, H, S, Ch)."""
+        flipped = ops.flip(self._choices(), axis=(0, 1))                         # (S, S, K [+ 1], Ch)
+        mixed = ops.einsum("bmk,ijkc->bmijc", stamp_probs, ops.cast(flipped, stamp_probs.dtype))  # (B, M, S, S, Ch)
+        return ops.einsum("bmhi,bmijc->bmhjc", self._banded(y_probs), mixed)     # (B, M, H, S, Ch)
 
     def _separable(self, stamp_probs, y_probs, x_probs):
-        rows = self._rows(stamp_probs, y_probs)                                  # (B, M, H, S)
-        return ops.einsum("bmhj,bmwj->bhw", rows, self._banded(x_probs))[..., None]  # (B, H, W, 1)
+        rows = self._rows(stamp_probs, y_probs)                                  # (B, M, H, S, Ch)
+        return ops.einsum("bmhjc,bmwj->bhwc", rows, self._banded(x_probs))       # (B, H, W, Ch)
 
     def slot_drawings(self, stamp_probs, y_probs, x_probs):
-        """Each slot's own drawing before the sum over slots and the clip, (B, M, H, W)."""
-        rows = self._rows(stamp_probs, y_probs)                                  # (B, M, H, S)
-        return ops.einsum("bmhj,bmwj->bmhw", rows, self._banded(x_probs))        # (B, M, H, W)
+        """Each slot's own drawing before the sum over slots and the clip, (B, M, H, W, Ch)."""
+        rows = self._rows(stamp_probs, y_probs)                                  # (B, M, H, S, Ch)
+        return ops.einsum("bmhjc,bmwj->bmhwc", rows, self._banded(x_probs))      # (B, M, H, W, Ch)
 
     def _conv(self, stamp_probs, y_probs, x_probs):
         S = self.stamp_size
         placement = ops.einsum("bmi,bmj,bmk->bijk", y_probs, x_probs, stamp_probs)  # (B, C, C, K)
         padded = ops.pad(placement, ((0, 0), (S - 1, S - 1), (S - 1, S - 1), (0, 0)))  # (B, C+2S−2, ·, K)
-        kernel = ops.cast(self._choices()[..., None], padded.dtype)             # (S, S, K [+ 1], 1)
-        return ops.conv(padded, kernel, padding="valid")                         # (B, H, W, 1)
+        kernel = ops.cast(self._choices(), padded.dtype)                         # (S, S, K [+ 1], Ch)
+        return ops.conv(padded, kernel, padding="valid")                         # (B, H, W, Ch)
 
     def call(self, stamp_probs, y_probs, x_probs):
         slots = None
         if self.overlap:
-            slots = self.slot_drawings(stamp_probs, y_probs, x_probs)           # (B, M, H, W)
-            pairs = ops.square(ops.sum(slots, axis=1)) - ops.sum(ops.square(slots), axis=1)  # (B, H, W): 2·Σ_{m<m'}
+            slots = self.slot_drawings(stamp_probs, y_probs, x_probs)           # (B, M, H, W, Ch)
+            ink = ops.sum(slots, axis=-1)                                        # (B, M, H, W)
+            pairs = ops.square(ops.sum(ink, axis=1)) - ops.sum(ops.square(ink), axis=1)  # (B, H, W): 2·Σ_{m<m'}
             self.add_loss(self.overlap * ops.mean(0.5 * ops.sum(pairs, axis=(1, 2))))
         if slots is not None and self.decoder == "separable":
-            canvas = ops.sum(slots, axis=1)[..., None]                           # (B, H, W, 1), one pass
+            canvas = ops.sum(slots, axis=1)                                      # (B, H, W, Ch), one pass
         else:
             draw = self._separable if self.decoder == "separable" else self._conv
-            canvas = draw(stamp_probs, y_probs, x_probs)                         # (B, H, W, 1), unclipped
+            canvas = draw(stamp_probs, y_probs, x_probs)                         # (B, H, W, Ch), unclipped
         if self.overdraw:
             clipped_away = ops.sum(ops.relu(canvas - 1.0), axis=(1, 2, 3))     # (B,)
             self.add_loss(self.overdraw * ops.mean(clipped_away))
         if self.slot_ink:
-            stamp_ink = ops.sum(ops.cast(self._choices(), stamp_probs.dtype), axis=(0, 1))  # (K [+ 1],)
+            stamp_ink = ops.sum(ops.cast(self._choices(), stamp_probs.dtype), axis=(0, 1, 3))  # (K [+ 1],)
             ink = ops.einsum("bmk,k->bm", stamp_probs, stamp_ink)               # (B, M)
             strength = self.slot_ink * ops.cast(self.slot_ink_on, ink.dtype)
             self.add_loss(strength * ops.mean(ops.sum(ops.sqrt(1.0 + ink) - 1.0, axis=1)))
@@ -294,21 +302,22 @@ class StampDecoder(RunTimeState):
     def paste(self, stamp_index, y_index, x_index):
         """Hard inference: paste stamp k at (y, x) for each slot directly, no soft maps.
 
-        Integer inputs (B, M) (indices in range: k < K [+ 1], y, x < C); returns (B, H, W, 1) — equal to ``call``
-        on one-hot distributions. One scatter-add of the M·S² chosen pixels per image (slots overlapping sum,
-        then the clip at 1): O(B·M·S²), no (B, M, H, W) intermediate.
+        Integer inputs (B, M) (indices in range: k < K [+ 1], y, x < C); returns (B, H, W, Ch) — equal to
+        ``call`` on one-hot distributions. One scatter-add of the M·S²·Ch chosen values per image (slots
+        overlapping sum, then the clip at 1): O(B·M·S²·Ch), no (B, M, H, W) intermediate.
         """
-        S, C = self.stamp_size, self.coord_size
+        S, C, Ch = self.stamp_size, self.coord_size, self.channels
         H = C + S - 1
-        chosen = ops.take(self.stamps(), ops.cast(stamp_index, "int32"), axis=0)    # (B, M, S, S)
+        chosen = ops.take(self._stamps(), ops.cast(stamp_index, "int32"), axis=0)   # (B, M, S, S, Ch)
         shape = ops.shape(chosen)
         span = ops.arange(S, dtype="int32")
-        batch = ops.arange(shape[0], dtype="int32")[:, None, None, None]             # (B, 1, 1, 1)
-        rows = ops.cast(y_index, "int32")[:, :, None, None] + span[None, None, :, None]  # (B, M, S, 1)
-        cols = ops.cast(x_index, "int32")[:, :, None, None] + span[None, None, None, :]  # (B, M, 1, S)
-        where = ops.stack([ops.broadcast_to(i, shape) for i in (batch, rows, cols)], axis=-1)  # (B, M, S, S, 3)
-        canvas = ops.scatter(ops.reshape(where, (-1, 3)), ops.reshape(chosen, (-1,)), (shape[0], H, H))
-        return ops.minimum(canvas, 1.0)[..., None]
+        batch = ops.arange(shape[0], dtype="int32")[:, None, None, None, None]       # (B, 1, 1, 1, 1)
+        rows = ops.cast(y_index, "int32")[:, :, None, None, None] + span[None, None, :, None, None]  # (B, M, S, 1, 1)
+        cols = ops.cast(x_index, "int32")[:, :, None, None, None] + span[None, None, None, :, None]  # (B, M, 1, S, 1)
+        chans = ops.arange(Ch, dtype="int32")[None, None, None, None, :]             # (1, 1, 1, 1, Ch)
+        where = ops.stack([ops.broadcast_to(i, shape) for i in (batch, rows, cols, chans)], axis=-1)  # (…, 4)
+        canvas = ops.scatter(ops.reshape(where, (-1, 4)), ops.reshape(chosen, (-1,)), (shape[0], H, H, Ch))
+        return ops.minimum(canvas, 1.0)
 
     def _run_time_state(self):
         return [self.slot_ink_on] if self.slot_ink else []
@@ -317,7 +326,7 @@ class StampDecoder(RunTimeState):
         return {**super().get_config(), "stamp_size": self.stamp_size, "nr_of_stamps": self.nr_of_stamps,
                 "coord_size": self.coord_size, "decoder": self.decoder, "seed": self.seed,
                 "overdraw": self.overdraw, "overlap": self.overlap, "slot_ink": self.slot_ink,
-                "empty_stamp": self.empty_stamp, "centre": self.centre}
+                "empty_stamp": self.empty_stamp, "centre": self.centre, "channels": self.channels}
 
 
 @keras.saving.register_keras_serializable(package="stampnet")

@@ -54,7 +54,8 @@ def _gumbel_head(encoding, size, spec: ModelSpec, role):
 
 
 def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False, learning_rate=None) -> keras.Model:
-    """StampNet as a Keras model: canvas (B, H, W, 1) → reconstruction (B, H, W, 1).
+    """StampNet as a Keras model: canvas (B, H, W, Ch) → reconstruction (B, H, W, Ch); Ch = img_channels (1 in
+    2019; more gives colour stamps).
 
     ``spec``: a :class:`~stampnet.spec.ModelSpec`, or the 2019 ``layer_parameters`` (validated into one).
     ``jit_compile``: True, False or "auto" (Keras' choice: XLA with JAX and on GPUs, not with TensorFlow on a
@@ -78,7 +79,7 @@ def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False,
     stamp_probs = _gumbel_head(enc["stamp"], K + spec.empty_stamp, spec, "stamp")  # (B, M, K [+ 1])
     decoded = StampDecoder(spec.stamp_size, K, C, decoder=spec.decoder, overdraw=spec.overdraw_penalty,
                            overlap=spec.overlap_penalty, slot_ink=spec.slot_ink_penalty,
-                           centre=spec.centre_penalty, empty_stamp=spec.empty_stamp,
+                           centre=spec.centre_penalty, channels=spec.channels, empty_stamp=spec.empty_stamp,
                            name="stamp_layer")(stamp_probs, y_probs, x_probs)     # (B, H, W, 1)
     model = keras.Model(image, decoded, name="stampnet")
     if compile:
@@ -126,7 +127,8 @@ def set_noise(model: keras.Model, noise: bool) -> None:
 
 
 def stamps(model: keras.Model):
-    """The stamps in drawing orientation, the fixed empty one last when the model has it; numpy (K [+ 1], S, S)."""
+    """The stamps in drawing orientation, the fixed empty one last when the model has it; numpy (K [+ 1], S, S),
+    or (K [+ 1], S, S, Ch) for colour stamps."""
     return keras.ops.convert_to_numpy(model.get_layer("stamp_layer").stamps())
 
 

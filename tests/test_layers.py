@@ -113,3 +113,63 @@ def test_unit_interval_constraint_and_loss():
     a = np.zeros((2, 3, 3, 1), "float32")
     b = np.full((2, 3, 3, 1), 0.5, "float32")
     np.testing.assert_allclose(ops.convert_to_numpy(sum_squared_error(a, b)), [9 * 0.25] * 2)
+
+
+def test_colour_stamps_draw_each_channel_the_same_way():
+    """With Ch channels the decoder draws each channel as the 1-channel decoder draws that channel's kernel;
+    both formulations and the hard paste agree."""
+    S, K, C, M, B, Ch = 4, 3, 6, 2, 2, 3
+    rng = np.random.default_rng(7)
+    p, y, x = _random_distributions(rng, B, M, C, K)
+    kernel = rng.uniform(0, 0.4, size=(S, S, K, Ch)).astype("float32")
+    drawn = []
+    for decoder in ("separable", "conv"):
+        dec = StampDecoder(S, K, C, decoder=decoder, channels=Ch)
+        dec.kernel.assign(kernel)
+        drawn.append(ops.convert_to_numpy(dec(p, y, x)))
+    assert drawn[0].shape == (B, C + S - 1, C + S - 1, Ch)
+    np.testing.assert_allclose(drawn[0], drawn[1], atol=1e-5)
+    for c in range(Ch):
+        grey = StampDecoder(S, K, C)
+        grey.kernel.assign(kernel[..., c:c + 1])
+        np.testing.assert_allclose(drawn[0][..., c:c + 1], ops.convert_to_numpy(grey(p, y, x)), atol=1e-6)
+    k, yy, xx = rng.integers(0, K, (B, M)), rng.integers(0, C, (B, M)), rng.integers(0, C, (B, M))
+    dec = StampDecoder(S, K, C, channels=Ch)
+    dec.kernel.assign(kernel)
+    soft = dec(np.eye(K, dtype="float32")[k], np.eye(C, dtype="float32")[yy], np.eye(C, dtype="float32")[xx])
+    np.testing.assert_allclose(ops.convert_to_numpy(dec.paste(k, yy, xx)), ops.convert_to_numpy(soft), atol=1e-6)
+    assert ops.convert_to_numpy(dec.stamps()).shape == (K, S, S, Ch)
+
+
+def test_centre_penalty_pulls_an_off_centre_stamp_back():
+    """A stamp whose ink sits in a corner of its square: a few gradient steps on the centring term alone move its
+    ink centroid towards the square's centre; the term is 0 for a centred stamp and absent when off."""
+    S, K, C = 9, 2, 4
+    dec = StampDecoder(S, K, C, centre=1.0)
+    kernel = np.zeros((S, S, K, 1), "float32")
+    kernel[5:9, 5:9, 0] = 0.9             # stamp 0: ink in the lower-right corner, centroid (+2.5, +2.5)
+    kernel[3:6, 3:6, 1] = 0.9             # stamp 1: centred
+    dec.kernel.assign(kernel)
+    usage = np.full((1, 1, K), 0.5, "float32")
+    offsets = lambda: np.abs(ops.convert_to_numpy(dec.centroid_offsets()))
+    assert offsets()[0] == pytest.approx([2.5, 2.5]) and offsets()[1] == pytest.approx([0.0, 0.0], abs=1e-6)
+    before = float(dec._centre_loss(usage))
+    assert before == pytest.approx(0.5 * 2 * 2.5 ** 2, rel=1e-4)
+    for _ in range(5):
+        with tf.GradientTape() as tape:
+            loss = dec._centre_loss(usage)
+        grad = tape.gradient(loss, dec.kernel)
+        dec.kernel.assign(np.clip(dec.kernel.numpy() - 0.05 * grad.numpy(), 0, 1))
+    assert offsets()[0].max() < 2.0 and float(dec._centre_loss(usage)) < 0.6 * before
+    assert StampDecoder(S, K, C).centre == 0.0
+
+
+def test_centre_penalty_is_off_in_the_2019_configs():
+    from pathlib import Path
+
+    from stampnet.spec import from_config
+
+    for script in ("simple_shapes_2", "ct_mnist_2", "pedestrian"):
+        text = (Path(__file__).resolve().parents[1] / f"{script}.py").read_text()
+        assert "centre_penalty" not in text
+    assert from_config({})[0].centre_penalty == 0.0

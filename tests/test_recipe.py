@@ -370,7 +370,7 @@ def test_decoder_penalty_adds_to_the_training_loss(key, tmp_path):
     gap = penalised.evaluate(x, x, batch_size=8, verbose=0) - plain.evaluate(x, x, batch_size=8, verbose=0)
     # the expected term, from the heads' soft choices drawn without the clip
     heads = keras.Model(plain.input, [plain.get_layer(f"softmax_{r}").output for r in ("stamp", "y", "x")])
-    slots = keras.ops.convert_to_numpy(plain.get_layer("stamp_layer").slot_drawings(*heads(x)))  # (B, M, H, W)
+    slots = keras.ops.convert_to_numpy(plain.get_layer("stamp_layer").slot_drawings(*heads(x)))[..., 0]  # (B, M, H, W)
     if key == "overdraw_penalty":
         per_canvas = np.maximum(slots.sum(1) - 1.0, 0).sum(axis=(1, 2))
     elif key == "overlap_penalty":
