@@ -179,7 +179,8 @@ def _import_loaders():
     # Each module registers itself; imported lazily so `stampnet.data` stays light.
     import importlib
 
-    for mod in ("shapes", "mnist", "cluttered", "pedestrian", "omniglot", "folder"):
+    for mod in ("shapes", "mnist", "cluttered", "pedestrian", "omniglot", "folder", "tetrominoes",
+                "multi_dsprites"):
         try:
             importlib.import_module(f"stampnet.data.{mod}")
         except ModuleNotFoundError as err:
