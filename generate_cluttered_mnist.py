@@ -2,7 +2,7 @@
 """Generate the CT-MNIST files of 2019 (cluttered MNIST on 100×100 canvases) into data/cluttered_mnist/.
 
     python generate_cluttered_mnist.py                      # both files, MNIST via keras (download + cache)
-    python generate_cluttered_mnist.py --mnist ../shared/data/mnist/mnist-subset.npz
+    python generate_cluttered_mnist.py --mnist path/to/mnist.npz        # offline: an mnist.npz or IDX folder
     python generate_cluttered_mnist.py --digits 2 --n-train 1000 --out /tmp/ct2.npz
 
 Defaults reproduce the 2019 files: 8x8-clutter-8-times.npz (1 digit, seed 43) and

@@ -10,7 +10,7 @@ import pytest
 import generate_cluttered_mnist as cli
 from conftest import REPO_ROOT, require_shared
 from stampnet import ConfigError
-from stampnet.data.cluttered import (cluttered_canvases, default_file_name, generate_cluttered_mnist,
+from stampnet.data.cluttered import (KEYS, cluttered_canvases, default_file_name, generate_cluttered_mnist,
                                      load_ct_mnist, save_npz_atomic, split_seeds)
 from test_data_mnist import fake_digits
 
@@ -145,6 +145,22 @@ def test_cli_options_and_determinism(tiny_mnist, tmp_path, capsys):
     ref = generate_cluttered_mnist(mnist, 2, seed=8, n_train=5, n_test=3, canvas=50, n_clutter=3, clutter_size=5)
     assert not np.array_equal(ref["x_train"], fa["x_train"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz", "b.npz", "mnist.npz"]
+
+
+def test_generator_checks_the_digit_arrays_it_is_given(tiny_mnist):
+    _, ((xtr, ytr), (xte, yte)) = tiny_mnist
+    as_unit = generate_cluttered_mnist(((xtr / 255.0, ytr), (xte / 255.0, yte)), 1, n_train=5, n_test=3)
+    ref = generate_cluttered_mnist(((xtr, ytr), (xte, yte)), 1, n_train=5, n_test=3)
+    for k in KEYS:
+        assert np.array_equal(as_unit[k], ref[k]), k  # floats in [0, 1] are the same digits, not near-empty ones
+    for bad, match in ((np.zeros((20, 40, 40), np.uint8), r"shape \(20, 40, 40\)"),
+                       (np.zeros((20, 4, 4), np.uint8), r"shape \(20, 4, 4\)"),
+                       (np.zeros((20, 0, 0), np.uint8), r"shape \(20, 0, 0\)"),
+                       (xtr.astype(str), "not numbers")):
+        with pytest.raises(ConfigError, match=rf"^MNIST train images from digit arrays [^\n]*{match}"):
+            generate_cluttered_mnist(((bad, ytr), (xte, yte)), 1, n_train=5, n_test=3)
+    with pytest.raises(ConfigError, match="no training digits"):
+        generate_cluttered_mnist(((xtr[:0], ytr[:0]), (xte, yte)), 1, n_train=5, n_test=3)
 
 
 @pytest.mark.parametrize("extra, match", [

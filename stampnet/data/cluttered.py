@@ -32,14 +32,15 @@ import numpy as np
 
 from stampnet import ConfigError
 from stampnet.data import COUNT, PATH, Canvases, Splits, check_memory, register
+from stampnet.data.mnist import check_mnist, require_training_digits
 from stampnet.data.shapes import default_train_size, int_param
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "data" / "cluttered_mnist"
 DEFAULT_SEEDS = {1: 43, 2: 42}  # the 2019 seeds of 8x8-clutter-8-times / 2-shape-8x8-clutter-8-times
 KEYS = ("x_train", "y_train", "x_test", "y_test", "x_train_coords", "x_test_coords")
-HOW_TO_MAKE = ("run `python generate_cluttered_mnist.py` (add `--mnist PATH` to an mnist.npz or IDX folder when "
-               "offline, e.g. --mnist ../shared/data/mnist/mnist-subset.npz)")
+HOW_TO_MAKE = ("run `python generate_cluttered_mnist.py` (it gets MNIST through keras.datasets; offline, add "
+               "`--mnist PATH` to an mnist.npz or a folder with the four IDX files)")
 
 
 def default_file_name(n_digits: int, n_clutter: int = 8, clutter_size: int = 8) -> str:
@@ -136,7 +137,7 @@ def check_clutter_args(digits: np.ndarray, n_canvases: int, n_digits: int, canva
     _int(clutter_size, "the clutter size (--clutter-size)", 1)
     if len(digits) == 0:
         raise ConfigError("no digits to make canvases from; give an MNIST source with both training and test "
-                          "digits (--mnist mnist.npz, e.g. ../shared/data/mnist/mnist-subset.npz)")
+                          "digits (--mnist PATH: an mnist.npz or a folder with the four IDX files)")
     if digits.ndim != 3 or digits.shape[1] != digits.shape[2]:
         raise ConfigError(f"digits must be square (N, h, h) images, got shape {digits.shape}")
     if digits.shape[1] > canvas:
@@ -150,21 +151,19 @@ def check_clutter_args(digits: np.ndarray, n_canvases: int, n_digits: int, canva
 
 def generate_cluttered_mnist(mnist, n_digits: int, seed: int | None = None, n_train: int | None = None,
                              n_test: int | None = None, canvas: int = 100, n_clutter: int = 8,
-                             clutter_size: int = 8, progress: bool = False) -> dict:
+                             clutter_size: int = 8, progress: bool = False, source: str = "digit arrays") -> dict:
     """Both splits of a CT-MNIST file as a dict of the 2019 keys.
 
-    mnist: ((x_train, y_train), (x_test, y_test)) uint8 as :func:`stampnet.data.mnist.load_mnist` gives.
+    mnist: ((x_train, y_train), (x_test, y_test)), checked as :func:`stampnet.data.mnist.check_mnist` does
+    (uint8 0-255 or floats in [0, 1], (N, 28, 28)); source names them in messages.
     seed None -> the 2019 seed for ``n_digits``; n_train/n_test None -> one canvas per digit (2019).
     """
-    (x_tr, y_tr), (x_te, y_te) = mnist
+    (x_tr, y_tr), (x_te, y_te) = check_mnist(*mnist[0], *mnist[1], source)
     if seed is None:
         seed = DEFAULT_SEEDS.get(n_digits, 42)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
         raise ConfigError(f"--seed must be an integer in [0, 2**32), got {seed!r}")
-    if len(x_tr) == 0:
-        raise ConfigError("the MNIST source has no training digits (only t10k files); give an mnist.npz with "
-                          "x_train (e.g. --mnist ../shared/data/mnist/mnist-subset.npz) or a folder with all four "
-                          "IDX files")
+    require_training_digits(x_tr, source)
     train_seed, test_seed = split_seeds(seed)
     out = {}
     for split, x, y, n, s in (("train", x_tr, y_tr, n_train, train_seed), ("test", x_te, y_te, n_test, test_seed)):
