@@ -2,12 +2,14 @@
 """Generate the CT-MNIST files of 2019 (cluttered MNIST on 100×100 canvases) into data/cluttered_mnist/.
 
     python generate_cluttered_mnist.py                      # both files, MNIST via keras (download + cache)
-    python generate_cluttered_mnist.py --mnist ../shared/data/mnist/mnist-subset.npz
+    python generate_cluttered_mnist.py --mnist path/to/mnist.npz        # offline: an mnist.npz or IDX folder
     python generate_cluttered_mnist.py --digits 2 --n-train 1000 --out /tmp/ct2.npz
 
 Defaults reproduce the 2019 files: 8x8-clutter-8-times.npz (1 digit, seed 43) and
-2-shape-8x8-clutter-8-times.npz (2 digits, seed 42), one canvas per training / test digit.
-See stampnet/data/cluttered.py for the exact recipe and data/README.md for the MNIST options.
+2-shape-8x8-clutter-8-times.npz (2 digits, seed 42), 60,000 training canvases and one canvas per test digit.
+From fewer training digits the 60,000 reuse them (fresh positions, partners and clutter; the file records how
+many distinct digits and which MNIST). See stampnet/data/cluttered.py for the exact recipe and data/README.md
+for the MNIST options.
 """
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ import time
 from pathlib import Path
 
 from stampnet import ConfigError, cli
-from stampnet.data.cluttered import DATA_DIR, default_file_name, generate_cluttered_mnist, save_npz_atomic
-from stampnet.data.mnist import load_mnist
+from stampnet.data.cluttered import (DATA_DIR, TRAIN_CANVASES_2019, default_file_name, generate_cluttered_mnist,
+                                     reuse_note, save_npz_atomic)
+from stampnet.data.mnist import load_mnist, source_name
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -30,8 +33,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="digits per canvas; default: make both 2019 files")
     ap.add_argument("--seed", type=cli.seed, default=None,
                     help="RandomState seed; default: the 2019 seed (43 for 1 digit, 42 for 2 digits)")
-    ap.add_argument("--n-train", type=cli.positive_int, default=None,
-                    help="training canvases (default: one per training digit)")
+    ap.add_argument("--n-train", type=cli.positive_int, default=TRAIN_CANVASES_2019,
+                    help=f"training canvases (default {TRAIN_CANVASES_2019:,} as 2019; digits are reused when the "
+                         "MNIST source has fewer)")
     ap.add_argument("--n-test", type=cli.positive_int, default=None, help="test canvases (default: one per test digit)")
     ap.add_argument("--canvas", type=cli.positive_int, default=100, help="canvas side in pixels (default 100)")
     ap.add_argument("--n-clutter", type=cli.nonnegative_int, default=8, help="clutter pieces per canvas (default 8)")
@@ -69,12 +73,14 @@ def main(argv=None) -> int:
             start = time.perf_counter()
             arrays = generate_cluttered_mnist(mnist, n, seed=args.seed, n_train=args.n_train, n_test=args.n_test,
                                               canvas=args.canvas, n_clutter=args.n_clutter,
-                                              clutter_size=args.clutter_size, progress=True)
+                                              clutter_size=args.clutter_size, progress=True,
+                                              source=source_name(args.mnist))
             path = out if out.suffix == ".npz" else out / default_file_name(n, args.n_clutter, args.clutter_size)
             try:
                 save_npz_atomic(path, arrays)
             except OSError as err:
                 raise ConfigError(f"cannot write {path} ({err.strerror or err}); choose another --out") from None
+            print(reuse_note(arrays))
             print(f"wrote {path} ({len(arrays['x_train'])} train + {len(arrays['x_test'])} test canvases, "
                   f"{time.perf_counter() - start:.1f} s)")
             del arrays  # free before the next file

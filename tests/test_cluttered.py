@@ -1,4 +1,5 @@
 """CT-MNIST: the generator against a plain re-statement of the 2019 recipe, the CLI, the file, the loader."""
+import hashlib
 import subprocess
 import sys
 import zipfile
@@ -10,8 +11,9 @@ import pytest
 import generate_cluttered_mnist as cli
 from conftest import REPO_ROOT, require_shared
 from stampnet import ConfigError
-from stampnet.data.cluttered import (cluttered_canvases, default_file_name, generate_cluttered_mnist,
-                                     load_ct_mnist, save_npz_atomic, split_seeds)
+from stampnet.data.cluttered import (KEYS, META_KEYS, TRAIN_CANVASES_2019, _plan, cluttered_canvases,
+                                     default_file_name, generate_cluttered_mnist, load_ct_mnist, read_cluttered,
+                                     save_npz_atomic, split_seeds)
 from test_data_mnist import fake_digits
 
 INP = {"img_rows": 100, "img_cols": 100, "img_channels": 1, "batch_size": 4}
@@ -77,6 +79,14 @@ def test_matches_2019_recipe(digits, n_digits, canvas):
     assert np.array_equal(part[0], ours[0][:4]) and np.array_equal(part[2], ours[2][:4])
 
 
+def test_no_clutter(digits):
+    x, y = digits
+    imgs, labels, coords = cluttered_canvases(x, y, 20, 5, n_clutter=0)
+    check_canvases(imgs, labels, coords, x, y, 1)
+    drawn = _plan(len(x), 20, 5, n_digits=1, n_clutter=0)[0][:, 0]
+    assert imgs.sum(axis=(1, 2)).tolist() == (x[drawn] > 0).sum(axis=(1, 2)).tolist()  # the digit, nothing else
+
+
 def test_split_seeds_are_first_two_draws():
     r = np.random.RandomState(42)
     assert split_seeds(42) == (r.randint(1e9), r.randint(1e9))
@@ -92,11 +102,24 @@ def test_real_digits_match_recipe():
     assert np.array_equal(ours[0], ref[0]) and np.array_equal(ours[2], ref[2])
 
 
-def test_more_canvases_than_digits_cycle(digits):
+def test_more_canvases_than_digits_reuse_them_afresh(digits):
     x, y = digits
     imgs, labels, coords = cluttered_canvases(x, y, 40, 5, n_digits=2)
     assert imgs.shape == (40, 100, 100) and labels.shape == (40, 2)
-    assert sorted(labels[:15, 0]) == sorted(y) and np.array_equal(labels[15:30, 0], labels[:15, 0])
+    first = cluttered_canvases(x, y, 15, 5, n_digits=2)
+    assert np.array_equal(imgs[:15], first[0]) and np.array_equal(labels[:15], first[1])  # round 0: 2019's
+    for slot in range(2):  # round 1 (from RandomState([5, 1])) shows every digit once per slot again
+        assert sorted(labels[15:30, slot]) == sorted(y)
+    # ... with a new partner, new clutter pieces and new positions
+    digit_idx, clutter_idx, pos_seeds = _plan(15, 40, 5, n_digits=2, n_clutter=8)
+    again_0 = {d: i for i, d in enumerate(digit_idx[:15, 0])}
+    for i in range(15, 30):
+        j = again_0[digit_idx[i, 0]]  # the round-0 canvas with the same first digit
+        assert not np.array_equal(clutter_idx[i], clutter_idx[j]) and not np.array_equal(pos_seeds[i], pos_seeds[j])
+    assert (digit_idx[15:30, 1] != digit_idx[:15, 1][np.argsort(digit_idx[:15, 0])][digit_idx[15:30, 0]]).any()
+    again = cluttered_canvases(x, y, 33, 5, n_digits=2)  # deterministic, and fewer canvases are a prefix
+    assert np.array_equal(again[0], imgs[:33]) and np.array_equal(again[2], coords[:33])
+    check_canvases(imgs, labels, coords, x, y, 2)
 
 
 def check_canvases(images, labels, coords, x, y, n_digits):
@@ -114,14 +137,13 @@ def check_canvases(images, labels, coords, x, y, n_digits):
 def test_cli_tiny(tiny_mnist, tmp_path):
     path, ((xtr, ytr), (xte, yte)) = tiny_mnist
     out = tmp_path / "out"
-    res = subprocess.run([sys.executable, "generate_cluttered_mnist.py", "--mnist", str(path), "--out", str(out)],
-                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    res = subprocess.run([sys.executable, "generate_cluttered_mnist.py", "--mnist", str(path), "--out", str(out),
+                          "--n-train", "20"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted([default_file_name(1), default_file_name(2)])
     for n_digits in (1, 2):
         with np.load(out / default_file_name(n_digits)) as f:
-            assert sorted(f.files) == sorted(["x_train", "y_train", "x_test", "y_test", "x_train_coords",
-                                              "x_test_coords"])
+            assert sorted(f.files) == sorted(KEYS + META_KEYS)
             assert f["x_train"].shape == (20, 100, 100) and f["x_test"].shape == (10, 100, 100)
             check_canvases(f["x_train"], f["y_train"], f["x_train_coords"], xtr, ytr, n_digits)
             check_canvases(f["x_test"], f["y_test"], f["x_test_coords"], xte, yte, n_digits)
@@ -145,6 +167,56 @@ def test_cli_options_and_determinism(tiny_mnist, tmp_path, capsys):
     ref = generate_cluttered_mnist(mnist, 2, seed=8, n_train=5, n_test=3, canvas=50, n_clutter=3, clutter_size=5)
     assert not np.array_equal(ref["x_train"], fa["x_train"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz", "b.npz", "mnist.npz"]
+
+
+def test_training_canvases_of_the_2019_size_from_fewer_digits(tiny_mnist, tmp_path, capsys):
+    path, ((xtr, ytr), (xte, yte)) = tiny_mnist
+    assert cli.parse_args([]).n_train == TRAIN_CANVASES_2019 == 60_000  # the 2019 size, whatever the MNIST
+    args = ["--mnist", str(path), "--digits", "1", "--n-train", "50", "--n-test", "4", "--canvas", "40"]
+    assert cli.main(args + ["--out", str(tmp_path / "a.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "50 training canvases from 20 distinct digits (each used ~2.5×)" in out
+    assert cli.main(args + ["--out", str(tmp_path / "b.npz")]) == 0
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        assert all(np.array_equal(a[k], b[k]) for k in KEYS + META_KEYS)  # deterministic from the seed
+        assert a["x_train"].shape == (50, 40, 40) and sorted(a["y_train"][20:40, 0]) == sorted(ytr)
+        check_canvases(a["x_train"], a["y_train"], a["x_train_coords"], xtr, ytr, 1)
+        assert all(a[k].shape == () for k in META_KEYS)
+        meta = {k: a[k].item() for k in META_KEYS}
+    assert meta == {"n_distinct_train": 20, "n_distinct_test": 4, "mnist_source": "mnist.npz",
+                    "mnist_train_digits": 20, "mnist_test_digits": 10,
+                    "mnist_train_sha256": hashlib.sha256(xtr.tobytes()).hexdigest(),
+                    "mnist_test_sha256": hashlib.sha256(xte.tobytes()).hexdigest()}
+    assert str(tmp_path) not in str(meta)  # the source by name, never by path
+    two = generate_cluttered_mnist(((xtr, ytr), (xte, yte)), 2, n_train=60, n_test=2, canvas=40, source="m")
+    assert int(two["n_distinct_train"]) == 20 and two["y_train"].shape == (60, 2)
+
+
+def test_files_with_and_without_metadata_load(tiny_mnist, tmp_path):
+    _, mnist = tiny_mnist
+    arrays = generate_cluttered_mnist(mnist, 2, n_train=6, n_test=3)
+    assert set(META_KEYS) <= set(arrays)
+    new = save_npz_atomic(tmp_path / "new.npz", arrays)
+    old = save_npz_atomic(tmp_path / "old.npz", {k: arrays[k] for k in KEYS})
+    a, b = (load_ct_mnist({"data_path": str(f), "train_size": 6}, INP, RUN, 0) for f in (new, old))
+    assert np.array_equal(a.train.images, b.train.images) and np.array_equal(a.test.coords, b.test.coords)
+    assert sorted(read_cluttered(new)) == sorted(KEYS)
+
+
+def test_generator_checks_the_digit_arrays_it_is_given(tiny_mnist):
+    _, ((xtr, ytr), (xte, yte)) = tiny_mnist
+    as_unit = generate_cluttered_mnist(((xtr / 255.0, ytr), (xte / 255.0, yte)), 1, n_train=5, n_test=3)
+    ref = generate_cluttered_mnist(((xtr, ytr), (xte, yte)), 1, n_train=5, n_test=3)
+    for k in KEYS:
+        assert np.array_equal(as_unit[k], ref[k]), k  # floats in [0, 1] are the same digits, not near-empty ones
+    for bad, match in ((np.zeros((20, 40, 40), np.uint8), r"shape \(20, 40, 40\)"),
+                       (np.zeros((20, 4, 4), np.uint8), r"shape \(20, 4, 4\)"),
+                       (np.zeros((20, 0, 0), np.uint8), r"shape \(20, 0, 0\)"),
+                       (xtr.astype(str), "not numbers")):
+        with pytest.raises(ConfigError, match=rf"^MNIST train images from digit arrays [^\n]*{match}"):
+            generate_cluttered_mnist(((bad, ytr), (xte, yte)), 1, n_train=5, n_test=3)
+    with pytest.raises(ConfigError, match="no training digits"):
+        generate_cluttered_mnist(((xtr[:0], ytr[:0]), (xte, yte)), 1, n_train=5, n_test=3)
 
 
 @pytest.mark.parametrize("extra, match", [

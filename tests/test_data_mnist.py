@@ -7,7 +7,7 @@ import pytest
 import stampnet.data.mnist as mnist_mod
 from conftest import require_shared
 from stampnet import ConfigError
-from stampnet.data.mnist import load_mnist, load_t_mnist
+from stampnet.data.mnist import check_digits, load_mnist, load_t_mnist
 
 INP = {"img_rows": 60, "img_cols": 60, "img_channels": 1, "batch_size": 2}
 RUN = {"steps_per_epoch": 2, "validation_steps": 1}
@@ -77,7 +77,7 @@ def test_idx_test_only_gives_empty_train(tmp_path, mnist_npz):
     (xtr, ytr), (xte, yte) = load_mnist(folder)
     assert xtr.shape == (0, 28, 28) and ytr.shape == (0,) and xtr.dtype == np.uint8
     assert np.array_equal(xte, ref[2])
-    with pytest.raises(ConfigError, match="no training digits.*mnist-subset"):
+    with pytest.raises(ConfigError, match="no training digits.*mnist.npz.*--mnist PATH / run_parameters.mnist_path"):
         load_t_mnist({"mnist_path": str(folder)}, INP, RUN, 0)
 
 
@@ -95,7 +95,7 @@ def test_errors(tmp_path, mnist_npz):
         load_mnist(keys)
     shape = tmp_path / "shape.npz"
     np.savez(shape, x_train=xtr, y_train=ytr[:3], x_test=xte, y_test=yte)
-    with pytest.raises(ConfigError, match="train arrays"):
+    with pytest.raises(ConfigError, match="train labels .* have shape \\(3,\\) for 12 images"):
         load_mnist(shape)
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -119,6 +119,67 @@ def test_errors(tmp_path, mnist_npz):
     magic.write_bytes(b"\x00\x00\x08\x03" + magic.read_bytes()[4:])
     with pytest.raises(ConfigError, match="bad header"):
         load_mnist(trunc)
+
+
+def inked(n=3):
+    """(n, 28, 28) uint8 digits with 196 inked pixels each (a 14x14 square of 1..196) and their labels."""
+    x = np.zeros((n, 28, 28), np.uint8)
+    x[:, 7:21, 7:21] = np.arange(1, 197, dtype=np.uint8).reshape(14, 14)
+    return x, np.arange(n, dtype=np.uint8)
+
+
+def test_digit_values_are_read_by_their_range():
+    x, _ = inked()
+    as_unit = x.astype(np.float32) / 255  # MNIST as floats in [0, 1]
+    got = check_digits(as_unit, "digits")
+    assert got.dtype == np.uint8 and (got > 0).sum(axis=(1, 2)).tolist() == [196] * 3  # not cast to 0/1
+    np.testing.assert_array_equal(got, x)
+    np.testing.assert_array_equal(check_digits(x.astype(np.float64), "digits"), x)  # floats in [0, 255] kept
+    np.testing.assert_array_equal(check_digits(x.astype(np.int32), "digits"), x)
+    np.testing.assert_array_equal(check_digits(x > 0, "digits"), (x > 0) * 255)
+    assert check_digits(x, "digits") is x  # uint8 (N, 28, 28) as it is
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((3, 40, 40), np.uint8), r"have shape \(3, 40, 40\); expected \(N, 28, 28\)"),
+    (np.zeros((3, 4, 4), np.uint8), r"have shape \(3, 4, 4\)"),
+    (np.zeros((3, 0, 0), np.uint8), r"have shape \(3, 0, 0\)"),
+    (np.zeros((0, 28, 28), np.uint8), r"have shape \(0, 28, 28\); expected .* N >= 1"),
+    (np.zeros((3, 28, 28, 1), np.uint8), r"have shape \(3, 28, 28, 1\)"),
+    (np.full((3, 28, 28), "7"), r"are <U1 values, not numbers"),
+    (np.full((3, 28, 28), None, object), r"are object values, not numbers"),
+    (np.full((3, 28, 28), -1.0), r"hold values from -1 to -1; give uint8 digits 0-255"),
+    (np.full((3, 28, 28), 300, np.int16), r"hold values from 300 to 300"),
+    (np.full((3, 28, 28), np.nan, np.float32), r"contain NaN or infinite values"),
+])
+def test_bad_digit_arrays_are_one_clear_error(bad, match):
+    with pytest.raises(ConfigError, match=rf"^digits {match}[^\n]*$"):
+        check_digits(bad, "digits")
+
+
+def test_float_mnist_file_loads_scaled(tmp_path):
+    x, y = inked()
+    np.savez(tmp_path / "f.npz", x_train=x / 255.0, y_train=y, x_test=x / 255.0, y_test=y.astype(np.float64))
+    (xtr, ytr), (xte, yte) = load_mnist(tmp_path / "f.npz")
+    np.testing.assert_array_equal(xtr, x)
+    np.testing.assert_array_equal(xte, x)
+    assert yte.dtype == np.uint8 and np.array_equal(yte, y)
+    np.savez(tmp_path / "s.npz", x_train=x.astype(str), y_train=y, x_test=x, y_test=y)
+    with pytest.raises(ConfigError, match="MNIST train images from .*s.npz are <U3 values, not numbers"):
+        load_mnist(tmp_path / "s.npz")
+    np.savez(tmp_path / "l.npz", x_train=x, y_train=y + 0.5, x_test=x, y_test=y)
+    with pytest.raises(ConfigError, match="MNIST train labels .* not whole numbers 0-255"):
+        load_mnist(tmp_path / "l.npz")
+
+
+def test_messages_name_no_local_folder():
+    """Library messages and defaults of the MNIST readers name the real download and the path option only."""
+    from conftest import REPO_ROOT
+
+    for name in ("stampnet/data/mnist.py", "stampnet/data/cluttered.py", "generate_cluttered_mnist.py"):
+        assert "../shared" not in (REPO_ROOT / name).read_text(), name
+    assert mnist_mod.KERAS_URL.endswith("/mnist.npz") and "--mnist PATH" in mnist_mod.FIX
+    assert "run_parameters.mnist_path" in mnist_mod.FIX
 
 
 def test_keras_failure_is_one_line_config_error(monkeypatch):

@@ -1,10 +1,13 @@
 """The 'folder' loader (your own images) on a generated nested folder."""
+import zlib
+
 import cv2
 import numpy as np
 import pytest
 
 from stampnet import ConfigError
 from stampnet.data import load_data
+from stampnet.data.folder import load_folder
 
 INPUT = {"img_rows": 16, "img_cols": 16, "img_channels": 1}
 
@@ -78,3 +81,126 @@ def test_errors_name_the_fix(tmp_path):
     (tmp_path / "bad" / "a.png").write_bytes(b"garbage")
     with pytest.raises(ConfigError, match="could be read"):
         load(tmp_path / "bad")
+
+
+# ---- what an image file declares and holds: size, bit depth, alpha, orientation --------------------------
+
+def png_declaring(path, width, height):
+    """A PNG whose header declares width x height 8-bit grey pixels, with almost no pixel data (a forged size:
+    no decoder gets as far as the pixels before the size check)."""
+    def chunk(kind, data):
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("side", [60_000, 30_000, 8_500])  # 8,500² = 72 MP: under PIL's own limit, over ours
+def test_declared_size_over_the_bound_is_refused_before_decoding(tmp_path, capsys, side):
+    (tmp_path / "one").mkdir()
+    png_declaring(tmp_path / "one" / "huge.png", side, side)
+    with pytest.raises(ConfigError, match=r"^no usable images under .*1 image\(s\) declaring more than "
+                                          r"64,000,000 pixels \(e\.g\. huge\.png\); shrink them"):
+        load(tmp_path / "one")
+    (tmp_path / "two").mkdir()
+    png_declaring(tmp_path / "two" / "huge.png", side, side)
+    cv2.imwrite(str(tmp_path / "two" / "a.png"), np.full((16, 16), 100, np.uint8))
+    cv2.imwrite(str(tmp_path / "two" / "b.png"), np.full((16, 16), 200, np.uint8))
+    splits = load(tmp_path / "two", test_fraction=0.5)
+    assert "skipped 1 image(s) declaring more than 64,000,000 pixels (e.g. huge.png)" in capsys.readouterr().out
+    assert len(splits.train) + len(splits.test) == 2
+
+
+def test_the_bound_is_the_named_constant(tmp_path, monkeypatch, capsys):
+    import stampnet.data.folder as folder
+
+    cv2.imwrite(str(tmp_path / "small.png"), np.full((10, 10), 50, np.uint8))  # 100 pixels
+    cv2.imwrite(str(tmp_path / "large.png"), np.full((20, 20), 50, np.uint8))  # 400 pixels
+    cv2.imwrite(str(tmp_path / "also.png"), np.full((12, 12), 50, np.uint8))  # 144 pixels
+    monkeypatch.setattr(folder, "MAX_IMAGE_PIXELS", 300)
+    splits = load(tmp_path, test_fraction=0.5)
+    assert len(splits.train) + len(splits.test) == 2
+    assert "skipped 1 image(s) declaring more than 300 pixels (e.g. large.png)" in capsys.readouterr().out
+
+
+def single(root, img, name="img.png", **params):
+    """The one canvas that a folder holding only ``img`` gives (test_fraction 0: all for training)."""
+    root.mkdir()
+    assert cv2.imwrite(str(root / name), img)
+    return the_image(root)
+
+
+def the_image(root, inp=INPUT):
+    """The canvas of the one image under ``root`` (the loader itself: a lone image makes no test split)."""
+    splits = load_folder({"data_path": str(root), "test_fraction": 0.0}, inp, {}, 0)
+    assert len(splits.train) == 1
+    return splits.train.images[0, ..., 0]
+
+
+def test_16_bit_keeps_its_precision_scaled_by_the_type_maximum(tmp_path):
+    ramp = (np.arange(256).reshape(16, 16) * 800 // 255).astype(np.uint16)  # 0..800 of 65535
+    got = single(tmp_path / "a", ramp)
+    np.testing.assert_allclose(got, ramp / 65535, atol=1e-7)
+    assert len(np.unique(got)) > 200  # not quantised to 8 bits (which leaves 4 levels: 0..3 / 255)
+    np.testing.assert_allclose(single(tmp_path / "b", np.full((16, 16), 65535, np.uint16)), 1.0)
+    colour = np.zeros((16, 16, 3), np.uint16)
+    colour[..., 1] = 40000  # green, 16 bits
+    np.testing.assert_allclose(single(tmp_path / "c", colour), 0.587 * 40000 / 65535, atol=1e-4)
+
+
+def test_alpha_that_carries_the_content_is_the_image(tmp_path):
+    alpha = np.zeros((16, 16), np.uint8)
+    alpha[4:12, 4:12] = 255
+    alpha[6, 6] = 128
+    black_ink = np.dstack([np.zeros((16, 16, 3), np.uint8), alpha])  # uniform colour, shape in alpha (BGRA)
+    np.testing.assert_allclose(single(tmp_path / "a", black_ink), alpha / 255, atol=1e-6)
+    white_elsewhere = black_ink.copy()
+    white_elsewhere[alpha == 0, :3] = 255  # colour stored under fully transparent pixels does not count
+    np.testing.assert_allclose(single(tmp_path / "b", white_elsewhere), alpha / 255, atol=1e-6)
+    from PIL import Image
+
+    (tmp_path / "la").mkdir()
+    Image.fromarray(np.dstack([np.full((16, 16), 30, np.uint8), alpha]), "LA").save(tmp_path / "la" / "x.png")
+    np.testing.assert_allclose(the_image(tmp_path / "la"), alpha / 255, atol=1e-6)
+
+
+def test_colour_with_alpha_is_composited_over_black(tmp_path):
+    grey = np.tile(np.linspace(0, 255, 16).astype(np.uint8), (16, 1))
+    alpha = np.full((16, 16), 255, np.uint8)
+    alpha[:, :8] = 0  # left half transparent
+    alpha[0, 12] = 64
+    img = np.dstack([grey, grey, grey, alpha])
+    np.testing.assert_allclose(single(tmp_path / "a", img), grey / 255 * alpha / 255, atol=1e-6)
+    opaque = np.dstack([grey, grey, grey, np.full((16, 16), 255, np.uint8)])  # uniform alpha: only colour
+    np.testing.assert_allclose(single(tmp_path / "b", opaque), grey / 255, atol=1e-6)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_as_pil(orientation):
+    from PIL import Image, ImageOps
+
+    from stampnet.data.folder import orient
+
+    a = np.random.default_rng(orientation).integers(0, 256, size=(5, 7), dtype=np.uint8)
+    im = Image.fromarray(a)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    im.info["exif"] = exif.tobytes()
+    expected = np.asarray(ImageOps.exif_transpose(im))
+    np.testing.assert_array_equal(orient(a, orientation), expected)
+
+
+def test_rotated_jpeg_is_read_upright(tmp_path):
+    from PIL import Image
+
+    a = np.zeros((16, 32), np.uint8)
+    a[:, :8] = 255  # bright left quarter
+    im = Image.fromarray(a)
+    exif = im.getexif()
+    exif[0x0112] = 6  # to be turned 90° clockwise: the bright quarter goes to the top
+    (tmp_path / "j").mkdir()
+    im.save(tmp_path / "j" / "r.jpg", exif=exif.tobytes(), quality=95)
+    img = the_image(tmp_path / "j", {"img_rows": 32, "img_cols": 16, "img_channels": 1})
+    assert img[:8].mean() > 0.9 and img[8:].mean() < 0.1

@@ -17,12 +17,21 @@ One deliberate difference: the 2019 seeding helper treated a seed of 0 as "no se
 zero among its ~140,000 internal ``randint(1e9)`` seeds per file (chance ~1e-4) would not be reproducible by
 anyone; here 0 is an ordinary seed.
 
+More training canvases than digits (the 2019 size, 60,000, from a smaller MNIST): the first N canvases are the
+2019 ones; each further round of N draws its own digit and clutter permutations and position seeds from
+``RandomState([seed, round])``, so every digit comes back once per slot and round with new partners, clutter
+and positions, the same for the same seed (and any n canvases are a prefix of more).
+
 Here the canvases are built directly as that union of non-zero masks (bitwise or), which gives identical
 pixels, and stored as uint8 {0, 1}. Files hold x_train/x_test (N, H, W) uint8, y_train/y_test (N, n_digits)
-int64, x_train_coords/x_test_coords (N, n_digits, 2) int64 upper-left (y, x) of each digit.
+int64, x_train_coords/x_test_coords (N, n_digits, 2) int64 upper-left (y, x) of each digit; and what they
+were made from (:data:`META_KEYS`, 0-d arrays; files without them still load): n_distinct_train/_test (the
+digits the split shows), mnist_source (a name, never a path), mnist_train_digits/_test_digits and
+mnist_train_sha256/_test_sha256 (the SHA-256 of each uint8 (N, 28, 28) digit array).
 """
 from __future__ import annotations
 
+import hashlib
 import warnings
 import zipfile
 import zlib
@@ -32,14 +41,18 @@ import numpy as np
 
 from stampnet import ConfigError
 from stampnet.data import COUNT, PATH, Canvases, Splits, check_memory, register
+from stampnet.data.mnist import check_mnist, require_training_digits
 from stampnet.data.shapes import default_train_size, int_param
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "data" / "cluttered_mnist"
 DEFAULT_SEEDS = {1: 43, 2: 42}  # the 2019 seeds of 8x8-clutter-8-times / 2-shape-8x8-clutter-8-times
+TRAIN_CANVASES_2019 = 60_000  # the 2019 files' training canvases (one per digit of the full MNIST)
 KEYS = ("x_train", "y_train", "x_test", "y_test", "x_train_coords", "x_test_coords")
-HOW_TO_MAKE = ("run `python generate_cluttered_mnist.py` (add `--mnist PATH` to an mnist.npz or IDX folder when "
-               "offline, e.g. --mnist ../shared/data/mnist/mnist-subset.npz)")
+META_KEYS = ("n_distinct_train", "n_distinct_test", "mnist_source", "mnist_train_digits", "mnist_test_digits",
+             "mnist_train_sha256", "mnist_test_sha256")
+HOW_TO_MAKE = ("run `python generate_cluttered_mnist.py` (it gets MNIST through keras.datasets; offline, add "
+               "`--mnist PATH` to an mnist.npz or a folder with the four IDX files)")
 
 
 def default_file_name(n_digits: int, n_clutter: int = 8, clutter_size: int = 8) -> str:
@@ -69,21 +82,35 @@ def cluttered_canvases(digits: np.ndarray, labels: np.ndarray, n_canvases: int, 
     """One CT-MNIST split, following the 2019 RandomState call sequence for ``seed`` (a split seed).
 
     digits (N, h, h) uint8 0-255, labels (N,). With ``n_canvases`` = N this is the 2019 split; fewer gives its
-    first canvases, more cycles the permutations (the extra canvases have their own position seeds).
+    first canvases, more adds rounds of N with fresh pairings, clutter and positions (module docstring).
     Returns images (n, canvas, canvas) uint8 in {0, 1}, labels (n, n_digits) int64, coords (n, n_digits, 2)
     int64 upper-left (y, x). ``progress``: a tqdm description, or None for no bar.
     """
-    check_clutter_args(digits, n_canvases, n_digits, canvas, n_clutter, clutter_size)
-    N, h = len(digits), digits.shape[1]
-    rs = np.random.RandomState(seed)
-    digit_perm = np.stack([rs.permutation(N) for _ in range(n_digits)], axis=1)  # (N, n_digits)
-    clutter_perm = np.stack([rs.permutation(N) for _ in range(n_clutter)], axis=1)  # (N, n_clutter)
-    rows = np.arange(n_canvases) % N  # cycle when more canvases than digits
-    digit_idx, clutter_idx = digit_perm[rows], clutter_perm[rows]
-    # Per canvas, in order: the digits' position seed, then the clutter's (2019 drew them as scalars in
-    # the loop; one vector draw consumes the Mersenne Twister identically).
-    pos_seeds = rs.randint(int(1e9), size=(n_canvases, 2))  # (n, 2)
+    return _canvases(digits, labels, n_canvases, seed, n_digits, canvas, n_clutter, clutter_size, progress)[:3]
 
+
+def _plan(n: int, n_canvases: int, seed: int, n_digits: int, n_clutter: int):
+    """Per canvas: digit indices (n_canvases, n_digits), clutter indices (n_canvases, n_clutter) and the two
+    position seeds (n_canvases, 2); round 0 from ``RandomState(seed)`` as 2019, round r from
+    ``RandomState([seed, r])``."""
+    digit_idx, clutter_idx, pos_seeds = [], [], []
+    for r in range(-(-n_canvases // n)):
+        rs = np.random.RandomState(seed if r == 0 else [seed, r])
+        k = min(n, n_canvases - r * n)
+        perms = lambda count: np.array([rs.permutation(n) for _ in range(count)], np.int64).reshape(count, n).T
+        digit_idx.append(perms(n_digits)[:k])
+        clutter_idx.append(perms(n_clutter)[:k])
+        # Per canvas, in order: the digits' position seed, then the clutter's (2019 drew them as scalars in
+        # the loop; one vector draw consumes the Mersenne Twister identically).
+        pos_seeds.append(rs.randint(int(1e9), size=(k, 2)))
+    return np.concatenate(digit_idx), np.concatenate(clutter_idx), np.concatenate(pos_seeds)
+
+
+def _canvases(digits, labels, n_canvases, seed, n_digits, canvas, n_clutter, clutter_size, progress):
+    """:func:`cluttered_canvases` and the (n, n_digits) indices of the digits drawn."""
+    check_clutter_args(digits, n_canvases, n_digits, canvas, n_clutter, clutter_size)
+    h = digits.shape[1]
+    digit_idx, clutter_idx, pos_seeds = _plan(len(digits), n_canvases, seed, n_digits, n_clutter)
     p_dig, p_clu = canvas - h + 1, canvas - clutter_size + 1  # spots per axis
     dig_mask = (digits > 0).astype(np.uint8)  # (N, h, h)
     clu_mask = clutter_masks(digits, clutter_size).astype(np.uint8)  # (N, c, c)
@@ -112,7 +139,7 @@ def cluttered_canvases(digits: np.ndarray, labels: np.ndarray, n_canvases: int, 
     finally:
         if bar is not None:
             bar.close()
-    return images, np.asarray(labels)[digit_idx].astype(np.int64), coords
+    return images, np.asarray(labels)[digit_idx].astype(np.int64), coords, digit_idx
 
 
 def _bar(total: int, desc: str | None):
@@ -136,7 +163,7 @@ def check_clutter_args(digits: np.ndarray, n_canvases: int, n_digits: int, canva
     _int(clutter_size, "the clutter size (--clutter-size)", 1)
     if len(digits) == 0:
         raise ConfigError("no digits to make canvases from; give an MNIST source with both training and test "
-                          "digits (--mnist mnist.npz, e.g. ../shared/data/mnist/mnist-subset.npz)")
+                          "digits (--mnist PATH: an mnist.npz or a folder with the four IDX files)")
     if digits.ndim != 3 or digits.shape[1] != digits.shape[2]:
         raise ConfigError(f"digits must be square (N, h, h) images, got shape {digits.shape}")
     if digits.shape[1] > canvas:
@@ -148,32 +175,46 @@ def check_clutter_args(digits: np.ndarray, n_canvases: int, n_digits: int, canva
     check_memory("CT-MNIST canvases", n_canvases, canvas, canvas, "--canvas or --n-train/--n-test", factor=0.25)
 
 
-def generate_cluttered_mnist(mnist, n_digits: int, seed: int | None = None, n_train: int | None = None,
-                             n_test: int | None = None, canvas: int = 100, n_clutter: int = 8,
-                             clutter_size: int = 8, progress: bool = False) -> dict:
-    """Both splits of a CT-MNIST file as a dict of the 2019 keys.
+def generate_cluttered_mnist(mnist, n_digits: int, seed: int | None = None,
+                             n_train: int = TRAIN_CANVASES_2019, n_test: int | None = None, canvas: int = 100,
+                             n_clutter: int = 8, clutter_size: int = 8, progress: bool = False,
+                             source: str = "digit arrays") -> dict:
+    """Both splits of a CT-MNIST file as a dict of the 2019 keys and the :data:`META_KEYS`.
 
-    mnist: ((x_train, y_train), (x_test, y_test)) uint8 as :func:`stampnet.data.mnist.load_mnist` gives.
-    seed None -> the 2019 seed for ``n_digits``; n_train/n_test None -> one canvas per digit (2019).
+    mnist: ((x_train, y_train), (x_test, y_test)), checked as :func:`stampnet.data.mnist.check_mnist` does
+    (uint8 0-255 or floats in [0, 1], (N, 28, 28)). seed None -> the 2019 seed for ``n_digits``; n_train: 60,000
+    as 2019 whatever the number of digits (reused when fewer); n_train/n_test None -> one canvas per digit.
+    source: a name for the digits, in messages and recorded in the file (not a path).
     """
-    (x_tr, y_tr), (x_te, y_te) = mnist
+    (x_tr, y_tr), (x_te, y_te) = check_mnist(*mnist[0], *mnist[1], source)
     if seed is None:
         seed = DEFAULT_SEEDS.get(n_digits, 42)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
         raise ConfigError(f"--seed must be an integer in [0, 2**32), got {seed!r}")
-    if len(x_tr) == 0:
-        raise ConfigError("the MNIST source has no training digits (only t10k files); give an mnist.npz with "
-                          "x_train (e.g. --mnist ../shared/data/mnist/mnist-subset.npz) or a folder with all four "
-                          "IDX files")
+    require_training_digits(x_tr, source)
     train_seed, test_seed = split_seeds(seed)
     out = {}
     for split, x, y, n, s in (("train", x_tr, y_tr, n_train, train_seed), ("test", x_te, y_te, n_test, test_seed)):
         n = len(x) if n is None else n
-        images, labels, coords = cluttered_canvases(
-            x, y, n, s, n_digits=n_digits, canvas=canvas, n_clutter=n_clutter, clutter_size=clutter_size,
-            progress=f"{n_digits}-digit {split}" if progress else None)
+        images, labels, coords, drawn = _canvases(
+            x, y, n, s, n_digits, canvas, n_clutter, clutter_size, f"{n_digits}-digit {split}" if progress else None)
         out[f"x_{split}"], out[f"y_{split}"], out[f"x_{split}_coords"] = images, labels, coords
+        out[f"n_distinct_{split}"] = np.int64(len(np.unique(drawn)))
+    out["mnist_source"] = np.str_(source)
+    for split, x in (("train", x_tr), ("test", x_te)):
+        out[f"mnist_{split}_digits"] = np.int64(len(x))
+        out[f"mnist_{split}_sha256"] = np.str_(hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest())
     return out
+
+
+def reuse_note(arrays: dict, split: str = "train") -> str:
+    """"60,000 training canvases from 5,000 distinct digits (each used ~12×)" for a generated split."""
+    n, n_digits = arrays[f"y_{split}"].shape
+    distinct = int(arrays[f"n_distinct_{split}"])
+    each = f" ({n_digits} digits each)" if n_digits > 1 else ""
+    name = "training" if split == "train" else "test"
+    return (f"{n:,} {name} canvases{each} from {distinct:,} distinct digits "
+            f"(each used ~{n * n_digits / distinct:.3g}×)")
 
 
 def save_npz_atomic(path, arrays: dict, compresslevel: int = 1) -> Path:
@@ -186,7 +227,7 @@ def save_npz_atomic(path, arrays: dict, compresslevel: int = 1) -> Path:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
             for key, arr in arrays.items():
                 with zf.open(f"{key}.npy", "w", force_zip64=True) as f:
-                    np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
+                    np.lib.format.write_array(f, np.asarray(arr, order="C"), allow_pickle=False)  # 0-d stays 0-d
     return path
 
 

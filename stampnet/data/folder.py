@@ -1,8 +1,10 @@
 """Your own images: a folder of grayscale pictures as canvases (img_type ``"folder"``).
 
 Every PNG/JPEG (also BMP/TIFF/WebP) under ``data_path``, nested folders included, in sorted path order, is
-read as grayscale (colour images are converted with OpenCV's luma weights; an alpha channel is dropped),
-brought to the canvas size ``img_rows`` x ``img_cols`` and scaled to [0, 1]. No labels or positions are known.
+read as grayscale in [0, 1] (:func:`to_unit_gray`: colour with OpenCV's luma weights, values divided by their
+type's maximum, so 16-bit images keep their scale; an alpha channel composites over black, or is the image
+when the colour is uniform) and brought to the canvas size ``img_rows`` x ``img_cols``. No labels or
+positions are known.
 
 img_type_parameters:
 
@@ -14,10 +16,12 @@ img_type_parameters:
                    black canvas, so objects must be bright).
 ``test_fraction``  0.2: the share of images (chosen at random with the run's seed) held out as test set.
 
-Hidden files and folders are ignored; files that cannot be decoded are skipped and counted on stdout.
+Hidden files and folders are ignored; files that cannot be decoded, and images whose header declares more
+than ``MAX_IMAGE_PIXELS`` pixels (checked before decoding), are skipped and counted on stdout.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import cv2
@@ -28,6 +32,9 @@ from stampnet.data import FRACTION, FLAG, PATH, Canvases, Carries, Splits, regis
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 RESIZE_MODES = ("fit", "crop")
+# Declared sizes above this are refused before decoding (a 16-bit RGBA image this large decodes to 512 MB).
+MAX_IMAGE_PIXELS = 64_000_000
+EXIF_ORIENTATION = 0x0112
 
 
 def decode_gray(data: bytes) -> np.ndarray | None:
@@ -44,6 +51,74 @@ def read_gray(path: str | Path) -> np.ndarray | None:
         return decode_gray(Path(path).read_bytes())
     except OSError:
         return None
+
+
+def read_header(path: str | Path) -> tuple[int, int] | None:
+    """(declared pixel count, EXIF orientation 1-8) from the image file's header, without decoding its pixels
+    (PIL's lazy ``Image.open``); None when it is not an image PIL knows. Sizes beyond PIL's own
+    decompression-bomb limit count as that limit + 1."""
+    from PIL import Image  # heavy: imported only when needed
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                # A PNG's getexif() decodes the image when the EXIF chunk is not in its header: skip that case.
+                exif = im.getexif() if im.format != "PNG" or "exif" in im.info else {}
+                orientation = exif.get(EXIF_ORIENTATION, 1)
+    except Image.DecompressionBombError:
+        return 2 * Image.MAX_IMAGE_PIXELS + 1, 1
+    except Exception:  # noqa: BLE001 - PIL raises many kinds for a broken file: all mean "unreadable"
+        return None
+    return w * h, orientation if orientation in range(1, 9) else 1
+
+
+def orient(img: np.ndarray, orientation: int) -> np.ndarray:
+    """``img`` turned upright by its EXIF orientation (1-8), as ``PIL.ImageOps.exif_transpose`` does."""
+    return {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+            5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+            8: lambda a: np.rot90(a, 1)}.get(orientation, lambda a: a)(img)
+
+
+def to_unit_gray(img: np.ndarray) -> np.ndarray:
+    """An image as decoded by ``cv2.IMREAD_UNCHANGED`` (2-D, BGR or BGRA; any depth) as 2-D float32 in [0, 1].
+
+    Values are divided by the maximum of their type (uint8: 255, uint16: 65535; float images are taken as
+    already in [0, 1]), not by the image's own range, so a dark 16-bit image stays dark. Colour becomes luma
+    (OpenCV's weights). Alpha: when the colour of the visible pixels is uniform and alpha varies, the content is
+    in alpha (a shape drawn by transparency) and alpha is the image; otherwise the image is composited over
+    black (gray × alpha), the canvas's background.
+    """
+    scale = 1.0 if img.dtype.kind == "f" else float(np.iinfo(img.dtype).max)
+    if img.dtype not in (np.uint8, np.uint16, np.float32):
+        img = img.astype(np.float32)
+    alpha = img[..., 3] if img.ndim == 3 and img.shape[2] == 4 else None
+    if img.ndim == 3:
+        img = img[..., 0] if img.shape[2] < 3 else cv2.cvtColor(np.ascontiguousarray(img[..., :3]),
+                                                                 cv2.COLOR_BGR2GRAY)
+    unit = lambda a: np.clip(np.nan_to_num(a.astype(np.float32) / scale), 0.0, 1.0)
+    gray = unit(img)
+    if alpha is None:
+        return gray
+    alpha = unit(alpha)
+    visible = gray[alpha > 0]
+    if alpha.min() < alpha.max() and (visible.size == 0 or visible.max() - visible.min() <= 1 / 255):
+        return alpha
+    return gray * alpha
+
+
+def read_unit_gray(path: str | Path, orientation: int = 1) -> np.ndarray | None:
+    """Decode an image file (any bit depth, alpha kept) to upright 2-D float32 in [0, 1] (:func:`to_unit_gray`);
+    None when it is unreadable. Check its size with :func:`read_header` first."""
+    try:
+        data = Path(path).read_bytes()
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    except (OSError, cv2.error):
+        return None
+    if img is None or img.ndim not in (2, 3) or img.size == 0:
+        return None
+    return to_unit_gray(orient(img, orientation))
 
 
 def resize_to(img: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -105,20 +180,31 @@ def load_folder(img_type_parameters: dict, input_parameters: dict, run_parameter
     if not files:
         raise ConfigError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}; put your pictures there or "
                           "set img_type_parameters.data_path")
-    images, bad = [], 0
+    images, bad, large = [], 0, []
     for path in files:
-        img = read_gray(path)
+        header = read_header(path)
+        if header is not None and header[0] > MAX_IMAGE_PIXELS:
+            large.append(path)
+            continue
+        img = None if header is None else read_unit_gray(path, header[1])
         if img is None:
             bad += 1
             continue
         if mode == "crop":
             img = center_crop(img, rows, cols)
         images.append(resize_to(img, rows, cols))
+    too_large = (f"{len(large)} image(s) declaring more than {MAX_IMAGE_PIXELS:,} pixels (e.g. "
+                 f"{large[0].relative_to(root).as_posix()}); shrink them (e.g. to a few megapixels) or remove them"
+                 if large else "")
     if bad:
         print(f"folder: skipped {bad} unreadable image file(s) of {len(files)} under {root}")
+    if large and images:
+        print(f"folder: skipped {too_large}")
     if not images:
+        if large:
+            raise ConfigError(f"no usable images under {root}: {bad} unreadable and {too_large}")
         raise ConfigError(f"none of the {len(files)} image files under {root} could be read; check the files")
-    x = np.stack(images).astype(np.float32)[..., None] / 255.0
+    x = np.stack(images)[..., None]
     if p.get("invert", False):
         x = 1.0 - x
     train, test = split_indices(len(x), test_fraction, np.random.default_rng(seed))

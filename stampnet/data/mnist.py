@@ -25,8 +25,11 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-FIX = ("download mnist.npz to ~/.keras/datasets/ or set run_parameters.mnist_path / --mnist to an "
-       "mnist.npz or a folder with the IDX .gz files")
+DIGIT_SHAPE = (28, 28)
+KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"  # keras.datasets.mnist's file
+FIX = (f"download mnist.npz ({KERAS_URL}) to ~/.keras/datasets/ or set run_parameters.mnist_path / --mnist PATH "
+       "to an mnist.npz or a folder with the four IDX .gz files")
+VALUES = "give uint8 digits 0-255 (as Keras' mnist.npz) or floats in [0, 1] or [0, 255]"
 
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -50,7 +53,7 @@ def load_mnist(path=None) -> Arrays:
         except Exception as err:  # offline, blocked, corrupt cache...
             raise ConfigError(f"could not get MNIST from keras.datasets ({type(err).__name__}: "
                               f"{str(err).splitlines()[0] if str(err) else ''}); {FIX}") from None
-        return _checked(x_tr, y_tr, x_te, y_te, "keras.datasets.mnist")
+        return check_mnist(x_tr, y_tr, x_te, y_te, "keras.datasets.mnist")
     p = Path(path).expanduser()
     if p.is_dir():
         return _load_idx_folder(p)
@@ -71,7 +74,7 @@ def _load_npz(p: Path) -> Arrays:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as err:
         raise ConfigError(f"{p} is not a readable .npz ({type(err).__name__}: {err}); {FIX}") from None
-    return _checked(*arrays, str(p))
+    return check_mnist(*arrays, str(p))
 
 
 def _read_idx(path: Path, ndim: int, magic: int) -> np.ndarray:
@@ -108,30 +111,69 @@ def _load_idx_folder(folder: Path) -> Arrays:
     if "x_train" not in arrays:  # test digits only
         h, w = arrays["x_test"].shape[1:]
         arrays["x_train"], arrays["y_train"] = np.zeros((0, h, w), np.uint8), np.zeros((0,), np.uint8)
-    return _checked(*(arrays[k] for k in NPZ_KEYS), str(folder))
+    return check_mnist(*(arrays[k] for k in NPZ_KEYS), str(folder))
 
 
-def _checked(x_tr, y_tr, x_te, y_te, source: str) -> Arrays:
-    """Check shapes and dtypes; return uint8 arrays."""
+def check_digits(x, what: str, allow_empty: bool = False) -> np.ndarray:
+    """Digit images as (N, 28, 28) uint8 0-255, checked where they come in: numbers only, N >= 1 (or 0 when
+    ``allow_empty``); floats in [0, 1] are scaled to 0-255, floats in [0, 255] and integers 0-255 kept (both
+    rounded); anything else is a ConfigError naming ``what``."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise ConfigError(f"{what} are {x.dtype} values, not numbers; {VALUES}")
+    if x.ndim != 3 or x.shape[1:] != DIGIT_SHAPE or (len(x) == 0 and not allow_empty):
+        raise ConfigError(f"{what} have shape {x.shape}; expected (N, 28, 28) digit images with N >= 1; {FIX}")
+    if x.dtype == np.uint8:
+        return x
+    if x.dtype.kind == "b":
+        return x.astype(np.uint8) * np.uint8(255)
+    if x.size == 0:
+        return x.astype(np.uint8)
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise ConfigError(f"{what} contain NaN or infinite values; {VALUES}")
+    lo, hi = x.min(), x.max()
+    if lo < 0 or hi > 255:
+        raise ConfigError(f"{what} hold values from {lo:g} to {hi:g}; {VALUES}")
+    if x.dtype.kind == "f":
+        return np.rint(x * 255.0 if hi <= 1 else x).astype(np.uint8)
+    return x.astype(np.uint8)
+
+
+def check_labels(y, n: int, what: str) -> np.ndarray:
+    """Labels as (n,) uint8: whole numbers 0-255, one per image; else a ConfigError naming ``what``."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n:
+        raise ConfigError(f"{what} have shape {y.shape} for {n} images; expected (N,) labels, one per image; {FIX}")
+    if y.dtype.kind not in "biuf" or (y.size and (not np.isfinite(y).all() or y.min() < 0 or y.max() > 255
+                                                  or (y != np.round(y)).any())):
+        raise ConfigError(f"{what} are not whole numbers 0-255 (dtype {y.dtype}); give class labels such as 0-9")
+    return y.astype(np.uint8)
+
+
+def check_mnist(x_tr, y_tr, x_te, y_te, source: str) -> Arrays:
+    """((x_train, y_train), (x_test, y_test)) checked and converted (:func:`check_digits`, :func:`check_labels`);
+    the training split may be empty (a folder with only the t10k files), the test split not."""
+    out = []
     for name, x, y in (("train", x_tr, y_tr), ("test", x_te, y_te)):
-        x, y = np.asarray(x), np.asarray(y)
-        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise ConfigError(f"MNIST {name} arrays from {source} have shapes {x.shape} and {y.shape}; expected "
-                              f"(N, 28, 28) images and (N,) labels; {FIX}")
-        if x.size and (x.min() < 0 or x.max() > 255):
-            raise ConfigError(f"MNIST {name} images from {source} are not 0-255 values; {FIX}")
-    if len(x_te) == 0:
+        x = check_digits(x, f"MNIST {name} images from {source}", allow_empty=True)
+        out.append((x, check_labels(y, len(x), f"MNIST {name} labels from {source}")))
+    if len(out[1][0]) == 0:
         raise ConfigError(f"MNIST from {source} has no test digits; {FIX}")
-    u8 = lambda a: np.asarray(a).astype(np.uint8, copy=False)
-    return (u8(x_tr), u8(y_tr)), (u8(x_te), u8(y_te))
+    return out[0], out[1]
+
+
+def source_name(path) -> str:
+    """What an MNIST path option names, without the folders above it (for a file's metadata)."""
+    return "keras.datasets.mnist (mnist.npz)" if path is None else Path(path).expanduser().resolve().name
 
 
 def require_training_digits(x_train: np.ndarray, source) -> None:
     """ConfigError when the MNIST source gave no training digits (e.g. a folder with only the t10k files)."""
     if len(x_train) == 0:
         raise ConfigError(f"the MNIST source {source!r} holds no training digits (only t10k files); give an "
-                          "mnist.npz with x_train (e.g. ../shared/data/mnist/mnist-subset.npz), a folder that "
-                          "also has train-images-idx3-ubyte.gz / train-labels-idx1-ubyte.gz, or None to download")
+                          f"mnist.npz with x_train (Keras' {KERAS_URL}) or a folder that also has "
+                          "train-images-idx3-ubyte.gz / train-labels-idx1-ubyte.gz (--mnist PATH / "
+                          "run_parameters.mnist_path), or leave the path unset to download MNIST through keras")
 
 
 def mnist_path(img_type_parameters: dict, run_parameters: dict):
