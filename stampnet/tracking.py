@@ -96,7 +96,7 @@ def check_options(options: dict, observed: bool = True) -> None:
     would end in a traceback, a FAILED run folder, or a 30 s wait for an absent MongoDB). ``observed``: the
     command records its run (MongoDB is only reached then). Raises ConfigError."""
     level = options.get("--loglevel")
-    if level and not (level.lstrip("-").isdigit() or isinstance(logging.getLevelName(level), int)):
+    if level and not (str(level).lstrip("-").isdigit() or isinstance(logging.getLevelName(level), int)):
         raise ConfigError(f"-l/--loglevel {level!r} is not a log level; give DEBUG, INFO, WARNING, ERROR, CRITICAL "
                           "or a number (e.g. -l WARNING)")
     folder = options.get("--file_storage")

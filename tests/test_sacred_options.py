@@ -83,6 +83,7 @@ def test_good_options_pass_and_make_nothing(tmp_path):
     check_options({"--loglevel": "WARNING", "--file_storage": str(tmp_path / "new" / "deeper"),
                    "--mongo_db": f"127.0.0.1:{closed_port()}:stampnet.runs!5"}, observed=False)  # not reached
     check_options({"--loglevel": "10"})
+    check_options({"--loglevel": 10, "--file_storage": "relative/new"})  # as Experiment.run(options=…) may pass
     assert list(tmp_path.iterdir()) == []
 
 
