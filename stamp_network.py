@@ -31,7 +31,7 @@ from sacred.observers import FileStorageObserver, MongoObserver  # noqa: E402
 
 from stampnet import ConfigError  # noqa: E402
 from stampnet.config import DEFAULTS  # noqa: E402
-from stampnet.tracking import mongo_observer, mongo_settings, origin_updates  # noqa: E402
+from stampnet.tracking import check_options, mongo_observer, mongo_settings, origin_updates  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent
 
@@ -43,10 +43,11 @@ def _file_storage_dir(run):
 class StampExperiment(Experiment):
     """A Sacred experiment that reports a configuration problem as one line (exit code 2), not a traceback.
 
-    Its config hook checks the config (``stampnet.runs.preflight``) while Sacred builds the run, before there
-    is a run folder, and adds MongoDB when ``mongo_url`` asks; a run that fails on its input before training
-    starts (e.g. a missing data file) has its folder removed again. ``resume_from`` / ``reproduce_from`` load a
-    stored config."""
+    Sacred's own options ``-l``, ``-F``, ``-s``, ``-m`` are checked first (``stampnet.tracking.check_options``).
+    Its config hook checks the config (``stampnet.runs.preflight``; ``print_config`` and the other commands
+    ``stampnet.config.validate``) while Sacred builds the run, before there is a run folder, and adds MongoDB
+    when ``mongo_url`` asks; a run that fails on its input before training starts (e.g. a missing data file)
+    has its folder removed again. ``resume_from`` / ``reproduce_from`` load a stored config."""
 
     _unobserved = False  # the run's --unobserved, for the config hook
 
@@ -55,6 +56,8 @@ class StampExperiment(Experiment):
         before, typed = self.current_run, copy.deepcopy(config_updates or {})
         self._unobserved = bool((options or {}).get("--unobserved"))
         try:
+            command = dict(self.gather_commands()).get(command_name or self.default_command)
+            check_options(options or {}, observed=not self._unobserved and not getattr(command, "unobserved", False))
             config_updates, origin = origin_updates(self.path, config_updates or {}, named_configs)
             if (command_name or self.default_command) == "main":
                 _check_runs_root()
@@ -95,8 +98,12 @@ ex.observers.append(FileStorageObserver(os.path.join(os.environ.get("STAMPNET_RU
 @ex.config_hook
 def preflight_hook(config, command_name, logger):
     """Every check that needs no data (``stampnet.runs.preflight``), before Sacred seeds or makes a folder;
-    MongoDB added for this run when the config or the environment names a server."""
+    MongoDB added for this run when the config or the environment names a server. The other commands
+    (``print_config`` …) check the config alone (``stampnet.config.validate``)."""
     if command_name != "main":
+        from stampnet.config import validate
+
+        validate(config)
         return {}
     from stampnet.runs import preflight
 
