@@ -1,5 +1,7 @@
-"""The analysis notebook executes headless on a tiny run folder: the measures table, and the measures of
-every checkpoint against training canvases."""
+"""The analysis notebook executes headless on a tiny run folder: the measures table, the measures of
+every checkpoint against training canvases, and every figure shown inline as an image."""
+import base64
+import re
 import shutil
 
 import nbformat
@@ -28,3 +30,9 @@ def test_notebook_executes_on_tiny_run(tiny_run, tmp_path):
     html = "\n".join(o.get("data", {}).get("text/html", "") for c in nb.cells if c.cell_type == "code"
                      for o in c.get("outputs", []))
     assert "training_canvases" in html  # the table of measures per checkpoint
+    figure_cells = [c for c in nb.cells if c.cell_type == "code" and re.search(r"\bfigures\.\w+\(", c.source)]
+    assert len(figure_cells) >= 4  # stamps, reconstructions, cluster gallery, quality by epoch
+    for cell in figure_cells:  # what a user sees in jupyter lab: a PNG, not "<Figure size ... with N Axes>"
+        pngs = [o.data["image/png"] for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert len(pngs) == 1, f"no inline image (or several) for the cell:\n{cell.source}"
+        assert base64.b64decode(pngs[0]).startswith(b"\x89PNG") and len(pngs[0]) > 1000
