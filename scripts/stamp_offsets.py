@@ -24,17 +24,8 @@ import numpy as np
 from stampnet import ConfigError
 from stampnet.evaluate import measure, test_split
 from stampnet.figures import offset_clouds
-from stampnet.metrics import box_iou, match_slots, predict_slots
+from stampnet.metrics import box_iou, ink_centroids, match_slots, predict_slots
 from stampnet.runs import load_run
-
-
-def ink_centroids(stamps: np.ndarray) -> np.ndarray:
-    """(K, 2) ink centroid (y, x) of every stamp (K, S, S) from the stamp's centre; 0 for a stamp without ink."""
-    ink = np.clip(stamps, 0, None)
-    total = ink.sum(axis=(1, 2))
-    grid = np.mgrid[:stamps.shape[1], :stamps.shape[2]] - (np.array(stamps.shape[1:])[:, None, None] - 1) / 2
-    centre = np.einsum("kyx,dyx->kd", ink, grid) / np.maximum(total, 1e-12)[:, None]
-    return np.where(total[:, None] > 0, centre, 0.0)
 
 
 def main(argv=None) -> None:
@@ -53,7 +44,9 @@ def main(argv=None) -> None:
         sys.exit("error: this run's test canvases have no true positions; nothing to compare the slots with")
     _, out = measure(run, test)
     size = run.config["layer_parameters"]["decoder_parameters"]["stamp_size"]
-    pedestrian = run.config["run_parameters"]["img_type"] == "pedestrian"
+    from stampnet.data import carries
+
+    pedestrian = carries(run.config["run_parameters"]["img_type"]).one_target
     pred, classes = predict_slots(out["stamp_probs"], out["y_probs"], out["x_probs"])       # (N, M, 2), (N, M)
     true = np.asarray(test.coords, np.int64).reshape(len(pred), -1, 2)[:, :1 if pedestrian else None]  # (N, n, 2)
     slot = match_slots(true, pred)                                                          # (N, n)

@@ -36,7 +36,7 @@ from stampnet import ConfigError
 
 EPS = 1e-5  # the 2019 notebook's epsilon: the floor of a reconstruction's value inside log2 (BCE)
 MATCHING_METHODS = ("greedy", "hungarian")
-MATCHED_MEASURES = ("cor_loc", "nmi", "acc", "purity", "empty_slot_rate")
+MATCHED_MEASURES = ("cor_loc", "cor_loc_ink", "nmi", "acc", "purity", "empty_slot_rate")
 EMPTY_INK = 0.05  # an unmatched slot drawing less than this share of the mean object's ink is empty
 
 
@@ -272,6 +272,33 @@ def cor_loc(true_coords, pred_coords, slot_of, stamp_size: int, canvas_shape=Non
     return float(ok.mean()) if ok.size else float("nan")
 
 
+def ink_centroids(stamps) -> np.ndarray:
+    """(K, 2) ink centroid (dy, dx) of every stamp (K, S, S[, Ch]) from its square's centre, channels summed;
+    0 for a stamp without ink."""
+    from stampnet.masks import stamp_ink_maps
+
+    ink = np.clip(stamp_ink_maps(stamps), 0, None)                                   # (K, S, S)
+    total = ink.sum(axis=(1, 2))
+    grid = np.mgrid[:ink.shape[1], :ink.shape[2]] - (np.array(ink.shape[1:])[:, None, None] - 1) / 2
+    centre = np.einsum("kyx,dyx->kd", ink, grid) / np.maximum(total, 1e-12)[:, None]
+    return np.where(total[:, None] > 0, centre, 0.0)
+
+
+def ink_centred(pred_coords, classes, stamps) -> np.ndarray:
+    """Each slot's box moved to be centred on what it draws: its corner plus its stamp's ink centroid, rounded;
+    (N, M, 2) int64 (what the ink-centred CorLoc and IoU compare, beside the paper's slot square)."""
+    return np.rint(np.asarray(pred_coords) + ink_centroids(stamps)[np.asarray(classes)]).astype(np.int64)
+
+
+def stamp_offset(classes, stamps, drawing=None) -> float:
+    """The mean distance (px) of the chosen stamps' ink centroids from their squares' centres, over the slots
+    (those that draw, given ``drawing`` (N, M)): 0 when every stamp draws its object centred."""
+    dist = np.linalg.norm(ink_centroids(stamps), axis=1)[np.asarray(classes)]       # (N, M)
+    if drawing is not None:
+        dist = dist[np.asarray(drawing, bool)]
+    return float(dist.mean()) if dist.size else float("nan")
+
+
 def stamp_usage(classes, n_stamps: int):
     """Counts (M, K): how often every slot picked every stamp (argmax class, classes (N, M))."""
     classes = np.asarray(classes, np.int64)
@@ -483,6 +510,10 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
 
     With true ``masks`` (N, H, W) and the stamps: ``ari_fg``, ``ari`` and ``miou`` of the segmentation the
     slots draw (:mod:`stampnet.masks`).
+    With coords and the stamps, beside the paper's slot-square ``cor_loc`` / ``iou``: ``cor_loc_ink`` /
+    ``iou_ink``, the same with each slot's box centred on the ink it draws (:func:`ink_centred`), and
+    ``stamp_offset``, the mean distance of the chosen stamps' ink centroids from their squares' centres
+    (:func:`stamp_offset`): where boxes and objects disagree, these say whether the stamps draw off-centre.
     """
     if matching not in MATCHING_METHODS:
         raise ConfigError(f"unknown matching {matching!r}; choose one of {list(MATCHING_METHODS)}")
@@ -537,6 +568,11 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
         out.update({"n_objects": int(n_img), "iou": float(ious.mean()),
                     key("cor_loc"): float((ious >= 0.5).mean()),
                     key("purity"): purity(slot_labels.ravel(), classes.ravel())})
+        if stamps is not None:
+            centred = ink_centred(pred_coords, classes, stamps)[np.arange(n_img), slot]
+            ink_ious = box_iou(ped[:, 0], centred, stamp_size, canvas_shape)
+            out.update({"iou_ink": float(ink_ious.mean()), key("cor_loc_ink"): float((ink_ious >= 0.5).mean()),
+                        "stamp_offset": stamp_offset(classes[np.arange(n_img), slot][:, None], stamps)})
         return out
 
     slot_of = None
@@ -546,6 +582,11 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
         out["n_objects"] = int(coords.shape[0] * coords.shape[1])
         out["iou"] = float(union_iou(coords, pred_coords, stamp_size, canvas_shape, drawing=drawing).mean())
         out[key("cor_loc")] = cor_loc(coords, pred_coords, slot_of, stamp_size, canvas_shape)
+        if stamps is not None:
+            centred = ink_centred(pred_coords, classes, stamps)
+            out["iou_ink"] = float(union_iou(coords, centred, stamp_size, canvas_shape, drawing=drawing).mean())
+            out[key("cor_loc_ink")] = cor_loc(coords, centred, slot_of, stamp_size, canvas_shape)
+            out["stamp_offset"] = stamp_offset(classes, stamps, drawing)
         n_obj = coords.shape[1]
         if stamps is not None and n_obj < n_slots:
             rel = unmatched_ink(ink, slot_of, object_ink)
@@ -569,9 +610,9 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     return out
 
 
-_TABLE_ORDER = ("n_images", "n_objects", "matching", "avg_total_mse", "avg_total_bce", "ari_fg", "ari", "miou", "iou",
+_TABLE_ORDER = ("n_images", "n_objects", "matching", "avg_total_mse", "avg_total_bce", "ari_fg", "ari", "miou", "iou", "iou_ink",
                 *(f"{m}{s}" for m in MATCHED_MEASURES for s in ("", "_hungarian")), "unmatched_slot_ink",
-                "unmatched_on_object",
+                "unmatched_on_object", "stamp_offset",
                 "brightest_first",
                 "entropy_stamp_mean", "entropy_stamp_max", "entropy_coord_mean", "entropy_coord_max",
                 "entropy_coord_joint_mean", "entropy_coord_joint_max", "n_stamps_used")

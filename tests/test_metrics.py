@@ -316,3 +316,25 @@ def test_format_table_is_aligned_and_skips_lists():
     assert any(line.startswith("iou") and line.endswith("n/a") for line in lines)
     assert any(line.startswith("avg_total_mse") and line.endswith("0.0312") for line in lines)
     assert lines[0].split() == ["measure", "value"]
+
+
+def test_ink_centred_boxes_and_the_stamp_offset():
+    """A stamp drawing its object 3 px below-right of its square's centre: the slot sits 3 px up-left of the
+    object, the paper's slot square misses at a strict size, the ink-centred box hits, the offset is 3·√2."""
+    from stampnet.metrics import ink_centroids, stamp_offset
+
+    S, H = 6, 20
+    stamps = np.zeros((1, S, S), np.float32)
+    stamps[0, 4:6, 4:6] = 1.0                                  # ink centroid (4.5, 4.5): +2 from the centre 2.5
+    assert ink_centroids(stamps)[0] == pytest.approx([2.0, 2.0])
+    assert stamp_offset(np.zeros((3, 1), int), stamps) == pytest.approx(2 * np.sqrt(2))
+    n = 4
+    coords = np.full((n, 1, 2), 8, np.int64)                    # the object's box corner
+    y = np.zeros((n, 1, H - S + 1), np.float32)
+    y[..., 6] = 1.0                                             # the slot's corner 2 px up-left of it
+    probs = np.ones((n, 1, 1), np.float32)
+    img = np.zeros((n, H, H), np.float32)
+    img[:, 12:14, 12:14] = 1.0                                  # what the slot draws: the stamp's ink at 6+4
+    out = compute_measures(img, img, probs, y, y, np.zeros((n, 1), int), coords, stamp_size=S, stamps=stamps)
+    assert out["cor_loc"] == 0.0 and out["cor_loc_ink"] == 1.0 and out["iou_ink"] == pytest.approx(1.0)
+    assert out["iou"] < 0.5 and out["stamp_offset"] == pytest.approx(2 * np.sqrt(2))
