@@ -67,6 +67,7 @@ DEFAULTS: dict = {
             "slot_ink_penalty_from": None,  # fraction of training from which it acts; None: from the start
             "centre_penalty": 0,    # beyond 2019 (stampnet/recipe.py): strength of a loss on each stamp's ink centroid
                                     # distance from its square's centre (px²)
+            "background": False,    # beyond 2019 (stampnet/recipe.py): a per-canvas background colour, one more head
             "empty_stamp": False,   # beyond 2019 (stampnet/recipe.py): a fixed all-zero stamp as one more choice
             "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.01, "min_temperature": 0.2,
                                   # None: the run's run_parameters.steps_per_epoch (2019 configs set both, equal)
@@ -198,6 +199,9 @@ def _validate_recipe(gp: dict, lp: dict) -> None:
         if not lp["decoder_parameters"]["slot_ink_penalty"]:
             raise ConfigError(f"{decoder}slot_ink_penalty_from switches on a penalty that is off: set "
                               f"{decoder}slot_ink_penalty > 0 too, e.g. 2")
+    if not isinstance(lp["decoder_parameters"]["background"], bool):
+        raise ConfigError(f"{decoder}background must be True or False, got "
+                          f"{lp['decoder_parameters']['background']!r}")
     if not isinstance(lp["decoder_parameters"]["empty_stamp"], bool):
         raise ConfigError(f"{decoder}empty_stamp must be True or False, got "
                           f"{lp['decoder_parameters']['empty_stamp']!r}; e.g. `with {decoder}empty_stamp=True`")

@@ -330,6 +330,21 @@ class StampDecoder(RunTimeState):
 
 
 @keras.saving.register_keras_serializable(package="stampnet")
+class OverBackground(keras.layers.Layer):
+    """The stamps drawn over a background colour: where the stamps' ink (summed over channels) covers a pixel
+    fully, the stamps; where they draw nothing, the canvas' background colour b (one per canvas, from its own
+    head); in between, both in proportion:
+
+        image = stamps + b · (1 − min(1, Σ_ch stamps))
+
+    Off in 2019 (the canvases are black). Each channel stays in [0, 1]. (B, H, W, Ch) and (B, Ch) → (B, H, W, Ch)."""
+
+    def call(self, stamps, colour):
+        cover = ops.minimum(ops.sum(stamps, axis=-1, keepdims=True), 1.0)     # (B, H, W, 1)
+        return stamps + colour[:, None, None, :] * (1.0 - cover)              # (B, H, W, Ch)
+
+
+@keras.saving.register_keras_serializable(package="stampnet")
 class CoordinateMap(keras.layers.Layer):
     """Soft placement of each slot: the outer product y ⊗ x; (B, M, C) × 2 → (B, M, C, C)."""
 

@@ -8,7 +8,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from stampnet.layers import BatchNorm, CoordinateMap, GumbelSoftmax, StampDecoder, UsageBalance, sum_squared_error
+from stampnet.layers import (BatchNorm, CoordinateMap, GumbelSoftmax, OverBackground, StampDecoder, UsageBalance,
+                             sum_squared_error)
 from stampnet.spec import ModelSpec
 
 LEAKY_SLOPE = 0.3  # Keras 2's LeakyReLU default, used throughout the 2019 model
@@ -80,7 +81,11 @@ def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False,
     decoded = StampDecoder(spec.stamp_size, K, C, decoder=spec.decoder, overdraw=spec.overdraw_penalty,
                            overlap=spec.overlap_penalty, slot_ink=spec.slot_ink_penalty,
                            centre=spec.centre_penalty, channels=spec.channels, empty_stamp=spec.empty_stamp,
-                           name="stamp_layer")(stamp_probs, y_probs, x_probs)     # (B, H, W, 1)
+                           name="stamp_layer")(stamp_probs, y_probs, x_probs)     # (B, H, W, Ch)
+    if spec.background:  # a colour per canvas from the latent, shown where the stamps draw nothing (off in 2019)
+        colour = layers.Conv2D(spec.channels, 1, activation="sigmoid", name="background_colour")(latent)
+        colour = layers.Flatten(name="background_colour_flat")(colour)           # (B, Ch)
+        decoded = OverBackground(name="over_background")(decoded, colour)        # (B, H, W, Ch)
     model = keras.Model(image, decoded, name="stampnet")
     if compile:
         compile_for_training(model, spec.learning_rate if learning_rate is None else learning_rate, jit_compile)

@@ -20,6 +20,9 @@ step counter (:mod:`stampnet.schedules`), so they stretch with the budget and a 
 - ``decoder_parameters.centre_penalty``: λ · Σ_k ū_k · |c_k − centre|², c_k stamp k's ink centroid and ū_k
   its share of the batch's slots: keeps the stamps the slots use centred in their squares, so the slot's square
   (the paper's box) sits on the object it draws.
+- ``decoder_parameters.background``: a background colour per canvas (a 1×1 conv head on the latent, sigmoid),
+  shown where the stamps draw nothing (:class:`stampnet.layers.OverBackground`), for canvases whose background
+  is not black (Multi-dSprites' coloured variants).
 - ``decoder_parameters.empty_stamp``: a stamp fixed at 0 as the stamp head's last choice.
 
 The penalties and the empty stamp are terms of :class:`stampnet.layers.StampDecoder`.

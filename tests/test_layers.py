@@ -173,3 +173,35 @@ def test_centre_penalty_is_off_in_the_2019_configs():
         text = (Path(__file__).resolve().parents[1] / f"{script}.py").read_text()
         assert "centre_penalty" not in text
     assert from_config({})[0].centre_penalty == 0.0
+
+
+def test_background_shows_where_the_stamps_draw_nothing():
+    from stampnet.layers import OverBackground
+
+    stamps = np.zeros((1, 2, 2, 3), "float32")
+    stamps[0, 0, 0] = [1.0, 0.0, 0.0]          # fully covered: the stamp's colour
+    stamps[0, 0, 1] = [0.25, 0.25, 0.0]        # half covered: half the background shows
+    colour = np.array([[0.2, 0.4, 0.6]], "float32")
+    out = ops.convert_to_numpy(OverBackground()(stamps, colour))
+    np.testing.assert_allclose(out[0, 0, 0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(out[0, 0, 1], [0.25 + 0.1, 0.25 + 0.2, 0.3], atol=1e-6)
+    np.testing.assert_allclose(out[0, 1, 1], [0.2, 0.4, 0.6])
+    assert out.max() <= 1.0
+
+
+def test_background_head_is_off_in_2019_and_adds_its_own_layer_only_when_on():
+    from stampnet.model import build_model
+    from stampnet.spec import from_config
+
+    cfg = {"layer_parameters": {"input_parameters": {"img_rows": 32, "img_cols": 32, "img_channels": 3},
+                                "encoder_parameters": {"conv_layer_sizes": [8, 8], "final_conv_size": 16,
+                                                       "final_conv_kernel": [8, 8]},
+                                "decoder_parameters": {"nr_of_stamps": 3, "stamp_size": 8, "stamps_per_canvas": 2,
+                                                       "decoder_enc_size": 8}}}
+    plain = build_model(from_config(cfg)[0], compile=False)
+    assert not any(layer.name.startswith("background") for layer in plain.layers)
+    cfg["layer_parameters"]["decoder_parameters"]["background"] = True
+    model = build_model(from_config(cfg)[0], compile=False)
+    assert model.get_layer("background_colour") is not None
+    x = np.zeros((2, 32, 32, 3), "float32")
+    assert ops.convert_to_numpy(model(x)).shape == (2, 32, 32, 3)
