@@ -147,9 +147,13 @@ def evaluate_epochs(target, epochs="all", tau=None, limit=None, matching="greedy
     return {"rows": rows, "run": run}
 
 
-EPOCH_COLUMNS = ("epoch", "training_canvases", "cor_loc", "iou", "purity", "nmi", "acc", "cor_loc_hungarian",
-                 "purity_hungarian", "nmi_hungarian", "acc_hungarian", "avg_total_mse", "avg_total_bce",
-                 "entropy_stamp_mean", "entropy_coord_mean", "n_stamps_used")
+def _epoch_columns() -> tuple:
+    from stampnet.metrics import MEASURES, measure_keys
+
+    return ("epoch", "training_canvases", *measure_keys(m for m in MEASURES if m.by_epoch))
+
+
+EPOCH_COLUMNS = _epoch_columns()  # the measures declared ``by_epoch`` (stampnet.metrics.MEASURES)
 
 
 def epoch_columns(rows: list[dict]) -> list[str]:

@@ -279,13 +279,19 @@ def training_curves(metrics: dict, path=None) -> Figure:
     return _save(fig, path)
 
 
-QUALITY_MEASURES = (("cor_loc", "CorLoc"), ("iou", "IoU"), ("purity", "purity"))
+def _quality_measures() -> tuple:
+    from stampnet.metrics import MEASURES
+
+    return tuple((m.key, m.title) for m in MEASURES if m.quality)
+
+
+QUALITY_MEASURES = _quality_measures()  # the measures declared ``quality`` (stampnet.metrics.MEASURES)
 
 
 def quality_by_epoch(rows: list[dict], path=None) -> Figure:
-    """CorLoc, IoU and purity of a run's checkpoints against the training canvases seen (rows of
-    ``stampnet.evaluate.evaluate_epochs``: epoch, training_canvases and the measures); the epoch is marked at
-    every point. A measure that no row has (e.g. purity without labels) is left out."""
+    """The quality measures (those declared ``quality`` in ``stampnet.metrics.MEASURES``) of a run's checkpoints
+    against the training canvases seen (rows of ``stampnet.evaluate.evaluate_epochs``: epoch, training_canvases
+    and the measures); the epoch is marked at every point. A measure that no row has (e.g. purity without labels) is left out."""
     fig = _new_figure(6.0, 3.8)
     ax = fig.add_subplot(1, 1, 1)
     seen = np.array([r["training_canvases"] for r in rows], dtype=float)

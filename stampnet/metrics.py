@@ -27,6 +27,8 @@ Naming in :func:`compute_measures`
 from __future__ import annotations
 
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.special import entr
@@ -36,7 +38,91 @@ from stampnet import ConfigError
 
 EPS = 1e-5  # the 2019 notebook's epsilon: the floor of a reconstruction's value inside log2 (BCE)
 MATCHING_METHODS = ("greedy", "hungarian")
-MATCHED_MEASURES = ("cor_loc", "cor_loc_ink", "nmi", "acc", "purity", "empty_slot_rate")
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure, declared once: evaluate's table and CSV, ``--epochs``, the quality figures, the Table's
+    columns and the README's blocks all read this list (:data:`MEASURES`).
+
+    ``key``: its name in :func:`compute_measures`' dict; ``title``: a column heading; ``about``: one line of what
+    it is; ``better``: "higher", "lower" or None (a diagnostic); ``needs``: what the canvases must carry
+    (:class:`stampnet.data.Carries` fields: "boxes", "labels", "masks") or the model ("stamps"); ``matched``: it
+    depends on the matching of slots to objects (``_hungarian`` suffix); ``by_epoch``: a column of
+    ``evaluate --epochs``; ``quality``: drawn in the quality-by-epoch figure; ``fmt``: its number format."""
+
+    key: str
+    title: str
+    about: str
+    better: str | None = "higher"
+    needs: tuple = ()
+    matched: bool = False
+    by_epoch: bool = False
+    quality: bool = False
+    fmt: str = ".4f"
+
+    def format(self, value) -> str:
+        return "n/a" if value is None else format(value, self.fmt) if isinstance(value, float) else str(value)
+
+
+MEASURES = (
+    Measure("ari_fg", "ARI-FG", "adjusted Rand index of the slots' masks over the true objects' pixels",
+            needs=("masks", "stamps"), by_epoch=True, quality=True),
+    Measure("ari", "ARI", "adjusted Rand index of the slots' masks over all pixels", needs=("masks", "stamps")),
+    Measure("miou", "mIoU", "mean IoU of each true mask with its one-to-one matched slot mask",
+            needs=("masks", "stamps"), by_epoch=True),
+    Measure("cor_loc", "CorLoc", "share of objects whose matched slot's square has IoU ≥ 0.5 with its box",
+            needs=("boxes",), matched=True, by_epoch=True, quality=True),
+    Measure("iou", "IoU", "IoU of the union of true boxes with the union of the slots' squares",
+            needs=("boxes",), by_epoch=True, quality=True),
+    Measure("cor_loc_ink", "CorLoc (ink)", "CorLoc with each slot's box centred on the ink it draws",
+            needs=("boxes", "stamps"), matched=True, by_epoch=True),
+    Measure("iou_ink", "IoU (ink)", "IoU with each slot's box centred on the ink it draws",
+            needs=("boxes", "stamps"), by_epoch=True),
+    Measure("stamp_offset", "offset (px)", "mean distance of the chosen stamps' ink centroids from their "
+            "squares' centres", better="lower", needs=("boxes", "stamps"), by_epoch=True, fmt=".2f"),
+    Measure("purity", "purity", "share of matched objects in their stamp's majority class",
+            needs=("labels",), matched=True, by_epoch=True, quality=True),
+    Measure("nmi", "NMI", "normalised mutual information of true classes and stamps", needs=("labels",),
+            matched=True, by_epoch=True),
+    Measure("acc", "accuracy", "accuracy under the best one-to-one map of stamps to classes",
+            needs=("labels",), matched=True, by_epoch=True),
+    Measure("empty_slot_rate", "empty slots", "share of unmatched slots that draw nothing",
+            needs=("boxes", "stamps"), matched=True),
+    Measure("unmatched_slot_ink", "unmatched ink", "mean ink of an unmatched slot, relative to an object's",
+            better="lower", needs=("boxes", "stamps")),
+    Measure("unmatched_on_object", "unmatched on object", "where the ink of unmatched slots that draw goes",
+            better=None, needs=("boxes", "stamps")),
+    Measure("brightest_first", "brightest first", "share of canvases whose localised objects are the brightest",
+            better=None, needs=("boxes",)),
+    Measure("avg_total_mse", "MSE", "mean per-canvas summed squared error of the reconstruction", better="lower",
+            by_epoch=True),
+    Measure("avg_total_bce", "BCE", "mean per-canvas binary cross-entropy of the reconstruction (bits)",
+            better="lower", by_epoch=True),
+    Measure("entropy_stamp_mean", "H(stamp)", "mean entropy of a slot's stamp choice (bits)", better=None,
+            by_epoch=True),
+    Measure("entropy_stamp_max", "max H(stamp)", "largest entropy of a slot's stamp choice (bits)", better=None),
+    Measure("entropy_coord_mean", "H(coord)", "mean entropy of a slot's y or x choice (bits)", better=None,
+            by_epoch=True),
+    Measure("entropy_coord_max", "max H(coord)", "largest entropy of a slot's y or x choice (bits)", better=None),
+    Measure("entropy_coord_joint_mean", "H(y, x)", "mean entropy of a slot's coordinate map (bits)", better=None),
+    Measure("entropy_coord_joint_max", "max H(y, x)", "largest entropy of a slot's coordinate map (bits)",
+            better=None),
+    Measure("n_stamps_used", "stamps used", "stamps that some slot chooses (with ink)", better=None,
+            by_epoch=True),
+)
+BY_KEY = {m.key: m for m in MEASURES}
+MATCHED_MEASURES = tuple(m.key for m in MEASURES if m.matched)
+
+
+def measure_keys(measures, matching_suffixes=("", "_hungarian")) -> list[str]:
+    """The result keys of ``measures`` (Measure objects), each matched one under every matching suffix."""
+    return [f"{m.key}{s}" if s else m.key for m in measures for s in (matching_suffixes if m.matched else ("",))]
+
+
+def declared(key: str):
+    """The :class:`Measure` of a result key (``cor_loc_hungarian`` → cor_loc), or None."""
+    return BY_KEY.get(key) or BY_KEY.get(key.removesuffix("_hungarian"))
 EMPTY_INK = 0.05  # an unmatched slot drawing less than this share of the mean object's ink is empty
 
 
@@ -610,12 +696,7 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
     return out
 
 
-_TABLE_ORDER = ("n_images", "n_objects", "matching", "avg_total_mse", "avg_total_bce", "ari_fg", "ari", "miou", "iou", "iou_ink",
-                *(f"{m}{s}" for m in MATCHED_MEASURES for s in ("", "_hungarian")), "unmatched_slot_ink",
-                "unmatched_on_object", "stamp_offset",
-                "brightest_first",
-                "entropy_stamp_mean", "entropy_stamp_max", "entropy_coord_mean", "entropy_coord_max",
-                "entropy_coord_joint_mean", "entropy_coord_joint_max", "n_stamps_used")
+_TABLE_ORDER = ("n_images", "n_objects", "matching", *measure_keys(MEASURES))
 
 
 def format_table(measures: dict) -> str:
