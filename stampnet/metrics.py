@@ -89,6 +89,8 @@ MEASURES = (
             needs=("labels",), matched=True, by_epoch=True),
     Measure("empty_slot_rate", "empty slots", "share of unmatched slots that draw nothing",
             needs=("boxes", "stamps"), matched=True),
+    Measure("slots_drawing", "slots drawing", "mean number of slots per canvas that draw (not empty)",
+            better=None, needs=("boxes", "stamps"), by_epoch=True, fmt=".3f"),
     Measure("unmatched_slot_ink", "unmatched ink", "mean ink of an unmatched slot, relative to an object's",
             better="lower", needs=("boxes", "stamps")),
     Measure("unmatched_on_object", "unmatched on object", "where the ink of unmatched slots that draw goes",
@@ -425,6 +427,11 @@ def drawing_slots(images, coords, stamps, stamp_probs, threshold: float = EMPTY_
     return ink, object_ink, ink >= threshold * max(object_ink, 1e-12)
 
 
+def slots_drawing(drawing) -> float:
+    """The mean number of slots per canvas that draw, from :func:`drawing_slots`' ``drawing`` (N, M)."""
+    return float(np.asarray(drawing, bool).sum(axis=1).mean())
+
+
 def mean_object_ink(images, n_objects: int) -> float:
     """The mean object's ink: the canvases' pixel sum over the number of objects on them (exact where objects
     do not overlap; overlaps are clipped at 1 on the canvas)."""
@@ -673,6 +680,7 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
             out["iou_ink"] = float(union_iou(coords, centred, stamp_size, canvas_shape, drawing=drawing).mean())
             out[key("cor_loc_ink")] = cor_loc(coords, centred, slot_of, stamp_size, canvas_shape)
             out["stamp_offset"] = stamp_offset(classes, stamps, drawing)
+            out["slots_drawing"] = slots_drawing(drawing)
         n_obj = coords.shape[1]
         if stamps is not None and n_obj < n_slots:
             rel = unmatched_ink(ink, slot_of, object_ink)

@@ -338,3 +338,4 @@ def test_ink_centred_boxes_and_the_stamp_offset():
     out = compute_measures(img, img, probs, y, y, np.zeros((n, 1), int), coords, stamp_size=S, stamps=stamps)
     assert out["cor_loc"] == 0.0 and out["cor_loc_ink"] == 1.0 and out["iou_ink"] == pytest.approx(1.0)
     assert out["iou"] < 0.5 and out["stamp_offset"] == pytest.approx(2 * np.sqrt(2))
+    assert out["slots_drawing"] == 1.0
