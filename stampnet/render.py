@@ -62,8 +62,8 @@ def render_text(text: str, renderers: Renderers, source: str = "the document") -
         except IsADirectoryError as err:
             raise ConfigError(f"{source}: {marker} names a folder ({err.filename}); name a file in it") from None
         except UnicodeDecodeError as err:
-            raise ConfigError(f"{source}: {marker} names a file that is not UTF-8 text (byte {err.object[err.start]:#04x}"
-                              f" at offset {err.start}); save it as UTF-8") from None
+            raise ConfigError(f"{source}: {marker} names a file that is not UTF-8 text (byte "
+                              f"{err.object[err.start]:#04x} at offset {err.start}); save it as UTF-8") from None
         except OSError as err:
             raise ConfigError(f"{source}: {marker}: cannot read {err.filename} ({err.strerror}); fix its "
                               "permissions or the path") from None

@@ -250,7 +250,8 @@ def _one_error_line(capsys) -> str:
      "test_canvases must be an integer >= 0, got '1.5'"),
     ("simple_shapes_2.json", _record("simple_shapes_9", 0.9), "row must be one of the Table's rows"),
     ("simple_shapes_2.json", _record("t_mnist_1", 0.9), "holds the results of t_mnist_1 seed index 0, not those its"),
-    ("simple_shapes_2-seed1.json", _record("simple_shapes_2", 0.9), "holds the results of simple_shapes_2 seed index 0"),
+    ("simple_shapes_2-seed1.json", _record("simple_shapes_2", 0.9),
+     "holds the results of simple_shapes_2 seed index 0"),
     ("simple_shapes_2 (copy).json", _record("simple_shapes_2", 0.9), r"is not named as a results file"),
 ], ids=["truncated", "not-utf8", "a-list", "a-key-missing", "a-wrong-type", "a-wrong-nested-type", "not-a-count",
         "unknown-row", "another-row", "another-seed", "a-stray-name"])
@@ -272,7 +273,8 @@ def test_a_writers_temporary_file_is_not_a_second_seed(tmp_path):
     assert [len(recs) for recs in render.load_records(tmp_path).values()] == [1]
 
 
-README_BLOCK = ("# x\n<!-- results: fast -->\n| experiment | measured on | CorLoc | IoU | purity |\n|---|---|---|---|---|\n"
+README_BLOCK = ("# x\n<!-- results: fast -->\n| experiment | measured on | CorLoc | IoU | purity |\n"
+                "|---|---|---|---|---|\n"
                 "| Simple Shapes-1 | paper | 0.9999 | 0.9718 | 0.9928 |\n"
                 "| | trained here, `fast` (0.98 M canvases) | 1.0000 | 0.9722 | 1.0000 |\n"
                 "| Simple Shapes-2 | paper | 0.9828 | 0.9500 | 0.9564 |\n"
@@ -333,7 +335,8 @@ def test_a_folder_the_table_cannot_write_stops_it_before_training(tmp_path, caps
     blocker = tmp_path / "file"
     blocker.write_text("")
     args = {"--results": str(tmp_path / "results"), "--runs": str(tmp_path / "runs"), option: str(blocker / "x")}
-    code = main(["--recipe", "quick", "--rows", "simple_shapes_1", "--no-2019", *(w for kv in args.items() for w in kv)])
+    code = main(["--recipe", "quick", "--rows", "simple_shapes_1", "--no-2019",
+                 *(word for pair in args.items() for word in pair)])
     line = _one_error_line(capsys)
     assert code == 2 and f"cannot write to {blocker / 'x'}" in line and f"give {option}" in line
 
