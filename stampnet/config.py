@@ -111,13 +111,21 @@ def _require_int(value, name: str, minimum: int = 1) -> int:
     return value
 
 
+def _fits_float(value: int) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
 def _require_number(value, name: str, minimum: float = 0.0, strict: bool = True, maximum: float = math.inf,
                     example="1") -> float:
     """A finite number > ``minimum`` (``strict``) or >= it, and < ``maximum``; else one ConfigError naming the fix."""
     bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
     if maximum < math.inf:
         bound += f" and < {maximum:g}"
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2 ** 1023:
+    if isinstance(value, int) and not isinstance(value, bool) and not _fits_float(value):
         raise ConfigError(f"{name} must be a number {bound}, got an integer of {len(str(abs(value)))} digits, too "
                           f"large for a float; e.g. `with {name}={example}`")
     ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)

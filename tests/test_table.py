@@ -394,3 +394,17 @@ def test_an_unreachable_cluster_is_given_up_on(monkeypatch):
     with pytest.raises(ConfigError, match=r"at 'ray://10.0.0.5:10001' within 2 s \(no answer\)"):
         jobs.check_reachable("ray://10.0.0.5:10001", timeout=2)
     assert time.time() - start < 5
+
+
+def test_a_rows_own_results_file_is_reused_when_sound_and_measured_again_when_not(tmp_path, monkeypatch, capsys):
+    job = table.Job(table.BY_NAME["simple_shapes_1"], 0, "quick", tmp_path / "runs", tmp_path / "results")
+    run = tmp_path / "runs" / "simple_shapes_1" / "1"
+    monkeypatch.setattr(jobs, "train_row", lambda job: run)
+    monkeypatch.setattr(jobs, "measure_row", lambda job, run: "measured")
+    record = _record("simple_shapes_1", 0.9)
+    record["provenance"]["run_folder"] = str(run)
+    _write(job.result_file, record)
+    assert jobs.run_job(job) == record                     # the same run, the same limit: reused
+    assert "simple_shapes_1: CorLoc / IoU / purity 0.9000 / 0.5000 / 0.2500" in capsys.readouterr().out
+    job.result_file.write_text(json.dumps(record)[:50])    # truncated
+    assert jobs.run_job(job) == "measured"

@@ -22,7 +22,7 @@ except ImportError:  # not POSIX: no row locks, Sacred's heartbeat alone tells a
 from stampnet import ConfigError
 from stampnet.bench.machine import cpu_name
 from stampnet.runs import is_finished, is_live, read_json, resumable, run_chain, run_folders, timestamp
-from stampnet.table import MEASURES, REPO_ROOT, Job, Row, log, recipe_folder
+from stampnet.table import BY_NAME, MEASURES, REPO_ROOT, Job, Row, log, recipe_folder
 from stampnet.table.render import duration, fmt, read_record
 
 CLUSTER_TIMEOUT_S = 10  # how long --cluster ADDRESS may take to answer before the table gives up
@@ -225,11 +225,12 @@ def data_note(cfg: dict) -> Optional[str]:
 
 
 def summary(record: dict) -> str:
-    m, p = record["measures"], record["paper"]
+    m, p = record["measures"], dict(zip((k for k, _ in MEASURES), BY_NAME[record["row"]].paper))
     ours = " / ".join(fmt(m.get(k)) for k, _ in MEASURES)
     paper = " / ".join(fmt(p[k]) for k, _ in MEASURES)
     prov = record["provenance"]
-    return (f"{record['row']}{'-seed%d' % record['seed_index'] if record['seed_index'] else ''}: CorLoc / IoU / "
+    seed = record.get("seed_index")
+    return (f"{record['row']}{'-seed%d' % seed if seed else ''}: CorLoc / IoU / "
             f"purity {ours} (paper {paper}); {prov['training_canvases']:,} canvases, "
             f"{duration(prov['train_wall_s'])} of training")
 
