@@ -138,6 +138,14 @@ def rendered_documents(root: Path, results: Optional[Path] = None) -> dict[Path,
     return {path: new[path] for path in texts if new[path] != texts[path]}
 
 
+def check_documents(root: Path) -> None:
+    """Check the markers of every :func:`documents` page (spacing, known kinds, end markers) without reading the
+    files they name: one ConfigError for the first that rendering would stumble on."""
+    kinds = {kind: (lambda arg, old: old) for kind in renderers(root)}
+    for path in documents(root):
+        render_text(path.read_text(encoding="utf-8", errors="replace"), kinds, str(path))
+
+
 def write_documents(changed: dict[Path, str]) -> list[Path]:
     from stampnet.cli import write_text_atomic
 

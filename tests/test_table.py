@@ -349,6 +349,14 @@ def test_a_bad_results_file_stops_the_table_before_training(tmp_path, capsys, no
     assert not (tmp_path / "runs" / "quick" / "simple_shapes_1").exists()
 
 
+def test_a_malformed_marker_of_the_pages_stops_the_table_before_training(repo, tmp_path, capsys, no_training):
+    (repo / "README.md").write_text(README_BLOCK.replace("<!-- /results -->", "<!--  /results -->"))
+    code = main(["--recipe", "quick", "--rows", "simple_shapes_1", "--no-2019", "--results", str(tmp_path / "results"),
+                 "--runs", str(tmp_path / "runs")])
+    assert code == 2 and "line 10: the marker '<!--  /results -->' is not written as" in _one_error_line(capsys)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
+
+
 def test_a_row_in_progress_in_another_table_is_skipped_at_once(tmp_path, no_training, capsys):
     """The row's lock, not Sacred's heartbeat (10 s after the run starts): a second table skips the row at
     once. (fcntl locks of two opens conflict in one process too.)"""

@@ -126,7 +126,10 @@ def main(argv=None) -> int:
                 args.limit, args.force) for row in args.rows for s in args.seeds]
     log(f"{len(jobs)} row(s) × seed(s) with recipe {recipe}; runs in {runs}, results in {results}")
     jobs = [] if args.only_2019 else jobs
-    try:  # what the table reads and writes, checked before it trains
+    try:  # what the table reads and writes, checked before it trains (README's markers for the next --render)
+        from stampnet import render
+
+        render.check_documents(REPO_ROOT)
         check_writable(results, "--results")
         if args.with_2019 or args.only_2019:
             check_writable(args.results / "2019", "--results")
