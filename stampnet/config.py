@@ -5,6 +5,7 @@ import copy
 import difflib
 import json
 import math
+import sys
 from pathlib import Path
 
 from stampnet import ConfigError
@@ -111,12 +112,23 @@ def _require_int(value, name: str, minimum: int = 1) -> int:
     return value
 
 
+def _fits_float(value: int) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
 def _require_number(value, name: str, minimum: float = 0.0, strict: bool = True, maximum: float = math.inf,
                     example="1") -> float:
     """A finite number > ``minimum`` (``strict``) or >= it, and < ``maximum``; else one ConfigError naming the fix."""
     bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
     if maximum < math.inf:
         bound += f" and < {maximum:g}"
+    if isinstance(value, int) and not isinstance(value, bool) and not _fits_float(value):
+        raise ConfigError(f"{name} must be a number {bound}, got an integer of {len(str(abs(value)))} digits, too "
+                          f"large for a float; e.g. `with {name}={example}`")
     ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
           and (value > minimum if strict else value >= minimum) and value < maximum)
     if not ok:
@@ -326,17 +338,47 @@ def validate(config: dict) -> dict:
     return cfg
 
 
+def load_json(path: str | Path, fix: str):
+    """The JSON value in the file ``path``, read strictly: one ConfigError ending in ``fix`` for a file that is
+    missing, a folder, unreadable, not UTF-8, not JSON, nested too deep to read or holding a number too long."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"no file at {path}; {fix}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder, not a JSON file; {fix}") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {path} ({err.strerror or type(err).__name__}); {fix}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}); "
+                          f"{fix}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path} is not valid JSON ({err}); {fix}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} nests its JSON deeper than Python reads ({sys.getrecursionlimit()} levels); "
+                          f"{fix}") from None
+    except ValueError as err:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise ConfigError(f"{path} holds a number too long to read ({str(err).split(':')[0]}); {fix}") from None
+
+
 def read_config(path: str | Path) -> dict:
-    """Read a config.json (ours or a 2019 Sacred one) and validate it."""
+    """Read a config.json (ours or a 2019 Sacred one, a run folder's or a mirror's) with :func:`load_json` and
+    validate it."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no config file at {path}; give a run folder (runs/<exp>/<id>) or its config.json")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path} is not valid JSON ({err}); restore it from the run folder") from None
+    raw = load_json(path, "restore the run's config.json (Sacred writes one per run) or give another run folder")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} holds a JSON {type(raw).__name__}, not a config object; restore the run's "
                           "config.json (Sacred writes one per run) or give another run folder")
     raw.pop("__doc__", None)
-    return validate(raw)
+    try:
+        return validate(raw)
+    except (OverflowError, RecursionError) as err:  # a value no check foresaw: too large, or nested too deep
+        raise ConfigError(f"{path} holds a value the config cannot take ({type(err).__name__}: {err}); restore "
+                          "the run's config.json or give another run folder") from None

@@ -29,10 +29,11 @@ HEARTBEAT_WAIT_S = 25    # a younger heartbeat must move within this (Sacred bea
 
 
 def read_json(path: Path) -> dict:
-    """The JSON object in ``path``; {} when it is missing, unreadable or not an object."""
+    """The JSON object in ``path``; {} when it is missing, unreadable, not UTF-8, not JSON (too deep, a number
+    too long) or not an object."""
     try:
-        value = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        value = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError):  # ValueError: UnicodeDecodeError, JSONDecodeError, long ints
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -48,7 +49,7 @@ def run_folders(folder: Path) -> list[Path]:
 def timestamp(text: Optional[str]) -> Optional[datetime]:
     try:
         return datetime.fromisoformat(text) if text else None
-    except ValueError:
+    except (TypeError, ValueError):  # not a string (a hand-edited run.json), or not a date
         return None
 
 
@@ -82,7 +83,7 @@ def run_chain(run: Path) -> list[Path]:
     chain, seen = [run], {run.resolve()}
     while True:
         source = read_json(chain[0] / "config.json").get("resume_from")
-        if not source or not Path(source).is_dir() or Path(source).resolve() in seen:
+        if not isinstance(source, str) or not source or not Path(source).is_dir() or Path(source).resolve() in seen:
             return chain
         chain.insert(0, Path(source))
         seen.add(chain[0].resolve())
@@ -147,11 +148,72 @@ def resume_epoch(source: Path, kind: str) -> int:
                           "run's latest trained/ checkpoint instead") from None
 
 
+def _gib(n: int) -> str:
+    return f"{n / 2 ** 30:,.1f}" if n < 2 ** 1000 else f"about 10^{len(str(n >> 30)) - 1}"
+
+
+def model_memory(cfg: dict, training: bool) -> dict[str, int]:
+    """A rough estimate of the bytes the model of a validated ``cfg`` takes, by part (encoder, heads, decoder):
+    its parameters (float32; in training also their gradients and Nadam's two slots) and the activations of one
+    batch (in training kept for the backward pass). From the shapes, before Keras allocates anything."""
+    lp = cfg["layer_parameters"]
+    inp, enc, dec = lp["input_parameters"], lp["encoder_parameters"], lp["decoder_parameters"]
+    side, channels, batch = inp["img_rows"], inp["img_channels"], inp["batch_size"]
+    K, S, M, E = dec["nr_of_stamps"], dec["stamp_size"], dec["stamps_per_canvas"], dec["decoder_enc_size"]
+    C, F = side - S + 1, enc["final_conv_size"]
+    kh, kw = enc["conv_kernel_size"]
+    params = dict.fromkeys(("encoder", "heads", "decoder"), 0)
+    acts = dict(params, encoder=side * side * channels)
+    h, c = side, channels
+    for f in enc["conv_layer_sizes"]:
+        params["encoder"] += kh * kw * c * f + 5 * f      # kernel, bias and BatchNorm's four
+        acts["encoder"] += 4 * h * h * f                  # conv, activation, BatchNorm, dropout
+        h, c = (h + 1) // 2, f
+        acts["encoder"] += h * h * f                      # pooled
+    fh, fw = enc["final_conv_kernel"]
+    params["encoder"] += fh * fw * c * F + 5 * F
+    choices = (C, C, K + dec["empty_stamp"])              # y, x, stamp
+    params["heads"] = 3 * (F * E + 5 * E) + sum(E * n * M + 5 * n * M for n in choices)
+    acts["heads"] = 8 * M * sum(choices)
+    params["decoder"] = K * S * S
+    if dec["decoder"] == "conv":                          # the placement tensor, padded, and the drawing
+        acts["decoder"] = (C * C + (C + 2 * (S - 1)) ** 2) * K + side * side
+    else:                                                 # each slot's drawing and its row placement
+        acts["decoder"] = 2 * M * side * (side + S)
+    return {part: 4 * (4 if training else 1) * params[part] + 4 * (3 if training else 2) * batch * acts[part]
+            for part in params}
+
+
+MODEL_KEYS = {  # the keys that make each part of model_memory large
+    "encoder": "layer_parameters.encoder_parameters.conv_layer_sizes, final_conv_size or "
+               "input_parameters.batch_size (or img_rows)",
+    "heads": "layer_parameters.decoder_parameters.nr_of_stamps, stamps_per_canvas, decoder_enc_size or "
+             "input_parameters.batch_size (or img_rows)",
+    "decoder": "layer_parameters.decoder_parameters.nr_of_stamps, stamp_size, stamps_per_canvas or "
+               "input_parameters.batch_size (or img_rows)",
+}
+
+
+def check_model_memory(cfg: dict, training: bool, source: str = "the config") -> None:
+    """Refuse a model that would not fit in memory (:func:`model_memory` against the memory free now), with the
+    size and the keys of its largest part; after the data's own check (``stampnet.data.check_memory``)."""
+    from stampnet.data import MEMORY_SHARE, available_memory
+
+    parts = model_memory(cfg, training)
+    need, free = sum(parts.values()), available_memory()
+    if free is not None and need > MEMORY_SHARE * free:
+        largest = max(parts, key=parts.get)
+        raise ConfigError(f"the model of {source} needs about {_gib(need)} GiB for "
+                          f"{'training' if training else 'evaluation'} ({largest}: {_gib(parts[largest])} GiB), but "
+                          f"{_gib(free)} GiB of memory is free; lower {MODEL_KEYS[largest]}")
+
+
 def preflight(config: dict, warn_live: bool = False) -> dict:
     """Every check that needs no data and no model: the config, the run options and the resume source; returns
     the validated config. ``stamp_network`` calls it before Sacred creates the run folder, so a bad config
     leaves no files; there (``warn_live``) it also warns when the run to resume is still training."""
     cfg = validate(config)
+    check_model_memory(cfg, training=True)
     if cfg["resume_from"]:
         done, epochs = resume_epoch(*resume_source(cfg["resume_from"])), cfg["run_parameters"]["epochs"]
         if warn_live and is_live(Path(cfg["resume_from"])):
@@ -219,6 +281,7 @@ def build_run(target: str | Path, decoder: Optional[str] = None) -> LoadedRun:
     cfg = read_config(config_path)
     if decoder:
         cfg["layer_parameters"]["decoder_parameters"]["decoder"] = decoder
+    check_model_memory(cfg, training=False, source=str(config_path))
     model = build_model(cfg["layer_parameters"], compile=False)
     return LoadedRun(cfg, model, config_path.parent, None)
 

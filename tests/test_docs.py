@@ -1,5 +1,6 @@
 """Tables in README.md and docs/ that are rendered from results files agree with their files (a stale table fails
 here), and the renderer rewrites only its blocks."""
+import re
 import shutil
 
 import pytest
@@ -55,3 +56,30 @@ def test_a_ragged_record_is_one_clear_error(tmp_path):
     (tmp_path / "t.csv").write_text("a,b\n1\n")
     with pytest.raises(ConfigError, match=r"t.csv, line 2: 1 cells under a header of 2"):
         render.render_text("<!-- record: t.csv -->\n<!-- /record -->\n", render.renderers(tmp_path))
+
+
+@pytest.mark.parametrize("block, message", [
+    ("<!--  record: t.csv -->\n<!-- /record -->", r"line 2: the marker '<!--  record: t.csv -->' is not written as "
+                                                   r"'<!-- record: t.csv -->' .*so it would be skipped"),
+    ("<!-- record:  t.csv -->\n<!-- /record -->", r"line 2: the marker .* is not written as '<!-- record: t.csv -->'"),
+    ("<!-- record: t.csv -->\n<!--  /record -->", r"line 3: the marker .* is not written as '<!-- /record -->'"),
+    ("<!-- results: fast --> \n<!-- /results -->", r"line 2: the marker .* is not written as '<!-- results: fast -->'"),
+    ("<!-- record: sub -->\n<!-- /record -->", r"<!-- record: sub --> names a folder \(.*sub\); name a file in it"),
+    ("<!-- record: latin1.csv -->\n<!-- /record -->", r"names a file that is not UTF-8 text \(byte 0xe9 at offset 5\)"),
+    ("<!-- roofline: bad.json -->\n<!-- /roofline -->", r"bad.json is not a roofline record \(lacks the key "
+                                                        r"'peak_gflop_s'\); write it again"),
+    ("<!-- roofline: sub -->\n<!-- /roofline -->", r"names a folder"),
+    ("<!-- roofline: deep.json -->\n<!-- /roofline -->", r"deep.json nests its JSON deeper than Python reads"),
+], ids=["two-spaces-before", "two-spaces-after", "end-two-spaces", "space-at-the-end", "a-folder", "not-utf8",
+        "a-wrong-key-record", "roofline-folder", "roofline-too-deep"])
+def test_a_block_whose_file_cannot_be_used_is_one_clear_error(tmp_path, block, message):
+    (tmp_path / "t.csv").write_text("a\n1\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "latin1.csv").write_bytes("a\ncaf\xe9\n".encode("latin-1"))
+    (tmp_path / "bad.json").write_text('{"device": "x"}')
+    (tmp_path / "deep.json").write_text("[" * 50_000 + "]" * 50_000)
+    doc = tmp_path / "README.md"
+    doc.write_text(f"# head\n{block}\ntail\n")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(doc))}[^\n]*{message}[^\n]*$"):
+        render.render_documents(tmp_path)
+    assert doc.read_text() == f"# head\n{block}\ntail\n"

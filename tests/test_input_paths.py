@@ -2,6 +2,7 @@
 that loads but cannot serve, sizes that cannot fit, broken files. Each ends in one line naming the fix."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from stampnet.config import read_config, validate
 from stampnet.data import load_data
 from tests.conftest import REPO_ROOT, experiment_env, require_shared
 from tests.test_bad_inputs import one_line_error
-from tests.tiny import tiny
+from tests.tiny import TINY, tiny, with_
 
 
 def _data(cfg):
@@ -55,6 +56,68 @@ def test_a_config_that_is_not_an_object(tmp_path, text):
     (tmp_path / "config.json").write_text(text)
     with one_line_error("not a config object; restore the run's config.json"):
         read_config(tmp_path / "config.json")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"seed": 3, "note": "\xff\xfe"}', r"is not UTF-8 text \(byte 0xff at offset 21\); restore the run's config"),
+    (b"[" * 100_000 + b"]" * 100_000, r"nests its JSON deeper than Python reads"),
+    (b'{"a": ' * 5_000 + b"1" + b"}" * 5_000, r"nests its JSON deeper than Python reads"),
+    (b'{"seed": ' + b"9" * 5_000 + b"}", r"holds a number too long to read \(Exceeds the limit"),
+    (b'{"seed": 3,', r"is not valid JSON"),
+], ids=["not-utf8", "deep-list", "deep-object", "long-int", "truncated"])
+def test_a_foreign_config_that_cannot_be_read_is_one_line(tmp_path, content, message):
+    (tmp_path / "config.json").write_bytes(content)
+    with one_line_error(message):
+        read_config(tmp_path / "config.json")
+    with one_line_error(message):
+        runs.build_run(tmp_path)          # evaluate's reader of a run folder
+    (tmp_path / "run.json").write_bytes(content)
+    assert runs.read_json(tmp_path / "run.json") == {}  # the tolerant reader of Sacred's files: empty
+
+
+@pytest.mark.parametrize("key", ["layer_parameters.learning_rate",
+                                 "layer_parameters.decoder_parameters.gumbel_parameters.tau_init"])
+def test_an_integer_too_large_for_a_float_is_one_line(tmp_path, key):
+    (tmp_path / "config.json").write_text(json.dumps(with_(TINY, key, 10 ** 400)))
+    with one_line_error(f"{key} must be a number > 0, got an integer of 401 digits, too large for a float"):
+        read_config(tmp_path / "config.json")
+
+
+def test_a_config_folder_in_place_of_the_file_is_one_line(tmp_path):
+    from stampnet.config import load_json
+
+    (tmp_path / "config.json").mkdir()
+    with one_line_error("is a folder, not a JSON file; restore it"):
+        load_json(tmp_path / "config.json", "restore it")
+
+
+@pytest.mark.parametrize("key, value, part", [
+    ("layer_parameters.decoder_parameters.nr_of_stamps", 10 ** 9, "heads"),
+    ("layer_parameters.decoder_parameters.stamps_per_canvas", 10 ** 8, "decoder"),
+    ("layer_parameters.input_parameters.batch_size", 10 ** 8, "encoder"),
+    ("layer_parameters.encoder_parameters.final_conv_size", 10 ** 9, "encoder"),
+])
+def test_a_model_that_cannot_fit_is_refused_before_it_is_built(tmp_path, key, value, part):
+    (tmp_path / "config.json").write_text(json.dumps(with_(TINY, key, value)))
+    start = time.time()
+    fix = rf"\({part}: [\d,.]+ GiB\), but [\d,.]+ GiB of memory is free; lower {re.escape(runs.MODEL_KEYS[part])}"
+    with one_line_error(rf"the model of .*config.json needs about [\d,.]+ GiB for evaluation {fix}"):
+        runs.build_run(tmp_path)
+    with one_line_error(rf"the model of the config needs about [\d,.]+ GiB for training {fix}"):
+        runs.preflight(with_(TINY, key, value))
+    assert time.time() - start < 5  # from the shapes, nothing allocated
+
+
+def test_the_model_estimate_counts_the_parameters_keras_makes():
+    from stampnet.model import build_model
+
+    cfg = validate(tiny())
+    parts = runs.model_memory(cfg, training=False)
+    params = build_model(cfg["layer_parameters"], compile=False).count_params()
+    weights = runs.model_memory({**cfg, "layer_parameters": with_(cfg["layer_parameters"],
+                                                                  "input_parameters.batch_size", 0)}, False)
+    assert sum(weights.values()) // 4 == pytest.approx(params, rel=0.01)  # batch 0: the parameters alone
+    assert sum(runs.model_memory(cfg, training=True).values()) > sum(parts.values())  # gradients, optimizer
 
 
 def test_a_truncated_weight_file_is_named_as_such(tmp_path):

@@ -3,6 +3,7 @@ import copy
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stampnet import table
+from stampnet import ConfigError, table
 from stampnet.table import render
 from stampnet.table import run as jobs
 from stampnet.table.__main__ import main, recipes
@@ -218,3 +219,200 @@ def test_provenance_counts_a_killed_runs_time_until_its_last_heartbeat(tmp_path)
     prov = jobs.provenance(resumed, cfg)
     assert [part["wall_s"] for part in prov["runs"]] == [720.0, 1440.0]
     assert prov["train_wall_s"] == 2160.0 and prov["canvases_per_s"] == pytest.approx(320 / 2160)
+
+
+# ------------------------------------------------------------------------------------- the table's files
+
+def _write(path: Path, record) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return path
+
+
+def _one_error_line(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("simple_shapes_2.json", json.dumps(_record("simple_shapes_2", 0.9))[:-30], "is not valid JSON"),
+    ("simple_shapes_2.json", b'{"row": "simple_shapes_2\xff"}', r"is not UTF-8 text \(byte 0xff"),
+    ("simple_shapes_2.json", "[1, 2]", "holds a JSON list, not a results record"),
+    ("simple_shapes_2.json", {**_record("simple_shapes_2", 0.9), "provenance": {"cpu": "x"}},
+     "lacks provenance.training_canvases"),
+    ("simple_shapes_2.json", {**_record("simple_shapes_2", 0.9), "measures": {"cor_loc": "high", "iou": 0.5,
+                                                                            "purity": 0.2}},
+     "measures.cor_loc must be a number or null, got 'high'"),
+    ("simple_shapes_2.json", {**_record("simple_shapes_2", 0.9), "kmeans": {"objects": [1]}},
+     "kmeans.objects must be an object"),
+    ("simple_shapes_2.json", {**_record("simple_shapes_2", 0.9), "test_canvases": 1.5},
+     "test_canvases must be an integer >= 0, got '1.5'"),
+    ("simple_shapes_2.json", _record("simple_shapes_9", 0.9), "row must be one of the Table's rows"),
+    ("simple_shapes_2.json", _record("t_mnist_1", 0.9), "holds the results of t_mnist_1 seed index 0, not those its"),
+    ("simple_shapes_2-seed1.json", _record("simple_shapes_2", 0.9),
+     "holds the results of simple_shapes_2 seed index 0"),
+    ("simple_shapes_2 (copy).json", _record("simple_shapes_2", 0.9), r"is not named as a results file"),
+], ids=["truncated", "not-utf8", "a-list", "a-key-missing", "a-wrong-type", "a-wrong-nested-type", "not-a-count",
+        "unknown-row", "another-row", "another-seed", "a-stray-name"])
+def test_a_bad_results_file_is_one_line_naming_it(tmp_path, name, content, message):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}[^\n]*{message}[^\n]*$"):
+        render.load_records(tmp_path)
+
+
+def test_a_writers_temporary_file_is_not_a_second_seed(tmp_path):
+    record = _record("simple_shapes_2", 0.9)
+    _write(tmp_path / "simple_shapes_2.json", record)
+    _write(tmp_path / ".tmp-4242-simple_shapes_2.json", record)   # complete: killed at the rename
+    _write(tmp_path / ".simple_shapes_2.config.json", {"seed": 1})
+    assert [len(recs) for recs in render.load_records(tmp_path).values()] == [1]
+
+
+README_BLOCK = ("# x\n<!-- results: fast -->\n| experiment | measured on | CorLoc | IoU | purity |\n"
+                "|---|---|---|---|---|\n"
+                "| Simple Shapes-1 | paper | 0.9999 | 0.9718 | 0.9928 |\n"
+                "| | trained here, `fast` (0.98 M canvases) | 1.0000 | 0.9722 | 1.0000 |\n"
+                "| Simple Shapes-2 | paper | 0.9828 | 0.9500 | 0.9564 |\n"
+                "| | 2019 weights, evaluated here | 0.9837 | 0.9501 | 0.9580 |\n"
+                "| | trained here, `fast` | not yet | | |\n<!-- /results -->\n")
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A repository with README.md (a results block with measured lines) for ``--render``."""
+    from stampnet.table import __main__ as command
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "stamp_network.py").write_text((REPO_ROOT / "stamp_network.py").read_text())
+    (root / "README.md").write_text(README_BLOCK)
+    monkeypatch.setattr(command, "REPO_ROOT", root)
+    return root
+
+
+def test_render_from_a_folder_without_the_results_refuses_to_drop_them(repo, tmp_path, capsys):
+    code = main(["--render", "--recipe", "fast", "--results", str(tmp_path / "reslts")])
+    line = _one_error_line(capsys)
+    assert code == 2 and "would drop 2 measured line(s) (Simple Shapes-1: trained here; Simple Shapes-2: 2019 " \
+                          "weights)" in line and "give --results the folder that holds them" in line
+    assert (repo / "README.md").read_text() == README_BLOCK and not (tmp_path / "reslts").exists()
+    # The folder that holds them renders (and keeps both lines).
+    results = tmp_path / "results"
+    _write(results / "fast" / "simple_shapes_1.json", _record("simple_shapes_1", 1.0))
+    _write(results / "2019" / "simple_shapes_2.json", {"row": "simple_shapes_2", "test_canvases": 10_000,
+                                                      "measures": {"cor_loc": 0.98, "iou": 0.95, "purity": 0.96}})
+    assert main(["--render", "--recipe", "fast", "--results", str(results)]) == 0
+    text = (repo / "README.md").read_text()
+    assert "| | trained here, `fast` (0.00 M canvases, 100 test canvases) | 1.0000 |" in text
+    assert "| | 2019 weights, evaluated here | 0.9800 |" in text and (results / "fast" / "table.md").is_file()
+
+
+def test_render_with_a_bad_results_file_writes_nothing(repo, tmp_path, capsys):
+    results = tmp_path / "results"
+    _write(results / "fast" / "simple_shapes_1.json", _record("simple_shapes_1", 1.0))
+    (results / "fast" / "t_mnist_1.json").write_text('{"row": "t_mnist_1", "meas')
+    assert main(["--render", "--recipe", "fast", "--results", str(results)]) == 2
+    assert "t_mnist_1.json is not valid JSON" in _one_error_line(capsys)
+    assert not (results / "fast" / "table.md").exists() and (repo / "README.md").read_text() == README_BLOCK
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail a test that would start a training."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"started {args}")
+
+    monkeypatch.setattr(jobs.subprocess, "run", refuse)
+
+
+@pytest.mark.parametrize("option", ["--results", "--runs"])
+def test_a_folder_the_table_cannot_write_stops_it_before_training(tmp_path, capsys, no_training, option):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    args = {"--results": str(tmp_path / "results"), "--runs": str(tmp_path / "runs"), option: str(blocker / "x")}
+    code = main(["--recipe", "quick", "--rows", "simple_shapes_1", "--no-2019",
+                 *(word for pair in args.items() for word in pair)])
+    line = _one_error_line(capsys)
+    assert code == 2 and f"cannot write to {blocker / 'x'}" in line and f"give {option}" in line
+
+
+def test_a_bad_results_file_stops_the_table_before_training(tmp_path, capsys, no_training):
+    _write(tmp_path / "results" / "quick" / "simple_shapes_2.json", [])
+    code = main(["--recipe", "quick", "--rows", "simple_shapes_1", "--no-2019", "--results", str(tmp_path / "results"),
+                 "--runs", str(tmp_path / "runs")])
+    assert code == 2 and "simple_shapes_2.json holds a JSON list" in _one_error_line(capsys)
+    assert not (tmp_path / "runs" / "quick" / "simple_shapes_1").exists()
+
+
+def test_a_malformed_marker_of_the_pages_stops_the_table_before_training(repo, tmp_path, capsys, no_training):
+    (repo / "README.md").write_text(README_BLOCK.replace("<!-- /results -->", "<!--  /results -->"))
+    code = main(["--recipe", "quick", "--rows", "simple_shapes_1", "--no-2019", "--results", str(tmp_path / "results"),
+                 "--runs", str(tmp_path / "runs")])
+    assert code == 2 and "line 10: the marker '<!--  /results -->' is not written as" in _one_error_line(capsys)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
+
+
+def test_a_row_in_progress_in_another_table_is_skipped_at_once(tmp_path, no_training, capsys):
+    """The row's lock, not Sacred's heartbeat (10 s after the run starts): a second table skips the row at
+    once. (fcntl locks of two opens conflict in one process too.)"""
+    import fcntl
+
+    job = table.Job(table.BY_NAME["simple_shapes_1"], 0, "quick", tmp_path / "runs", tmp_path / "results")
+    with jobs.row_lock(job) as mine:
+        assert mine
+        start = time.time()
+        assert jobs.run_job(job) is None and time.time() - start < 1
+        assert "another table process is training or measuring it" in capsys.readouterr().out
+    with open(job.runs / "simple_shapes_1.lock") as f:  # released with its holder
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_training_that_refuses_its_config_says_what_to_fix(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(jobs.subprocess, "run", lambda command, **kw: subprocess.CompletedProcess(command, 2))
+    code = main(["--recipe", "quick", "--rows", "simple_shapes_1", "--no-2019", "--results", str(tmp_path / "results"),
+                 "--runs", str(tmp_path / "runs"), "--with", "run_parameters.epochz=2"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 2
+    assert "simple_shapes_1: training simple_shapes_1 refused its config or data" in errors[0]
+    assert "fix that in --with, --recipe or --mnist" in errors[0] and "resume" not in " ".join(errors)
+
+
+def test_an_unreachable_cluster_is_given_up_on(monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.time()
+    with pytest.raises(ConfigError, match=rf"^could not reach the Ray cluster at '127.0.0.1:{port}' within 10 s "
+                                          r"\(Connection refused\); start one with `ray start --head`"):
+        jobs.check_reachable(f"127.0.0.1:{port}")
+    with pytest.raises(ConfigError, match=r"--cluster 'somewhere' is not an address; give HOST:PORT"):
+        jobs.check_reachable("somewhere")
+
+    def silent(address, timeout):
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(jobs.socket, "create_connection", silent)
+    with pytest.raises(ConfigError, match=r"at 'ray://10.0.0.5:10001' within 2 s \(no answer\)"):
+        jobs.check_reachable("ray://10.0.0.5:10001", timeout=2)
+    assert time.time() - start < 5
+
+
+def test_a_rows_own_results_file_is_reused_when_sound_and_measured_again_when_not(tmp_path, monkeypatch, capsys):
+    job = table.Job(table.BY_NAME["simple_shapes_1"], 0, "quick", tmp_path / "runs", tmp_path / "results")
+    run = tmp_path / "runs" / "simple_shapes_1" / "1"
+    monkeypatch.setattr(jobs, "train_row", lambda job: run)
+    monkeypatch.setattr(jobs, "measure_row", lambda job, run: "measured")
+    record = _record("simple_shapes_1", 0.9)
+    record["provenance"]["run_folder"] = str(run)
+    _write(job.result_file, record)
+    assert jobs.run_job(job) == record                     # the same run, the same limit: reused
+    assert "simple_shapes_1: CorLoc / IoU / purity 0.9000 / 0.5000 / 0.2500" in capsys.readouterr().out
+    job.result_file.write_text(json.dumps(record)[:50])    # truncated
+    assert jobs.run_job(job) == "measured"

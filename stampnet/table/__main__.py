@@ -6,14 +6,14 @@ import argparse
 import ast
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Optional
 
 from stampnet import ConfigError
 from stampnet import table
-from stampnet.runs import read_json
 from stampnet.table import BY_NAME, REPO_ROOT, ROWS, Job, Row, log, recipe_folder
-from stampnet.table.render import write_table
+from stampnet.table.render import load_records, read_pretrained, write_table
 from stampnet.table.run import measure_2019, run_cluster, run_local
 
 
@@ -49,9 +49,16 @@ def recipes() -> list[str]:
             and any(ast.unparse(d) == "ex.named_config" for d in node.decorator_list)]
 
 
-def read_pretrained(results_root: Path) -> dict:
-    """The 2019 weights' records in ``<results>/2019/`` by row (None where a row has none)."""
-    return {row.name: read_json(results_root / "2019" / f"{row.name}.json") for row in ROWS}
+def check_writable(folder: Path, option: str) -> None:
+    """Make ``folder`` and write a file into it (removed again), so that a folder the table cannot write stops it
+    before anything is trained; one ConfigError naming ``option``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"cannot write to {folder} ({err.strerror or type(err).__name__}); give {option} a "
+                          "folder you can write") from None
 
 
 def main(argv=None) -> int:
@@ -99,13 +106,16 @@ def main(argv=None) -> int:
     if args.render:
         from stampnet import render
 
-        for path in write_table(results, recipe, read_pretrained(args.results)):
-            log(f"wrote {path}")
-        try:
-            changed = render.render_documents(REPO_ROOT, args.results)
+        try:  # every file read and every page rendered before anything is written
+            pretrained, records = read_pretrained(args.results), load_records(results)
+            changed = render.rendered_documents(REPO_ROOT, args.results)
+            if records:
+                check_writable(results, "--results")
         except ConfigError as err:
             return cli.fail(str(err))
-        for path in changed:
+        for path in write_table(results, recipe, pretrained):
+            log(f"wrote {path}")
+        for path in render.write_documents(changed):
             log(f"rewrote {path.relative_to(REPO_ROOT)}")
         if not changed:
             log("README.md and docs/*.md already up to date")
@@ -116,7 +126,16 @@ def main(argv=None) -> int:
                 args.limit, args.force) for row in args.rows for s in args.seeds]
     log(f"{len(jobs)} row(s) × seed(s) with recipe {recipe}; runs in {runs}, results in {results}")
     jobs = [] if args.only_2019 else jobs
-    try:
+    try:  # what the table reads and writes, checked before it trains (README's markers for the next --render)
+        from stampnet import render
+
+        render.check_documents(REPO_ROOT)
+        check_writable(results, "--results")
+        if args.with_2019 or args.only_2019:
+            check_writable(args.results / "2019", "--results")
+        if jobs:
+            check_writable(runs, "--runs (or STAMPNET_RUNS)")
+        load_records(results), read_pretrained(args.results)
         done = run_cluster(jobs, args.cluster) if args.cluster and jobs else run_local(jobs)
     except ConfigError as err:
         return cli.fail(str(err))
@@ -127,19 +146,22 @@ def main(argv=None) -> int:
             failed.append(job.label)
         elif record is None:
             pending.append(job.label)
-    pretrained = read_pretrained(args.results)
-    for row in args.rows if args.with_2019 or args.only_2019 else ():
-        try:
-            pretrained[row.name] = measure_2019(row, args.results / "2019", mnist, args.limit)
-        except ConfigError as err:
-            print(f"error: 2019 weights of {row.name}: {err}", file=sys.stderr, flush=True)
-    for path in write_table(results, recipe, pretrained):
-        log(f"wrote {path}")
+    try:
+        pretrained = read_pretrained(args.results)
+        for row in args.rows if args.with_2019 or args.only_2019 else ():
+            try:
+                pretrained[row.name] = measure_2019(row, args.results / "2019", mnist, args.limit)
+            except ConfigError as err:
+                print(f"error: 2019 weights of {row.name}: {err}", file=sys.stderr, flush=True)
+        for path in write_table(results, recipe, pretrained):
+            log(f"wrote {path}")
+    except ConfigError as err:  # a results file changed by hand while the table ran
+        return cli.fail(str(err))
     if pending:
         log(f"still training elsewhere: {', '.join(pending)}")
     if failed:
-        return cli.fail(f"{len(failed)} row(s) did not finish: {', '.join(failed)}; run the same command again "
-                        "to resume them")
+        return cli.fail(f"{len(failed)} row(s) did not finish: {', '.join(failed)}; do what the error line of "
+                        "each says above")
     return 0
 
 

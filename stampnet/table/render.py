@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Optional
 
-from stampnet.runs import read_json
+from stampnet import ConfigError
 from stampnet.table import BY_NAME, MEASURES, ROWS
 
 FULL_TEST = 10_000  # the test canvases of the 2019 test splits: README marks rows measured on another number
@@ -41,14 +42,79 @@ def _ms(line: dict, key: str) -> str:
     return fmt(line[key]) + (f" ± {sd:.4f}" if sd is not None else "")
 
 
+NUMBER, COUNT, TEXT = "a number or null", "an integer >= 0", "a string or null"
+# What the Table, its CSV and README's block read of a results file (dotted keys; "?" marks an optional one).
+OURS = {"row": "row", "test_canvases": COUNT, "seed_index?": COUNT, "data?": TEXT,
+        **{f"measures.{key}": NUMBER for key, _ in MEASURES}, "measures.nmi?": NUMBER, "measures.acc?": NUMBER,
+        "kmeans": "an object", **{f"kmeans.{kind}.{key}?": NUMBER for kind in ("objects", "canvases")
+                                  for key in ("nmi", "acc", "purity")},
+        "provenance.training_canvases": COUNT, "provenance.train_wall_s": NUMBER,
+        "provenance.canvases_per_s": NUMBER, "provenance.cpu": TEXT}
+WEIGHTS_2019 = {"row": "row", "test_canvases": COUNT, **{f"measures.{key}": NUMBER for key, _ in MEASURES}}
+FILE_NAME = re.compile(r"([a-z0-9_]+?)(?:-seed([1-9][0-9]*))?\.json")   # <row>[-seed<N>].json
+
+
+def _is(value, kind: str) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return {NUMBER: value is None or number, COUNT: number and isinstance(value, int) and value >= 0,
+            TEXT: value is None or isinstance(value, str), "row": isinstance(value, str) and value in BY_NAME,
+            "an object": isinstance(value, dict)}[kind]
+
+
+def read_record(path: Path, schema: dict = OURS) -> dict:
+    """A results file, checked against ``schema`` (:data:`OURS`, or :data:`WEIGHTS_2019` for results/2019/):
+    one ConfigError naming the file and its first problem (unreadable, not JSON, a key missing or mistyped)."""
+    from stampnet.config import load_json
+
+    fix = (f"restore it (git checkout -- {path}) or delete it and run `python -m stampnet.table` for its row "
+           "again")
+    record = load_json(path, fix)
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path} holds a JSON {type(record).__name__}, not a results record; {fix}")
+    for dotted, kind in schema.items():
+        node, keys = record, dotted.rstrip("?").split(".")
+        for depth, key in enumerate(keys):
+            if not isinstance(node, dict):
+                raise ConfigError(f"{path}: {'.'.join(keys[:depth])} must be an object, got {str(node)[:40]!r}; {fix}")
+            if key not in node:
+                if dotted.endswith("?"):
+                    break
+                raise ConfigError(f"{path} lacks {dotted} (a results record of the Table has it); {fix}")
+            node = node[key]
+        else:
+            if not _is(node, kind):
+                want = f"one of the Table's rows ({', '.join(BY_NAME)})" if kind == "row" else kind
+                raise ConfigError(f"{path}: {dotted.rstrip('?')} must be {want}, got {str(node)[:40]!r}; {fix}")
+    return record
+
+
+def results_files(results: Path) -> list[Path]:
+    """The results files of results/<recipe>/: its ``*.json`` but hidden files (a writer's temporary ones)."""
+    return sorted(results.glob("[!.]*.json"))
+
+
 def load_records(results: Path) -> dict[str, list[dict]]:
-    """{row: [records of its seeds]} from results/<recipe>/*.json, in the Table's row order."""
+    """{row: [records of its seeds]} from results/<recipe>/<row>[-seed<N>].json, in the Table's row order; every
+    file checked (:func:`read_record`), one ConfigError for the first that is not a results file of its row."""
     found = {}
-    for path in sorted(results.glob("*.json")):
-        record = read_json(path)
-        if record.get("row") in BY_NAME and "measures" in record:
-            found.setdefault(record["row"], []).append(record)
+    for path in results_files(results):
+        name = FILE_NAME.fullmatch(path.name)
+        if not name or name[1] not in BY_NAME:
+            raise ConfigError(f"{path} is not named as a results file (<row>[-seed<N>].json, rows "
+                              f"{', '.join(BY_NAME)}); move it out of {results}")
+        record = read_record(path)
+        if record["row"] != name[1] or record.get("seed_index", 0) != int(name[2] or 0):
+            raise ConfigError(f"{path} holds the results of {record['row']} seed index "
+                              f"{record.get('seed_index', 0)}, not those its name says; rename or delete it")
+        found.setdefault(record["row"], []).append(record)
     return {row.name: found[row.name] for row in ROWS if row.name in found}
+
+
+def read_pretrained(results_root: Path) -> dict[str, dict]:
+    """The 2019 weights' records in ``<results>/2019/`` by row, checked (:data:`WEIGHTS_2019`); {} where a row
+    has none."""
+    files = {row.name: results_root / "2019" / f"{row.name}.json" for row in ROWS}
+    return {name: read_record(path, WEIGHTS_2019) if path.exists() else {} for name, path in files.items()}
 
 
 def table_rows(records: dict[str, list[dict]], pretrained: dict[str, dict]) -> list[dict]:
@@ -158,9 +224,25 @@ def write_table(results: Path, recipe: str, pretrained: dict) -> list[Path]:
     return written + [results / "table.png"]
 
 
-def readme_block(results_root: Path, recipe: str) -> str:
-    """The README's results block: per row the paper, the 2019 weights measured here and ours."""
-    pretrained = {row.name: read_json(results_root / "2019" / f"{row.name}.json") for row in ROWS}
+def measured_lines(block: str) -> list[str]:
+    """The measured lines of a README results block, as "<row title>: <what>" (2019 weights, trained here)."""
+    found, title = [], None
+    for line in block.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) < 3:
+            continue
+        title = cells[0] or title
+        what = next((w for w in ("2019 weights", "trained here") if cells[1].startswith(w)), None)
+        if what and title and cells[2] != "not yet":
+            found.append(f"{title}: {what}")
+    return found
+
+
+def readme_block(results_root: Path, recipe: str, present: str = "") -> str:
+    """The README's results block: per row the paper, the 2019 weights measured here and ours. A ConfigError,
+    rather than a block that drops them, when ``present`` (the block now) has measured lines that the files of
+    ``results_root`` lack (a mistyped --results)."""
+    pretrained = read_pretrained(results_root)
     ours = {line["row"]: line for line in table_rows(load_records(results_root / recipe), pretrained)}
     lines = ["| experiment | measured on | CorLoc | IoU | purity |", "|---|---|---|---|---|"]
     for row in ROWS:
@@ -179,4 +261,10 @@ def readme_block(results_root: Path, recipe: str) -> str:
                          f"{data}) | " + " | ".join(_ms(line, k) for k, _ in MEASURES) + " |")
         else:
             lines.append(f"| | trained here, `{recipe}` | not yet | | |")
-    return "\n".join(lines)
+    block = "\n".join(lines)
+    lost = [line for line in measured_lines(present) if line not in measured_lines(block)]
+    if lost:
+        raise ConfigError(f"rendering from {results_root} would drop {len(lost)} measured line(s) ("
+                          f"{'; '.join(lost)}): their results files are not there; give --results the folder "
+                          "that holds them (or delete those lines of the page first to drop them on purpose)")
+    return block

@@ -5,18 +5,28 @@ from __future__ import annotations
 import ast
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no row locks, Sacred's heartbeat alone tells a row in progress
+    fcntl = None
+
 from stampnet import ConfigError
 from stampnet.bench.machine import cpu_name
 from stampnet.runs import is_finished, is_live, read_json, resumable, run_chain, run_folders, timestamp
-from stampnet.table import MEASURES, REPO_ROOT, Job, Row, log, recipe_folder
-from stampnet.table.render import duration, fmt
+from stampnet.table import BY_NAME, MEASURES, REPO_ROOT, Job, Row, log, recipe_folder
+from stampnet.table.render import duration, fmt, read_record
+
+CLUSTER_TIMEOUT_S = 10  # how long --cluster ADDRESS may take to answer before the table gives up
+BAD_INPUT = 2           # the exit code of a training that refused its config or data (one `error:` line)
 
 
 def script_seed(script: Path) -> int:
@@ -90,6 +100,10 @@ def train_row(job: Job) -> Optional[Path]:
     log(f"{job.label}: {what}: {' '.join(Path(command[1]).name if i == 1 else w for i, w in enumerate(command) if i)}")
     env = {**os.environ, "STAMPNET_RUNS": str(job.runs)}
     returncode = subprocess.run(command, cwd=REPO_ROOT, env=env, preexec_fn=_die_with_parent).returncode
+    if returncode == BAD_INPUT:
+        raise ConfigError(f"training {job.label} refused its config or data (its `error:` line above says which "
+                          "key or file); fix that in --with, --recipe or --mnist (or the file) and run the table "
+                          "again")
     if returncode != 0:
         raise ConfigError(f"training {job.label} stopped with exit code {returncode} (its output is above; "
                           f"run folders in {folder}); run the table again to resume it")
@@ -211,11 +225,12 @@ def data_note(cfg: dict) -> Optional[str]:
 
 
 def summary(record: dict) -> str:
-    m, p = record["measures"], record["paper"]
+    m, p = record["measures"], dict(zip((k for k, _ in MEASURES), BY_NAME[record["row"]].paper))
     ours = " / ".join(fmt(m.get(k)) for k, _ in MEASURES)
     paper = " / ".join(fmt(p[k]) for k, _ in MEASURES)
     prov = record["provenance"]
-    return (f"{record['row']}{'-seed%d' % record['seed_index'] if record['seed_index'] else ''}: CorLoc / IoU / "
+    seed = record.get("seed_index")
+    return (f"{record['row']}{'-seed%d' % seed if seed else ''}: CorLoc / IoU / "
             f"purity {ours} (paper {paper}); {prov['training_canvases']:,} canvases, "
             f"{duration(prov['train_wall_s'])} of training")
 
@@ -257,17 +272,43 @@ def measure_2019(row: Row, results: Path, mnist: Optional[str], limit: Optional[
     return record
 
 
+@contextmanager
+def row_lock(job: Job):
+    """Hold ``<runs>/<recipe>[/seed<N>]/<row>.lock`` exclusively (fcntl) while this process trains and measures
+    the row: yields False at once when another process holds it. The lock goes with its process, however it
+    ends, so there is no window (Sacred's first heartbeat comes 10 s after a run starts) and nothing stale."""
+    if fcntl is None:
+        yield True
+        return
+    job.runs.mkdir(parents=True, exist_ok=True)
+    with open(job.runs / f"{job.row.name}.lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True  # released when the file closes
+
+
 def run_job(job: Job) -> Optional[dict]:
     """Train (or resume, or adopt) and measure one row and seed; reuses its results file when it was measured
-    from the same run with the same limit. None when the row is being trained elsewhere."""
-    run = train_row(job)
-    if run is None:
-        return None
-    old = read_json(job.result_file)
-    if not job.force and old.get("provenance", {}).get("run_folder") == str(run) and old.get("limit") == job.limit:
-        log(summary(old))
-        return old
-    return measure_row(job, run)
+    from the same run with the same limit. None when another process trains the row."""
+    with row_lock(job) as mine:
+        if not mine:
+            log(f"{job.label}: another table process is training or measuring it ({job.runs / job.row.name}."
+                "lock); skipped (run again when it has finished)")
+            return None
+        run = train_row(job)
+        if run is None:
+            return None
+        try:
+            old = read_record(job.result_file) if job.result_file.exists() else {}
+        except ConfigError:
+            old = {}  # measured again and rewritten below
+        if not job.force and old.get("provenance", {}).get("run_folder") == str(run) and old.get("limit") == job.limit:
+            log(summary(old))
+            return old
+        return measure_row(job, run)
 
 
 def run_local(jobs: list[Job]) -> list[tuple[Job, Optional[dict], Optional[str]]]:
@@ -281,14 +322,46 @@ def run_local(jobs: list[Job]) -> list[tuple[Job, Optional[dict], Optional[str]]
     return out
 
 
+def check_reachable(address: str, timeout: float = CLUSTER_TIMEOUT_S) -> None:
+    """Refuse within ``timeout`` seconds a ``--cluster`` address (host:port, ray://host:port, or auto's) that does
+    not answer: ``ray.init`` would wait for it without end. ``local`` starts a cluster here: nothing to reach."""
+    if address == "local":
+        return
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+            target = canonicalize_bootstrap_address("auto")
+        except Exception:  # Ray's own lookup; it names a missing cluster itself in ray.init
+            return
+        if target is None:
+            return
+    else:
+        target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    try:
+        port = int(port)
+    except ValueError:
+        raise ConfigError(f"--cluster {address!r} is not an address; give HOST:PORT (e.g. 10.0.0.5:6379), "
+                          "ray://HOST:PORT, auto or local") from None
+    try:
+        socket.create_connection((host.strip("[]"), port), timeout=timeout).close()
+    except OSError as err:
+        reason = "no answer" if isinstance(err, TimeoutError) else (err.strerror or type(err).__name__)
+        raise ConfigError(f"could not reach the Ray cluster at {address!r} within {timeout:.0f} s ({reason}); "
+                          "start one with `ray start --head`, fix the address, or use --cluster local") from None
+
+
 def run_cluster(jobs: list[Job], address: str) -> list[tuple[Job, Optional[dict], Optional[str]]]:
     """Every job as a Ray task (one GPU each where the cluster has GPUs, else one CPU); a task whose worker
     dies is run again (it resumes its row). Every node must see the repository and the runs folder at the same
     paths (a shared file system)."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--cluster needs Ray: pip install -r requirements-cluster.txt") from None
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError("--cluster needs Ray: pip install -r requirements-cluster.txt")
+    check_reachable(address)
+    import ray
+
     try:
         ray.init(address=None if address == "local" else address, log_to_driver=True, include_dashboard=False,
                  runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}})
