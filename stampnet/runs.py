@@ -175,11 +175,11 @@ def model_memory(cfg: dict, training: bool) -> dict[str, int]:
     choices = (C, C, K + dec["empty_stamp"])              # y, x, stamp
     params["heads"] = 3 * (F * E + 5 * E) + sum(E * n * M + 5 * n * M for n in choices)
     acts["heads"] = 8 * M * sum(choices)
-    params["decoder"] = K * S * S
+    params["decoder"] = K * S * S * channels              # the stamps, one plane per channel
     if dec["decoder"] == "conv":                          # the placement tensor, padded, and the drawing
-        acts["decoder"] = (C * C + (C + 2 * (S - 1)) ** 2) * K + side * side
+        acts["decoder"] = (C * C + (C + 2 * (S - 1)) ** 2) * K + side * side * channels
     else:                                                 # each slot's drawing and its row placement
-        acts["decoder"] = 2 * M * side * (side + S)
+        acts["decoder"] = 2 * M * side * (side + S) * channels
     return {part: 4 * (4 if training else 1) * params[part] + 4 * (3 if training else 2) * batch * acts[part]
             for part in params}
 
