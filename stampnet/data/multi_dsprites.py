@@ -32,13 +32,11 @@ The number of objects varies, so the canvases carry true masks (ARI-FG, ARI, mIo
 """
 from __future__ import annotations
 
-import difflib
 import functools
 
 import numpy as np
 from tqdm import tqdm
 
-from stampnet import ConfigError
 from stampnet.data import COUNT, PATH, Carries, Splits, register
 from stampnet.data.multi_object import Schema, load
 
@@ -132,26 +130,13 @@ def generate(n: int, rng: np.random.Generator, variant: str = DEFAULT_VARIANT) -
     return {"image": image, "mask": mask, **factors}
 
 
-def variant_of(params: dict) -> str:
-    """``img_type_parameters.variant`` (default binarized); one ConfigError naming the choices otherwise."""
-    variant = params.get("variant")
-    if variant is None:
-        return DEFAULT_VARIANT
-    if variant not in VARIANTS:
-        near = difflib.get_close_matches(str(variant), VARIANTS, n=1)
-        raise ConfigError(f"unknown run_parameters.img_type_parameters.variant {variant!r}; "
-                          + (f"did you mean {near[0]!r}? " if near else "")
-                          + f"choose one of {', '.join(VARIANTS)}")
-    return variant
-
-
-@register("multi_dsprites", {"data_path": PATH, "variant": None, "train_size": COUNT, "test_size": COUNT,
-                             "shape_size": COUNT},
+@register("multi_dsprites", {"data_path": PATH, "variant": tuple(VARIANTS), "train_size": COUNT,
+                             "test_size": COUNT, "shape_size": COUNT},
           Carries(labels=False, boxes=False, masks=True, colour=True, background=True))
 def load_multi_dsprites(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """Multi-dSprites canvases of ``variant``: the official file at ``data_path``, else look-alikes (module
     docstring); masks only, as the number of objects varies."""
     p = img_type_parameters or {}
-    variant = variant_of(p)
+    variant = p.get("variant") or DEFAULT_VARIANT          # one of VARIANTS: checked with the config
     return load(SCHEMAS[variant], functools.partial(generate, variant=variant), None, p, input_parameters,
                 run_parameters, seed, n_objects=None, shape_size=int(p.get("shape_size", SHAPE_SIZE)))
