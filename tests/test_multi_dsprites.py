@@ -1,5 +1,7 @@
 """Multi-dSprites: the look-alike generator of each variant (shapes, masks, occlusion), the official-schema file
 read back through the loader, and one clear error for a file of another variant or set and for a bad variant."""
+import json
+
 import numpy as np
 import pytest
 
@@ -147,3 +149,69 @@ def test_the_model_input_must_have_the_variants_channels():
     with pytest.raises(ConfigError, match="64x64 with 3 channel.*img_channels=3"):
         load_data(run, inp, seed=0)
 
+
+def _script_config(**updates):
+    """multi_dsprites.py's config (its ``ex.add_config``, read with a stand-in ``ex``) with ``updates``, validated."""
+    from sacred.utils import recursive_update
+
+    from stampnet.config import validate
+    from tests.conftest import REPO_ROOT
+
+    added = {}
+    ex = type("Ex", (), {"add_config": lambda self, cfg: added.update(cfg), "run_commandline": lambda self: None})()
+    source = (REPO_ROOT / "multi_dsprites.py").read_text().replace("from stamp_network import ex", "")
+    exec(compile(source, "multi_dsprites.py", "exec"), {"ex": ex, "__name__": "not_main"})
+    return validate(recursive_update(added, updates))
+
+
+@pytest.mark.parametrize("variant, slots", [("binarized", None), ("colored_on_grayscale", 5),
+                                            ("colored_on_colored", 4)])
+def test_the_script_builds_a_model_for_each_variant(variant, slots):
+    """The documented command lines: the default, and a coloured variant with 3 channels and more slots."""
+    from stampnet.model import build_model
+
+    updates = {"run_parameters": {"img_type_parameters": {"variant": variant}}}
+    if slots:
+        updates["layer_parameters"] = {"input_parameters": {"img_channels": 3},
+                                       "decoder_parameters": {"stamps_per_canvas": slots}}
+    cfg = _script_config(**updates)
+    model = build_model(cfg["layer_parameters"], compile=False)
+    assert model.input_shape == (None, 64, 64, md.VARIANTS[variant][0]) == model.output_shape
+
+
+@pytest.mark.parametrize("named", ["quick", "cpu", "fast"])
+def test_every_named_config_fits_the_script(named):
+    from stamp_network import ex
+
+    cfg = _script_config(**{k: v for k, v in ex.named_configs[named]().items() if k != "__doc__"})
+    assert cfg["run_parameters"]["img_type"] == "multi_dsprites"
+
+
+@pytest.mark.slow
+def test_script_trains_and_evaluate_reports_ari_fg(tmp_path, capsys, monkeypatch):
+    from stampnet.evaluate import main as evaluate
+    from tests.conftest import run_experiment
+
+    short = ["run_parameters.epochs=1", "run_parameters.steps_per_epoch=2", "run_parameters.validation_steps=1",
+             "run_parameters.checkpoint_period=1", "run_parameters.n_figure_images=2",
+             "run_parameters.img_type_parameters.test_size=16", "layer_parameters.input_parameters.batch_size=8"]
+    proc = run_experiment(["with", "quick", *short], tmp_path, script="multi_dsprites.py")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "runs" / "multi_dsprites" / "1"
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert evaluate([str(run), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert m["n_images"] == 16 and 0 <= m["ari_fg"] <= 1 and 0 <= m["miou"] <= 1
+    assert m["nmi"] is None and m["cor_loc"] is None                       # no labels, no boxes
+
+
+@pytest.mark.slow
+def test_script_with_a_bad_variant_says_so_in_one_line(tmp_path):
+    from tests.conftest import run_experiment, tf_quiet_lines
+
+    proc = run_experiment(["with", "run_parameters.img_type_parameters.variant=colored"], tmp_path,
+                          script="multi_dsprites.py")
+    lines = tf_quiet_lines(proc.stderr)
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-3000:]
+    assert "colored_on_grayscale" in lines[0] and not (tmp_path / "runs" / "multi_dsprites" / "1").exists()
