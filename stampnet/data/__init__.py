@@ -72,7 +72,8 @@ LOADER_KEYS: dict[str, dict[str, Optional[str]]] = {}
 # img_type -> what its canvases carry
 CARRIES: dict[str, Carries] = {}
 
-# Kinds of a loader key checked before loading (None: the loader checks it itself, or a 2019 key it ignores).
+# Kinds of a loader key checked before loading (None: the loader checks it itself, or a 2019 key it ignores; a
+# tuple of strings: one of those choices).
 COUNT, FRACTION, FLAG, PATH = "count", "fraction", "flag", "path"
 _KIND_RULE = {COUNT: "an integer >= 1", FRACTION: "a number in [0, 1)", FLAG: "true or false", PATH: "a path"}
 _KIND_OK = {
@@ -90,7 +91,7 @@ MEMORY_SHARE = 0.8
 
 def register(img_type: str, keys: dict[str, Optional[str]], carries: Carries = Carries()):
     """Decorator: register a loader for ``img_type`` that reads the ``img_type_parameters`` ``keys``
-    ({name: COUNT | FRACTION | FLAG | PATH | None}) and whose canvases carry ``carries``."""
+    ({name: COUNT | FRACTION | FLAG | PATH | (choice, …) | None}) and whose canvases carry ``carries``."""
 
     def wrap(fn):
         LOADERS[img_type] = fn
@@ -125,7 +126,11 @@ def check_img_type_parameters(img_type: str, params: dict) -> None:
             fix = f"did you mean {near[0]}?" if near else f"img_type {img_type} reads {', '.join(sorted(known))}"
             raise ConfigError(f"unknown config key {name} for img_type {img_type}; {fix}")
         kind = known[key]
-        if kind is not None and value is not None and not _KIND_OK[kind](value):
+        if isinstance(kind, tuple) and value is not None and value not in kind:
+            near = difflib.get_close_matches(str(value), kind, n=1)
+            raise ConfigError(f"{name} must be one of {', '.join(kind)}, got {value!r}"
+                              + (f"; did you mean {near[0]!r}?" if near else ""))
+        if isinstance(kind, str) and value is not None and not _KIND_OK[kind](value):
             raise ConfigError(f"{name} must be {_KIND_RULE[kind]}, got {value!r}")
 
 
