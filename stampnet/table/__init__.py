@@ -1,6 +1,8 @@
 """The paper's Table from scratch: ``python -m stampnet.table``.
 
-For every row (Simple Shapes-1/-2, T-MNIST-1/-2, CT-MNIST-1/-2, pedestrian) and seed it trains the row's
+For every row (Simple Shapes-1/-2, T-MNIST-1/-2, CT-MNIST-1/-2, pedestrian; with ``--rows`` also the
+multi-object benchmarks Tetrominoes and Multi-dSprites, on look-alike sets unless ``--data DIR`` holds the
+official files) and seed it trains the row's
 experiment script with one named config (``--recipe``, default ``fast``) unless a finished run is there,
 resumes an interrupted one from its training state (``with resume_from=…``: the same numbers as an
 uninterrupted run), then measures the run as ``python -m stampnet.evaluate`` does (its test split, τ = 1e-4,
@@ -32,28 +34,81 @@ from pathlib import Path
 from typing import Optional
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MEASURES = (("cor_loc", "CorLoc"), ("iou", "IoU"), ("purity", "purity"))
+TABLE_MEASURES = ("cor_loc", "iou", "purity")        # the paper's Table
+BENCHMARK_MEASURES = ("ari_fg", "miou", "purity")    # the multi-object benchmarks (purity where labels exist)
+
+
+def columns(keys) -> tuple:
+    """((key, title), …) of measures declared in ``stampnet.metrics.MEASURES``."""
+    from stampnet.metrics import BY_KEY
+
+    return tuple((key, BY_KEY[key].title) for key in keys)
+
+
+MEASURES = columns(TABLE_MEASURES)
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A number another method's paper reports on a row's data set (the official files)."""
+    method: str
+    measure: str                                # a key of stampnet.metrics.MEASURES
+    value: float
+    sd: Optional[float]
+    source: str                                 # the paper and its table
 
 
 @dataclass(frozen=True)
 class Row:
-    name: str                                   # the experiment script, without .py
+    name: str                                   # the row's name (its results file)
     title: str
-    paper: tuple[float, float, float]           # the paper's Table: CorLoc, IoU, purity
+    paper: dict                                 # measure key -> the StampNet paper's value ({}: not in the paper)
     data: str = ""                              # "mnist": reads MNIST; "ct_mnist": its file is generated first
     budget: dict = field(default_factory=dict)  # recipe -> extra overrides (the CT-MNIST allowance)
+    measures: tuple = TABLE_MEASURES            # the row's columns
+    script: str = ""                            # the experiment script without .py (default: the name)
+    overrides: tuple = ()                       # `with` overrides of every run of the row (a variant)
+    official: str = ""                          # the official file's name, read from --data DIR when there
+    reported: tuple = ()                        # Reported numbers of other methods
+
+    @property
+    def experiment(self) -> str:
+        return self.script or self.name
 
 
+_SA = "Locatello et al. 2020 (Slot Attention), Table 1"
 ROWS = (
-    Row("simple_shapes_1", "Simple Shapes-1", (0.9999, 0.9718, 0.9928)),
-    Row("simple_shapes_2", "Simple Shapes-2", (0.9828, 0.9500, 0.9564)),
-    Row("t_mnist_1", "T-MNIST-1", (0.9983, 0.8925, 0.7891), "mnist"),
-    Row("t_mnist_2", "T-MNIST-2", (0.9729, 0.8537, 0.5277), "mnist"),
-    Row("ct_mnist_1", "CT-MNIST-1", (0.9972, 0.8912, 0.8113), "ct_mnist", {"fast": ("run_parameters.epochs=240",)}),
-    Row("ct_mnist_2", "CT-MNIST-2", (0.9545, 0.8394, 0.6149), "ct_mnist", {"fast": ("run_parameters.epochs=240",)}),
-    Row("pedestrian", "Pedestrian", (0.7816, 0.6308, 0.9597)),
+    Row("simple_shapes_1", "Simple Shapes-1", {"cor_loc": 0.9999, "iou": 0.9718, "purity": 0.9928}),
+    Row("simple_shapes_2", "Simple Shapes-2", {"cor_loc": 0.9828, "iou": 0.9500, "purity": 0.9564}),
+    Row("t_mnist_1", "T-MNIST-1", {"cor_loc": 0.9983, "iou": 0.8925, "purity": 0.7891}, "mnist"),
+    Row("t_mnist_2", "T-MNIST-2", {"cor_loc": 0.9729, "iou": 0.8537, "purity": 0.5277}, "mnist"),
+    Row("ct_mnist_1", "CT-MNIST-1", {"cor_loc": 0.9972, "iou": 0.8912, "purity": 0.8113}, "ct_mnist",
+        {"fast": ("run_parameters.epochs=240",)}),
+    Row("ct_mnist_2", "CT-MNIST-2", {"cor_loc": 0.9545, "iou": 0.8394, "purity": 0.6149}, "ct_mnist",
+        {"fast": ("run_parameters.epochs=240",)}),
+    Row("pedestrian", "Pedestrian", {"cor_loc": 0.7816, "iou": 0.6308, "purity": 0.9597}),
 )
-BY_NAME = {row.name: row for row in ROWS}
+# DeepMind's multi-object benchmarks: not in the StampNet paper; beside what other methods report on them.
+BENCHMARKS = (
+    Row("tetrominoes", "Tetrominoes", {}, measures=BENCHMARK_MEASURES, official="tetrominoes_train.tfrecords",
+        reported=(Reported("Slot Attention", "ari_fg", 0.995, 0.002, _SA),
+                  Reported("IODINE", "ari_fg", 0.992, 0.004, _SA))),
+    Row("multi_dsprites-binarized", "Multi-dSprites binarized", {}, measures=BENCHMARK_MEASURES,
+        script="multi_dsprites", overrides=("run_parameters.img_type_parameters.variant=binarized",),
+        official="multi_dsprites_binarized.tfrecords"),
+    Row("multi_dsprites-colored_on_grayscale", "Multi-dSprites coloured on greyscale", {},
+        measures=BENCHMARK_MEASURES, script="multi_dsprites",
+        overrides=("run_parameters.img_type_parameters.variant=colored_on_grayscale",
+                   "layer_parameters.input_parameters.img_channels=3",
+                   "layer_parameters.decoder_parameters.stamps_per_canvas=5",
+                   "layer_parameters.decoder_parameters.background=True"),
+        official="multi_dsprites_colored_on_grayscale.tfrecords",
+        reported=(Reported("Slot Attention", "ari_fg", 0.913, 0.003, _SA),
+                  Reported("IODINE", "ari_fg", 0.767, 0.056, _SA),
+                  Reported("MONet", "ari_fg", 0.904, 0.008, _SA))),
+)
+ALL_ROWS = ROWS + BENCHMARKS
+BY_NAME = {row.name: row for row in ALL_ROWS}
 
 
 @dataclass(frozen=True)
@@ -68,6 +123,7 @@ class Job:
     mnist: Optional[str] = None
     limit: Optional[int] = None
     force: bool = False
+    data: Optional[Path] = None  # --data DIR: the official files of the benchmark rows
 
     @property
     def label(self) -> str:
