@@ -6,7 +6,8 @@ renderer of KIND makes of ARG and keeps the rest of the document. The kinds of :
 - ``record: results/docs/NAME.csv``: the CSV file as a markdown table (the header row names the columns, cells
   verbatim);
 - ``roofline: results/bench/NAME.json``: the table of a ``python -m stampnet.bench.roofline --save`` record;
-- ``results: RECIPE``: the README's results block from ``results/RECIPE/`` and ``results/2019/``.
+- ``results: RECIPE``: the README's results block from ``results/RECIPE/`` and ``results/2019/``;
+- ``benchmarks: RECIPE``: the README's multi-object benchmarks block from ``results/RECIPE/``.
 
 ``python -m stampnet.table --render`` renders every block of README.md and docs/*.md.
 """
@@ -115,7 +116,13 @@ def renderers(root: Path, results: Optional[Path] = None) -> dict[str, Callable[
 
         return readme_block(results, recipe, old)
 
-    return {"record": lambda arg, old: csv_table(Path(root) / arg), "roofline": roofline, "results": results_block}
+    def benchmarks(recipe: str, old: str) -> str:
+        from stampnet.table.render import benchmarks_block
+
+        return benchmarks_block(results, recipe)
+
+    return {"record": lambda arg, old: csv_table(Path(root) / arg), "roofline": roofline, "results": results_block,
+            "benchmarks": benchmarks}
 
 
 def documents(root: Path) -> list[Path]:

@@ -71,6 +71,8 @@ LOADERS: dict[str, Callable[..., Splits]] = {}
 LOADER_KEYS: dict[str, dict[str, Optional[str]]] = {}
 # img_type -> what its canvases carry
 CARRIES: dict[str, Carries] = {}
+# img_type -> note(run_parameters) -> a few words on where a run's data came from, or None (results files)
+NOTES: dict[str, Callable[[dict], Optional[str]]] = {}
 
 # Kinds of a loader key checked before loading (None: the loader checks it itself, or a 2019 key it ignores; a
 # tuple of strings: one of those choices).
@@ -89,17 +91,26 @@ COMMON_KEYS = {"test_size": COUNT}
 MEMORY_SHARE = 0.8
 
 
-def register(img_type: str, keys: dict[str, Optional[str]], carries: Carries = Carries()):
+def register(img_type: str, keys: dict[str, Optional[str]], carries: Carries = Carries(), note=None):
     """Decorator: register a loader for ``img_type`` that reads the ``img_type_parameters`` ``keys``
-    ({name: COUNT | FRACTION | FLAG | PATH | (choice, …) | None}) and whose canvases carry ``carries``."""
+    ({name: COUNT | FRACTION | FLAG | PATH | (choice, …) | None}) and whose canvases carry ``carries``;
+    ``note(run_parameters)`` says in a few words where a run's data came from (None: nothing to say)."""
 
     def wrap(fn):
         LOADERS[img_type] = fn
         LOADER_KEYS[img_type] = dict(keys)
         CARRIES[img_type] = carries
+        NOTES[img_type] = note or (lambda run_parameters: None)
         return fn
 
     return wrap
+
+
+def data_note(run_parameters: dict) -> Optional[str]:
+    """Where a run's data came from, in the data set's own words (a look-alike or synthetic set, the official
+    file, an MNIST subset), or None."""
+    _import_loaders()
+    return NOTES.get(run_parameters["img_type"], lambda rp: None)(run_parameters)
 
 
 def carries(img_type: str) -> Carries:

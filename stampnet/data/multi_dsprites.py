@@ -38,7 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stampnet.data import COUNT, PATH, Carries, Splits, register
-from stampnet.data.multi_object import Schema, load
+from stampnet.data.multi_object import Schema, load, note
 
 SIZE = 64
 # variant -> (channels, entities including the background, (fewest, most) sprites per scene)
@@ -132,7 +132,7 @@ def generate(n: int, rng: np.random.Generator, variant: str = DEFAULT_VARIANT) -
 
 @register("multi_dsprites", {"data_path": PATH, "variant": tuple(VARIANTS), "train_size": COUNT,
                              "test_size": COUNT, "shape_size": COUNT},
-          Carries(labels=False, boxes=False, masks=True, colour=True, background=True))
+          Carries(labels=False, boxes=False, masks=True, colour=True, background=True), note=note)
 def load_multi_dsprites(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """Multi-dSprites canvases of ``variant``: the official file at ``data_path``, else look-alikes (module
     docstring); masks only, as the number of objects varies."""

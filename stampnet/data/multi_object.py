@@ -142,6 +142,12 @@ def canvases(scenes: dict, label_of: Optional[Callable[[dict], np.ndarray]], sha
     return Canvases(images, labels, coords, masks=seg)
 
 
+def note(run_parameters: dict) -> str:
+    """Where a run's scenes came from: the official file by name, or the look-alike generator."""
+    path = (run_parameters.get("img_type_parameters") or {}).get("data_path")
+    return f"official file {Path(path).name}" if path else "look-alike set generated here, not the official images"
+
+
 def load(schema: Schema, generate: Callable[[int, np.random.Generator], dict], label_of, params: dict,
          input_parameters: dict, run_parameters: dict, seed, n_objects: Optional[int], shape_size: int) -> Splits:
     """A multi-object set's splits: from the official file at ``data_path`` when one is set (first

@@ -174,6 +174,9 @@ def _archives(root: Path) -> list[Path]:
     return [root.with_name(root.name + ".tar.gz"), root.parent / "pedestrian.tar.gz"]
 
 
+SYNTHETIC_NOTE = "synthetic overhead set, the 2019 recordings not being public"
+
+
 def ensure_data(img_type_parameters: dict) -> Path:
     """The data folder, extracting an archive or generating the synthetic set first when needed."""
     p = img_type_parameters
@@ -202,7 +205,9 @@ def ensure_data(img_type_parameters: dict) -> Path:
 
 @register("pedestrian", {"data_path": PATH, "shuffle": FLAG, "resize": None, "shape_size": COUNT,
                          "synthetic_if_missing": FLAG, "synthetic_n": COUNT},  # resize: 2019, unused
-          Carries(labels=False, one_target=True))
+          Carries(labels=False, one_target=True),
+          note=lambda rp: SYNTHETIC_NOTE if (Path((rp.get("img_type_parameters") or {}).get("data_path")
+                                                  or DEFAULT_PATH).expanduser() / SYNTHETIC_INFO).is_file() else None)
 def load_pedestrian(img_type_parameters: dict, input_parameters: dict, run_parameters: dict,
                     seed: int) -> Splits:
     """The pedestrian crops: first 80% train, last 20% test, each optionally shuffled with the run's seed."""

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stampnet.data import COUNT, PATH, Carries, Splits, register
-from stampnet.data.multi_object import Schema, load
+from stampnet.data.multi_object import Schema, load, note
 
 SCHEMA = Schema("tetrominoes", size=35, channels=3, entities=4,
                 factor_shapes={"x": (), "y": (), "shape": (), "color": (3,), "visibility": ()})
@@ -101,7 +101,7 @@ def labels(scenes: dict) -> np.ndarray:
 
 
 @register("tetrominoes", {"data_path": PATH, "train_size": COUNT, "test_size": COUNT, "shape_size": COUNT},
-          Carries(masks=True, colour=True))
+          Carries(masks=True, colour=True), note=note)
 def load_tetrominoes(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """Tetrominoes canvases: the official file at ``data_path``, else look-alikes (module docstring)."""
     p = img_type_parameters or {}

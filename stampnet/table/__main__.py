@@ -12,20 +12,26 @@ from typing import Optional
 
 from stampnet import ConfigError
 from stampnet import table
-from stampnet.table import BY_NAME, REPO_ROOT, ROWS, Job, Row, log, recipe_folder
+from stampnet.table import ALL_ROWS, BENCHMARKS, BY_NAME, REPO_ROOT, ROWS, Job, Row, log, recipe_folder
 from stampnet.table.render import load_records, read_pretrained, write_table
 from stampnet.table.run import measure_2019, run_cluster, run_local
 
 
 def parse_rows(text: str) -> list[Row]:
+    """Row names, comma-separated: a row, a group of rows by its first part (``multi_dsprites``: every
+    variant), ``all`` (the paper's Table) or ``benchmarks`` (the multi-object benchmarks)."""
     if text == "all":
         return list(ROWS)
+    if text == "benchmarks":
+        return list(BENCHMARKS)
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in BY_NAME]
+    group = lambda n: [row for row in ALL_ROWS if row.name == n or row.name.startswith(n + "-")]
+    unknown = [n for n in names if not group(n)]
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown row(s) {', '.join(unknown) or repr(text)}; choose from "
-                                         f"{', '.join(BY_NAME)} (comma-separated) or all")
-    return [BY_NAME[n] for n in names]
+                                         f"{', '.join(BY_NAME)} (comma-separated), all or benchmarks")
+    chosen = {row.name: row for n in names for row in group(n)}
+    return list(chosen.values())
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -70,7 +76,12 @@ def main(argv=None) -> int:
                         help="named config of every row: fast (default), cpu, quick (a smoke run), or none for "
                              "the 2019 schedule")
     parser.add_argument("--rows", type=parse_rows, default=list(ROWS), metavar="R1,R2|all",
-                        help=f"rows to run (default all: {', '.join(BY_NAME)})")
+                        help=f"rows to run (default all, the paper's Table; benchmarks: the multi-object ones; "
+                             f"rows: {', '.join(BY_NAME)})")
+    parser.add_argument("--data", type=Path, metavar="DIR",
+                        help="a folder with the official multi-object files (tetrominoes_train.tfrecords, "
+                             "multi_dsprites_<variant>.tfrecords): the benchmark rows train and measure on them "
+                             "instead of look-alike sets")
     parser.add_argument("--seeds", type=parse_seeds, default=[0], metavar="0,1,2",
                         help="seed indices (0: the script's seed; N: that seed + N); default 0")
     parser.add_argument("--runs", type=Path, default=Path(os.environ.get("STAMPNET_RUNS", "runs")),
@@ -122,8 +133,10 @@ def main(argv=None) -> int:
         return 0
     mnist = str(Path(args.mnist).resolve()) if args.mnist else None
     runs = args.runs.resolve() / recipe
+    if args.data is not None and not args.data.is_dir():
+        parser.error(f"--data {args.data} is not a folder; give the folder that holds the official files")
     jobs = [Job(row, s, args.recipe, runs / f"seed{s}" if s else runs, results, tuple(args.overrides), mnist,
-                args.limit, args.force) for row in args.rows for s in args.seeds]
+                args.limit, args.force, args.data) for row in args.rows for s in args.seeds]
     log(f"{len(jobs)} row(s) × seed(s) with recipe {recipe}; runs in {runs}, results in {results}")
     jobs = [] if args.only_2019 else jobs
     try:  # what the table reads and writes, checked before it trains (README's markers for the next --render)

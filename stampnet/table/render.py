@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Optional
 
 from stampnet import ConfigError
-from stampnet.table import BY_NAME, MEASURES, ROWS
+from stampnet.table import ALL_ROWS, BENCHMARK_MEASURES, BENCHMARKS, BY_NAME, MEASURES, ROWS, TABLE_MEASURES, columns
+
+KEYS = tuple(dict.fromkeys(TABLE_MEASURES + BENCHMARK_MEASURES))   # every measure a row of ours has a column for
 
 FULL_TEST = 10_000  # the test canvases of the 2019 test splits: README marks rows measured on another number
 
@@ -45,7 +47,7 @@ def _ms(line: dict, key: str) -> str:
 NUMBER, COUNT, TEXT = "a number or null", "an integer >= 0", "a string or null"
 # What the Table, its CSV and README's block read of a results file (dotted keys; "?" marks an optional one).
 OURS = {"row": "row", "test_canvases": COUNT, "seed_index?": COUNT, "data?": TEXT,
-        **{f"measures.{key}": NUMBER for key, _ in MEASURES}, "measures.nmi?": NUMBER, "measures.acc?": NUMBER,
+        **{f"measures.{key}?": NUMBER for key in KEYS}, "measures.nmi?": NUMBER, "measures.acc?": NUMBER,
         "kmeans": "an object", **{f"kmeans.{kind}.{key}?": NUMBER for kind in ("objects", "canvases")
                                   for key in ("nmi", "acc", "purity")},
         "provenance.training_canvases": COUNT, "provenance.train_wall_s": NUMBER,
@@ -107,7 +109,7 @@ def load_records(results: Path) -> dict[str, list[dict]]:
             raise ConfigError(f"{path} holds the results of {record['row']} seed index "
                               f"{record.get('seed_index', 0)}, not those its name says; rename or delete it")
         found.setdefault(record["row"], []).append(record)
-    return {row.name: found[row.name] for row in ROWS if row.name in found}
+    return {row.name: found[row.name] for row in ALL_ROWS if row.name in found}
 
 
 def read_pretrained(results_root: Path) -> dict[str, dict]:
@@ -123,10 +125,11 @@ def table_rows(records: dict[str, list[dict]], pretrained: dict[str, dict]) -> l
     for name, recs in records.items():
         row = BY_NAME[name]
         line = {"row": name, "title": row.title, "seeds": len(recs)}
-        for (key, _), paper in zip(MEASURES, row.paper):
+        for key in KEYS:
+            paper = row.paper.get(key)
             mean, sd = _mean_sd([r["measures"].get(key) for r in recs])
             line.update({key: mean, f"{key}_sd": sd, f"paper_{key}": paper,
-                         f"delta_{key}": None if mean is None else mean - paper,
+                         f"delta_{key}": None if mean is None or paper is None else mean - paper,
                          f"weights2019_{key}": (pretrained.get(name) or {}).get("measures", {}).get(key)})
         for key in ("nmi", "acc"):
             line[key] = _mean_sd([r["measures"].get(key) for r in recs])[0]
@@ -143,6 +146,34 @@ def table_rows(records: dict[str, list[dict]], pretrained: dict[str, dict]) -> l
 
 
 def markdown(lines: list[dict], recipe: str) -> str:
+    """table.md: the paper's Table, then the multi-object benchmarks (where measured)."""
+    table = [line for line in lines if line["row"] in {row.name for row in ROWS}]
+    bench = [line for line in lines if line["row"] in {row.name for row in BENCHMARKS}]
+    return (paper_table(table, recipe) if table else "") + ("\n" + benchmark_table(bench) if bench else "")
+
+
+def benchmark_table(lines: list[dict]) -> str:
+    """The multi-object benchmarks: ours (ARI-FG, mIoU, purity) beside what other methods' papers report."""
+    titles = " / ".join(t for _, t in columns(BENCHMARK_MEASURES))
+    head = [f"| benchmark | data | seeds | ours {titles} | reported ARI-FG (official files) | training canvases | "
+            "training time | test canvases |", "|---|---|---|---|---|---|---|---|"]
+    body = []
+    for line in lines:
+        row = BY_NAME[line["row"]]
+        ours = " / ".join(_ms(line, k) for k in BENCHMARK_MEASURES)
+        reported = "; ".join(f"{r.method} {r.value:.3f}" + (f" ± {r.sd:.3f}" if r.sd is not None else "")
+                             for r in row.reported) or "—"
+        body.append(f"| {row.title} | {line['data'] or '—'} | {line['seeds']} | {ours} | {reported} | "
+                    f"{line['training_canvases']:,} | {duration(line['train_wall_s'])} | {line['test_canvases']:,} |")
+    sources = sorted({r.source for row in BENCHMARKS for r in row.reported})
+    notes = ("\nARI-FG: the adjusted Rand index of the slots' masks over the true objects' pixels (DeepMind's "
+             "`segmentation_metrics.py`), on the test canvases named; each pixel belongs to the slot that draws "
+             "the most ink there. Rows on a look-alike set are not comparable number for number with the reported "
+             f"ones, which are on the official files (sources: {'; '.join(sources)}).\n")
+    return "\n".join(head + body) + "\n" + notes
+
+
+def paper_table(lines: list[dict], recipe: str) -> str:
     head = ("| row | seeds | ours CorLoc / IoU / purity | paper | 2019 weights here | ours − paper | ours NMI / acc | "
             "k-means on true crops NMI / acc / purity | k-means on canvases NMI / acc / purity | training canvases | "
             "training time | test canvases |")
@@ -171,9 +202,9 @@ def markdown(lines: list[dict], recipe: str) -> str:
     return "\n".join([head, rule, *body]) + "\n" + notes
 
 
-CSV_COLUMNS = ("row", "seeds", "cor_loc", "cor_loc_sd", "iou", "iou_sd", "purity", "purity_sd", "nmi", "acc",
-               "paper_cor_loc", "paper_iou", "paper_purity", "weights2019_cor_loc", "weights2019_iou",
-               "weights2019_purity", "delta_cor_loc", "delta_iou", "delta_purity", "kmeans_objects_nmi",
+CSV_COLUMNS = ("row", "seeds", *(f"{k}{s}" for k in KEYS for s in ("", "_sd")), "nmi", "acc",
+               *(f"paper_{k}" for k in TABLE_MEASURES), *(f"weights2019_{k}" for k in TABLE_MEASURES),
+               *(f"delta_{k}" for k in TABLE_MEASURES), "kmeans_objects_nmi",
                "kmeans_objects_acc", "kmeans_objects_purity", "kmeans_canvases_nmi", "kmeans_canvases_acc",
                "kmeans_canvases_purity", "training_canvases", "train_wall_s", "canvases_per_s", "test_canvases",
                "cpu", "data")
@@ -194,6 +225,7 @@ def table_figure(lines: list[dict], path: Path) -> None:
 
     from stampnet.figures import _new_figure, _save
 
+    lines = [line for line in lines if line["row"] in {row.name for row in ROWS}]
     fig = _new_figure(3.2 * len(MEASURES), 3.4)
     x = np.arange(len(lines))
     for i, (key, label) in enumerate(MEASURES):
@@ -246,7 +278,7 @@ def readme_block(results_root: Path, recipe: str, present: str = "") -> str:
     ours = {line["row"]: line for line in table_rows(load_records(results_root / recipe), pretrained)}
     lines = ["| experiment | measured on | CorLoc | IoU | purity |", "|---|---|---|---|---|"]
     for row in ROWS:
-        lines.append(f"| {row.title} | paper | " + " | ".join(fmt(v) for v in row.paper) + " |")
+        lines.append(f"| {row.title} | paper | " + " | ".join(fmt(row.paper.get(k)) for k, _ in MEASURES) + " |")
         old = pretrained[row.name]
         if "measures" in old:
             n = f", {old['test_canvases']:,} test canvases" if old["test_canvases"] != FULL_TEST else ""
@@ -268,3 +300,28 @@ def readme_block(results_root: Path, recipe: str, present: str = "") -> str:
                           f"{'; '.join(lost)}): their results files are not there; give --results the folder "
                           "that holds them (or delete those lines of the page first to drop them on purpose)")
     return block
+
+
+def benchmarks_block(results_root: Path, recipe: str) -> str:
+    """The README's benchmarks block: per multi-object benchmark ours (ARI-FG, mIoU, purity) and, beside it,
+    what other methods report on the official files."""
+    ours = {line["row"]: line for line in table_rows(load_records(results_root / recipe), {})}
+    titles = " | ".join(t for _, t in columns(BENCHMARK_MEASURES))
+    lines = [f"| benchmark | measured on | {titles} |", "|---|---|" + "---|" * len(BENCHMARK_MEASURES)]
+    for row in BENCHMARKS:
+        first = True
+        for r in row.reported:
+            cells = [f"{r.value:.3f} ± {r.sd:.3f}" if k == r.measure else "" for k in BENCHMARK_MEASURES]
+            lines.append(f"| {row.title if first else ''} | {r.method}, official files ({r.source}) | "
+                         + " | ".join(cells) + " |")
+            first = False
+        line = ours.get(row.name)
+        head = row.title if first else ""
+        if line:
+            seeds = f", {line['seeds']} seeds" if line["seeds"] > 1 else ""
+            lines.append(f"| {head} | StampNet trained here, `{recipe}` ({line['training_canvases'] / 1e6:.2f} M "
+                         f"canvases{seeds}; {line['data']}; {line['test_canvases']:,} test canvases) | "
+                         + " | ".join(_ms(line, k) for k in BENCHMARK_MEASURES) + " |")
+        else:
+            lines.append(f"| {head} | StampNet trained here, `{recipe}` | not yet |" + " |" * (len(BENCHMARK_MEASURES) - 1))
+    return "\n".join(lines)

@@ -3,6 +3,7 @@ process or as Ray tasks."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import socket
@@ -22,7 +23,7 @@ except ImportError:  # not POSIX: no row locks, Sacred's heartbeat alone tells a
 from stampnet import ConfigError
 from stampnet.bench.machine import cpu_name
 from stampnet.runs import is_finished, is_live, read_json, resumable, run_chain, run_folders, timestamp
-from stampnet.table import BY_NAME, MEASURES, REPO_ROOT, Job, Row, log, recipe_folder
+from stampnet.table import BY_NAME, REPO_ROOT, Job, Row, columns, log, recipe_folder
 from stampnet.table.render import duration, fmt, read_record
 
 CLUSTER_TIMEOUT_S = 10  # how long --cluster ADDRESS may take to answer before the table gives up
@@ -39,8 +40,19 @@ def script_seed(script: Path) -> int:
     raise ConfigError(f"{script} sets no seed in its config; add \"seed\": <int> to it")
 
 
+def official_file(job: Job) -> Optional[Path]:
+    """The official file of a benchmark row in ``--data DIR``, when it is there."""
+    if not (job.data and job.row.official):
+        return None
+    path = Path(job.data).expanduser() / job.row.official
+    return path if path.is_file() else None
+
+
 def data_overrides(job: Job) -> list[str]:
-    return [f"run_parameters.mnist_path={job.mnist}"] if job.mnist and job.row.data == "mnist" else []
+    if job.mnist and job.row.data == "mnist":
+        return [f"run_parameters.mnist_path={job.mnist}"]
+    official = official_file(job)
+    return [f"run_parameters.img_type_parameters.data_path={official.resolve()}"] if official else []
 
 
 def ensure_data(job: Job) -> None:
@@ -58,12 +70,13 @@ def ensure_data(job: Job) -> None:
 
 
 def train_command(job: Job, resume: Optional[Path]) -> list[str]:
-    script = REPO_ROOT / f"{job.row.name}.py"
+    script = REPO_ROOT / f"{job.row.experiment}.py"
     words = [sys.executable, str(script), "with"]
     if resume is not None:
         return words + [f"resume_from={resume}"]  # the stored config carries the recipe and every override
     words += [job.recipe] if job.recipe else []
-    words += list(job.row.budget.get(job.recipe, ())) + data_overrides(job) + list(job.overrides)
+    words += list(job.row.budget.get(job.recipe, ())) + list(job.row.overrides) + data_overrides(job)
+    words += list(job.overrides)
     if job.seed_index:
         words.append(f"seed={script_seed(script) + job.seed_index}")
     return words
@@ -182,7 +195,8 @@ def measure_row(job: Job, run: Path) -> dict:
     record = {
         "row": job.row.name, "title": job.row.title, "recipe": recipe_folder(job.recipe),
         "seed_index": job.seed_index, "seed": cfg["seed"],
-        "paper": dict(zip((k for k, _ in MEASURES), job.row.paper)),
+        "paper": dict(job.row.paper),
+        "reported": [dataclasses.asdict(r) for r in job.row.reported],
         **measured, "limit": job.limit,
         "data": data_note(cfg),
         "provenance": {**provenance(run, cfg),
@@ -212,27 +226,22 @@ def _flat(tree: dict, prefix: str = ""):
 
 
 def data_note(cfg: dict) -> Optional[str]:
-    rp = cfg["run_parameters"]
-    if rp["img_type"] == "pedestrian":
-        from stampnet.data.pedestrian import DEFAULT_PATH
+    """Where the run's data came from, as its data set says (``stampnet.data.data_note``)."""
+    from stampnet.data import data_note as note
 
-        folder = Path(rp["img_type_parameters"].get("data_path") or DEFAULT_PATH)
-        synthetic = (folder if folder.is_absolute() else REPO_ROOT / folder) / "synthetic.json"
-        return "synthetic overhead set, the 2019 recordings not being public" if synthetic.is_file() else None
-    if rp.get("mnist_path"):
-        return f"MNIST from {Path(rp['mnist_path']).name}"
-    return None
+    return note(cfg["run_parameters"])
 
 
 def summary(record: dict) -> str:
-    m, p = record["measures"], dict(zip((k for k, _ in MEASURES), BY_NAME[record["row"]].paper))
-    ours = " / ".join(fmt(m.get(k)) for k, _ in MEASURES)
-    paper = " / ".join(fmt(p[k]) for k, _ in MEASURES)
+    row = BY_NAME[record["row"]]
+    m, p = record["measures"], row.paper
+    cols = columns(row.measures)
+    ours = " / ".join(fmt(m.get(k)) for k, _ in cols)
+    paper = f" (paper {' / '.join(fmt(p.get(k)) for k, _ in cols)})" if p else ""
     prov = record["provenance"]
     seed = record.get("seed_index")
-    return (f"{record['row']}{'-seed%d' % seed if seed else ''}: CorLoc / IoU / "
-            f"purity {ours} (paper {paper}); {prov['training_canvases']:,} canvases, "
-            f"{duration(prov['train_wall_s'])} of training")
+    return (f"{record['row']}{'-seed%d' % seed if seed else ''}: {' / '.join(t for _, t in cols)} "
+            f"{ours}{paper}; {prov['training_canvases']:,} canvases, {duration(prov['train_wall_s'])} of training")
 
 
 def measure_2019(row: Row, results: Path, mnist: Optional[str], limit: Optional[int]) -> Optional[dict]:
