@@ -130,6 +130,17 @@ class Job:
         return self.row.name + (f"-seed{self.seed_index}" if self.seed_index else "")
 
     @property
+    def runs_root(self) -> Path:
+        """STAMPNET_RUNS of the row's training: ``runs``, or ``runs/<row>`` for a row that shares its script with
+        others (a variant), so that each row's runs are its own."""
+        return self.runs if self.row.experiment == self.row.name else self.runs / self.row.name
+
+    @property
+    def run_folder(self) -> Path:
+        """Where the row's runs are: ``<runs_root>/<script>``."""
+        return self.runs_root / self.row.experiment
+
+    @property
     def result_file(self) -> Path:
         return self.results / f"{self.label}.json"
 

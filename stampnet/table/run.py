@@ -95,7 +95,7 @@ def _die_with_parent() -> None:
 def train_row(job: Job) -> Optional[Path]:
     """Train (or resume, or adopt) the run of ``job``; returns its finished run folder, or None when another
     process is training it now."""
-    folder = job.runs / job.row.name
+    folder = job.run_folder
     runs = run_folders(folder)
     if not job.force:
         done = [r for r in runs if is_finished(r)]
@@ -111,7 +111,7 @@ def train_row(job: Job) -> Optional[Path]:
     command = train_command(job, resume)
     what = f"resuming {resume}" if resume else "training a new run"
     log(f"{job.label}: {what}: {' '.join(Path(command[1]).name if i == 1 else w for i, w in enumerate(command) if i)}")
-    env = {**os.environ, "STAMPNET_RUNS": str(job.runs)}
+    env = {**os.environ, "STAMPNET_RUNS": str(job.runs_root)}
     returncode = subprocess.run(command, cwd=REPO_ROOT, env=env, preexec_fn=_die_with_parent).returncode
     if returncode == BAD_INPUT:
         raise ConfigError(f"training {job.label} refused its config or data (its `error:` line above says which "
