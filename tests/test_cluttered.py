@@ -11,7 +11,7 @@ import pytest
 import generate_cluttered_mnist as cli
 from conftest import REPO_ROOT, require_shared
 from stampnet import ConfigError
-from stampnet.data.cluttered import (KEYS, META_KEYS, TRAIN_CANVASES_2019, _plan, cluttered_canvases,
+from stampnet.data.cluttered import (KEYS, MASK_KEYS, META_KEYS, TRAIN_CANVASES_2019, _plan, cluttered_canvases,
                                      default_file_name, generate_cluttered_mnist, load_ct_mnist, read_cluttered,
                                      save_npz_atomic, split_seeds)
 from test_data_mnist import fake_digits
@@ -143,7 +143,7 @@ def test_cli_tiny(tiny_mnist, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted([default_file_name(1), default_file_name(2)])
     for n_digits in (1, 2):
         with np.load(out / default_file_name(n_digits)) as f:
-            assert sorted(f.files) == sorted(KEYS + META_KEYS)
+            assert sorted(f.files) == sorted(KEYS + META_KEYS + MASK_KEYS)
             assert f["x_train"].shape == (20, 100, 100) and f["x_test"].shape == (10, 100, 100)
             check_canvases(f["x_train"], f["y_train"], f["x_train_coords"], xtr, ytr, n_digits)
             check_canvases(f["x_test"], f["y_test"], f["x_test_coords"], xte, yte, n_digits)
@@ -200,7 +200,7 @@ def test_files_with_and_without_metadata_load(tiny_mnist, tmp_path):
     old = save_npz_atomic(tmp_path / "old.npz", {k: arrays[k] for k in KEYS})
     a, b = (load_ct_mnist({"data_path": str(f), "train_size": 6}, INP, RUN, 0) for f in (new, old))
     assert np.array_equal(a.train.images, b.train.images) and np.array_equal(a.test.coords, b.test.coords)
-    assert sorted(read_cluttered(new)) == sorted(KEYS)
+    assert sorted(read_cluttered(new)) == sorted(KEYS + MASK_KEYS)
 
 
 def test_generator_checks_the_digit_arrays_it_is_given(tiny_mnist):
@@ -371,3 +371,25 @@ def test_npz_is_standard(ct_file):
         assert sorted(zf.namelist()) == sorted(f"{k}.npy" for k in arrays)
     with np.load(path) as f:
         assert f["x_train"].dtype == np.uint8 and f["y_train"].dtype == np.int64
+
+
+def test_the_test_split_carries_the_digits_masks():
+    """The test canvases' true segmentation: each digit's own ink pixels, the clutter background."""
+    from stampnet.data.cluttered import generate_cluttered_mnist
+
+    rng = np.random.default_rng(0)
+    digits = (rng.random((30, 28, 28)) > 0.7).astype(np.uint8) * 255
+    labels = np.arange(30) % 10
+    out = generate_cluttered_mnist(((digits, labels), (digits, labels)), n_digits=2, seed=1, n_train=10,
+                                   n_test=12)
+    masks, images, coords = out["masks_test"], out["x_test"], out["x_test_coords"]
+    assert masks.shape == images.shape and set(np.unique(masks)) <= {0, 1, 2}
+    assert (images[masks > 0] == 1).all()                     # a digit pixel is ink
+    assert ((images == 1) & (masks == 0)).any()                # clutter is ink left as background
+    for i in range(12):
+        for j in range(2):
+            y, x = coords[i, j]
+            inside = np.zeros(masks[i].shape, bool)
+            inside[y:y + 28, x:x + 28] = True
+            assert not ((masks[i] == j + 1) & ~inside).any()  # a digit's mask stays in its box
+    assert "masks_train" not in out

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from stampnet import ConfigError
-from stampnet.data import COUNT, PATH, Canvases, Splits, check_memory, register
+from stampnet.data import COUNT, PATH, Canvases, Carries, Splits, check_memory, register
 from stampnet.data.mnist import check_mnist, require_training_digits
 from stampnet.data.shapes import default_train_size, int_param
 
@@ -49,6 +49,7 @@ DATA_DIR = REPO_ROOT / "data" / "cluttered_mnist"
 DEFAULT_SEEDS = {1: 43, 2: 42}  # the 2019 seeds of 8x8-clutter-8-times / 2-shape-8x8-clutter-8-times
 TRAIN_CANVASES_2019 = 60_000  # the 2019 files' training canvases (one per digit of the full MNIST)
 KEYS = ("x_train", "y_train", "x_test", "y_test", "x_train_coords", "x_test_coords")
+MASK_KEYS = ("masks_test",)  # the test digits' true segmentation (:func:`digit_masks`); older files lack it
 META_KEYS = ("n_distinct_train", "n_distinct_test", "mnist_source", "mnist_train_digits", "mnist_test_digits",
              "mnist_train_sha256", "mnist_test_sha256")
 HOW_TO_MAKE = ("run `python generate_cluttered_mnist.py` (it gets MNIST through keras.datasets; offline, add "
@@ -87,6 +88,20 @@ def cluttered_canvases(digits: np.ndarray, labels: np.ndarray, n_canvases: int, 
     int64 upper-left (y, x). ``progress``: a tqdm description, or None for no bar.
     """
     return _canvases(digits, labels, n_canvases, seed, n_digits, canvas, n_clutter, clutter_size, progress)[:3]
+
+
+def digit_masks(images: np.ndarray, digits: np.ndarray, digit_idx: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """The true segmentation of CT-MNIST canvases: each digit's own pixels (j + 1 for the j-th digit, the first
+    where two overlap), 0 elsewhere: the clutter is background, as the digits are the objects. images (n, H, W),
+    digits (N, h, h), digit_idx (n, n_digits), coords (n, n_digits, 2); (n, H, W) uint8."""
+    masks = np.zeros(images.shape, np.uint8)
+    h = digits.shape[1]
+    ink = digits > 0
+    for i in range(len(images)):
+        for j in range(digit_idx.shape[1] - 1, -1, -1):          # the first digit drawn last: it wins overlaps
+            y, x = coords[i, j]
+            masks[i, y:y + h, x:x + h][ink[digit_idx[i, j]]] = j + 1
+    return masks
 
 
 def _plan(n: int, n_canvases: int, seed: int, n_digits: int, n_clutter: int):
@@ -200,6 +215,8 @@ def generate_cluttered_mnist(mnist, n_digits: int, seed: int | None = None,
             x, y, n, s, n_digits, canvas, n_clutter, clutter_size, f"{n_digits}-digit {split}" if progress else None)
         out[f"x_{split}"], out[f"y_{split}"], out[f"x_{split}_coords"] = images, labels, coords
         out[f"n_distinct_{split}"] = np.int64(len(np.unique(drawn)))
+        if split == "test":  # the measures' true masks (ARI-FG, mIoU); training needs none
+            out["masks_test"] = digit_masks(images, x, drawn, coords)
     out["mnist_source"] = np.str_(source)
     for split, x in (("train", x_tr), ("test", x_te)):
         out[f"mnist_{split}_digits"] = np.int64(len(x))
@@ -251,6 +268,7 @@ def read_cluttered(path) -> dict:
             if missing:
                 raise ConfigError(f"{p} lacks the keys {missing} (needs {list(KEYS)}); regenerate it: {HOW_TO_MAKE}")
             arrays = {k: data[k] for k in KEYS}
+            arrays.update({k: data[k] for k in MASK_KEYS if k in data.files})  # older files have none
     except ConfigError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as err:
@@ -276,7 +294,8 @@ def _take(x: np.ndarray, n: int | None) -> np.ndarray:
     return x if n is None or n == len(x) else x[np.arange(n) % len(x)]
 
 
-@register("ct_mnist", {"data_path": PATH, "train_size": COUNT, "test_size": COUNT})
+@register("ct_mnist", {"data_path": PATH, "train_size": COUNT, "test_size": COUNT},
+          Carries(masks=True))  # files made before masks were written carry none: measured without them
 def load_ct_mnist(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """CT-MNIST canvases from ``img_type_parameters.data_path``: float32 (N, H, W, 1) in {0, 1}.
 
@@ -309,6 +328,8 @@ def load_ct_mnist(img_type_parameters: dict, input_parameters: dict, run_paramet
         x = _take(arrays[f"x_{split}"], n).astype(np.float32)[..., None]  # (n, H, W, 1)
         if x.size and x.max() > 1:
             x = np.minimum(x, 1.0)  # 2019 float files are already clipped; guard against 0-255 images
+        masks = arrays.get(f"masks_{split}")
         parts.append(Canvases(x, _take(arrays[f"y_{split}"], n).astype(np.int64),
-                              _take(arrays[f"x_{split}_coords"], n).astype(np.int64)))
+                              _take(arrays[f"x_{split}_coords"], n).astype(np.int64),
+                              masks=None if masks is None else _take(masks, n)))
     return Splits(*parts)
