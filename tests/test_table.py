@@ -416,3 +416,18 @@ def test_a_rows_own_results_file_is_reused_when_sound_and_measured_again_when_no
     assert "simple_shapes_1: CorLoc / IoU / purity 0.9000 / 0.5000 / 0.2500" in capsys.readouterr().out
     job.result_file.write_text(json.dumps(record)[:50])    # truncated
     assert jobs.run_job(job) == "measured"
+
+
+def test_rows_meet_their_targets_and_the_curve_gives_the_canvases_to_target():
+    from stampnet.table import BY_NAME
+    from stampnet.table.render import target_cells
+
+    row = BY_NAME["pedestrian"]
+    assert row.meets({"cor_loc": 0.97, "iou": 0.90, "purity": 0.86}) is True
+    assert row.meets({"cor_loc": 0.97, "iou": 0.90, "purity": 0.78}) is False
+    assert row.meets({"cor_loc": 0.97}) is None
+    assert BY_NAME["tetrominoes"].meets({"ari_fg": 0.995, "purity": 0.96}) is True
+    line = {"meets_target": True, "curve_measured": True, "canvases_to_target": 491520}
+    assert target_cells(line) == "yes | 491,520"
+    assert target_cells({**line, "meets_target": False, "canvases_to_target": None}) == "**no** | never"
+    assert target_cells({**line, "curve_measured": False}) == "yes | —"

@@ -78,6 +78,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=parse_rows, default=list(ROWS), metavar="R1,R2|all",
                         help=f"rows to run (default all, the paper's Table; benchmarks: the multi-object ones; "
                              f"rows: {', '.join(BY_NAME)})")
+    parser.add_argument("--no-curve", dest="curve", action="store_false",
+                        help="measure only the final weights, not every checkpoint (the canvases-to-target column "
+                             "then stays empty)")
     parser.add_argument("--data", type=Path, metavar="DIR",
                         help="a folder with the official multi-object files (tetrominoes_train.tfrecords, "
                              "multi_dsprites_<variant>.tfrecords): the benchmark rows train and measure on them "
@@ -136,7 +139,7 @@ def main(argv=None) -> int:
     if args.data is not None and not args.data.is_dir():
         parser.error(f"--data {args.data} is not a folder; give the folder that holds the official files")
     jobs = [Job(row, s, args.recipe, runs / f"seed{s}" if s else runs, results, tuple(args.overrides), mnist,
-                args.limit, args.force, args.data) for row in args.rows for s in args.seeds]
+                args.limit, args.force, args.data, args.curve) for row in args.rows for s in args.seeds]
     log(f"{len(jobs)} row(s) × seed(s) with recipe {recipe}; runs in {runs}, results in {results}")
     jobs = [] if args.only_2019 else jobs
     try:  # what the table reads and writes, checked before it trains (README's markers for the next --render)

@@ -136,6 +136,11 @@ def table_rows(records: dict[str, list[dict]], pretrained: dict[str, dict]) -> l
         for kind in ("objects", "canvases"):
             for key in ("nmi", "acc", "purity"):
                 line[f"kmeans_{kind}_{key}"] = _mean_sd([r["kmeans"].get(kind, {}).get(key) for r in recs])[0]
+        met = [row.meets(r["measures"]) for r in recs]
+        line["meets_target"] = None if None in met else all(met)
+        to_target = [(r.get("curve") or {}).get("canvases_to_target") for r in recs if r.get("curve")]
+        line["canvases_to_target"] = (None if not to_target or None in to_target else max(to_target))
+        line["curve_measured"] = bool(to_target)
         prov = [r["provenance"] for r in recs]
         line.update(training_canvases=prov[0]["training_canvases"],
                     train_wall_s=_mean_sd([p["train_wall_s"] for p in prov])[0],
@@ -152,11 +157,22 @@ def markdown(lines: list[dict], recipe: str) -> str:
     return (paper_table(table, recipe) if table else "") + ("\n" + benchmark_table(bench) if bench else "")
 
 
+def target_cells(line: dict) -> str:
+    """"yes" / "no" / "—" (meets its targets) and the training canvases at which it first did."""
+    meets = {True: "yes", False: "**no**", None: "—"}[line["meets_target"]]
+    if not line["curve_measured"]:
+        first = "—"
+    else:
+        first = "never" if line["canvases_to_target"] is None else f"{line['canvases_to_target']:,}"
+    return f"{meets} | {first}"
+
+
 def benchmark_table(lines: list[dict]) -> str:
     """The multi-object benchmarks: ours (ARI-FG, mIoU, purity) beside what other methods' papers report."""
     titles = " / ".join(t for _, t in columns(BENCHMARK_MEASURES))
     head = [f"| benchmark | data | seeds | ours {titles} | reported ARI-FG (official files) | training canvases | "
-            "training time | test canvases |", "|---|---|---|---|---|---|---|---|"]
+            "training time | test canvases | meets target | canvases to target |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     body = []
     for line in lines:
         row = BY_NAME[line["row"]]
@@ -164,7 +180,8 @@ def benchmark_table(lines: list[dict]) -> str:
         reported = "; ".join(f"{r.method} {r.value:.3f}" + (f" ± {r.sd:.3f}" if r.sd is not None else "")
                              for r in row.reported) or "—"
         body.append(f"| {row.title} | {line['data'] or '—'} | {line['seeds']} | {ours} | {reported} | "
-                    f"{line['training_canvases']:,} | {duration(line['train_wall_s'])} | {line['test_canvases']:,} |")
+                    f"{line['training_canvases']:,} | {duration(line['train_wall_s'])} | {line['test_canvases']:,} | "
+                    f"{target_cells(line)} |")
     sources = sorted({r.source for row in BENCHMARKS for r in row.reported})
     notes = ("\nARI-FG: the adjusted Rand index of the slots' masks over the true objects' pixels (DeepMind's "
              "`segmentation_metrics.py`), on the test canvases named; each pixel belongs to the slot that draws "
@@ -176,7 +193,7 @@ def benchmark_table(lines: list[dict]) -> str:
 def paper_table(lines: list[dict], recipe: str) -> str:
     head = ("| row | seeds | ours CorLoc / IoU / purity | paper | 2019 weights here | ours − paper | ours NMI / acc | "
             "k-means on true crops NMI / acc / purity | k-means on canvases NMI / acc / purity | training canvases | "
-            "training time | test canvases |")
+            "training time | test canvases | meets target | canvases to target |")
     rule = "|" + "---|" * (head.count("|") - 1)
     body = []
     for line in lines:
@@ -190,7 +207,7 @@ def paper_table(lines: list[dict], recipe: str) -> str:
         title = line["title"] + (f" ({line['data']})" if line["data"] else "")
         body.append(f"| {title} | {line['seeds']} | {ours} | {paper} | {w2019} | {delta} | "
                     f"{fmt(line['nmi'])} / {fmt(line['acc'])} | {kmo} | {kmc} | {line['training_canvases']:,} | "
-                    f"{duration(line['train_wall_s'])} | {line['test_canvases']:,} |")
+                    f"{duration(line['train_wall_s'])} | {line['test_canvases']:,} | {target_cells(line)} |")
     cpus = sorted({str(line["cpu"]) for line in lines})
     notes = (f"\nRecipe `{recipe}`. Measured as `python -m stampnet.evaluate` does: τ = 1e-4, Gumbel noise drawn "
              "(seed 0), greedy matching; mean ± standard deviation over seeds where there are several. k-means "
@@ -207,7 +224,7 @@ CSV_COLUMNS = ("row", "seeds", *(f"{k}{s}" for k in KEYS for s in ("", "_sd")), 
                *(f"delta_{k}" for k in TABLE_MEASURES), "kmeans_objects_nmi",
                "kmeans_objects_acc", "kmeans_objects_purity", "kmeans_canvases_nmi", "kmeans_canvases_acc",
                "kmeans_canvases_purity", "training_canvases", "train_wall_s", "canvases_per_s", "test_canvases",
-               "cpu", "data")
+               "cpu", "data", "meets_target", "canvases_to_target")
 
 
 def table_csv(lines: list[dict]) -> str:
@@ -253,7 +270,16 @@ def write_table(results: Path, recipe: str, pretrained: dict) -> list[Path]:
     written = [write_text_atomic(results / "table.md", markdown(lines, recipe)),
                write_text_atomic(results / "table.csv", table_csv(lines))]
     table_figure(lines, results / "table.png")
-    return written + [results / "table.png"]
+    written.append(results / "table.png")
+    from stampnet.figures import quality_by_epoch
+
+    for name, recs in load_records(results).items():   # quality against canvases, one figure per row
+        for rec in recs:
+            if rec.get("curve"):
+                label = name + (f"-seed{rec['seed_index']}" if rec.get("seed_index") else "")
+                quality_by_epoch(rec["curve"]["checkpoints"], path=results / f"{label}-curve.png")
+                written.append(results / f"{label}-curve.png")
+    return written
 
 
 def measured_lines(block: str) -> list[str]:

@@ -199,6 +199,7 @@ def measure_row(job: Job, run: Path) -> dict:
         "reported": [dataclasses.asdict(r) for r in job.row.reported],
         **measured, "limit": job.limit,
         "data": data_note(cfg),
+        "curve": target_curve(job, run) if job.curve else None,
         "provenance": {**provenance(run, cfg),
                        "evaluated_with": f"python -m stampnet.evaluate {run}" + (f" --limit {job.limit}" if job.limit else ""),
                        "git_commit": git_commit(), "evaluated_on": cpu_name(),
@@ -297,6 +298,25 @@ def row_lock(job: Job):
             yield False
             return
         yield True  # released when the file closes
+
+
+def target_curve(job: Job, run: Path) -> Optional[dict]:
+    """The row's measures at every checkpoint of ``run`` (as ``evaluate --epochs all`` takes them, with the
+    run's own BatchNorm recomputation) and the first training canvases at which it meets its targets (None:
+    never). None for a row without targets."""
+    from stampnet.evaluate import evaluate_epochs
+
+    if not job.row.targets:
+        return None
+    cfg = read_json(run / "config.json")
+    precise_bn = (cfg.get("run_parameters") or {}).get("precise_bn") or 0
+    log(f"{job.label}: measuring every checkpoint of {run} for the canvases to target")
+    rows = evaluate_epochs(run, "all", limit=job.limit, precise_bn=precise_bn)["rows"]
+    keys = sorted(set(job.row.measures) | set(job.row.targets))
+    points = [{"epoch": r["epoch"], "training_canvases": r["training_canvases"], **{k: r.get(k) for k in keys},
+               "meets_target": job.row.meets(r)} for r in rows]
+    first = next((p["training_canvases"] for p in points if p["meets_target"]), None)
+    return {"targets": dict(job.row.targets), "checkpoints": points, "canvases_to_target": first}
 
 
 def run_job(job: Job) -> Optional[dict]:
