@@ -68,18 +68,30 @@ def _pairs(x):
     return x * (x - 1) / 2.0
 
 
-def adjusted_rand_index(true_seg, pred_seg, foreground_only: bool = True) -> np.ndarray:
-    """Per-image adjusted Rand index of two segmentations (N, H, W) (integers, 0 the true background); with
-    ``foreground_only`` the true background's pixels are left out (ARI-FG). (N,) float64, NaN for an image with
-    fewer than two pixels to compare."""
-    t = np.asarray(true_seg).reshape(len(true_seg), -1).astype(np.int64)   # (N, P)
-    p = np.asarray(pred_seg).reshape(len(pred_seg), -1).astype(np.int64)   # (N, P)
+def contingency(true_seg, pred_seg, foreground_only: bool = False) -> np.ndarray:
+    """Per image, the pixel counts of every (predicted group, true group) pair; (N, P, T) float64, P and T one
+    more than the largest labels. ``foreground_only``: the true background's pixels (label 0) left out."""
+    t = np.asarray(true_seg).reshape(len(true_seg), -1)                    # (N, pixels)
+    p = np.asarray(pred_seg).reshape(len(pred_seg), -1)                    # (N, pixels)
     n_img = len(t)
     nt, npred = int(t.max(initial=0)) + 1, int(p.max(initial=0)) + 1
-    keep = t > 0 if foreground_only else np.ones_like(t, bool)
-    index = (np.arange(n_img)[:, None] * npred + p) * nt + t                # (N, P): image, predicted, true
-    nij = np.bincount(index[keep], minlength=n_img * npred * nt).reshape(n_img, npred, nt).astype(np.float64)
-    a, b = nij.sum(axis=2), nij.sum(axis=1)                                  # (N, npred), (N, nt)
+    kind = np.int32 if n_img * npred * nt < 2 ** 31 else np.int64          # half the memory traffic
+    pair = p.astype(kind) * nt + t                                          # (N, pixels): predicted, true
+    index = pair + (np.arange(n_img, dtype=kind) * (npred * nt))[:, None]  # image, predicted, true
+    if foreground_only:
+        index = index[t > 0]
+    return np.bincount(index.ravel(), minlength=n_img * npred * nt).reshape(n_img, npred, nt).astype(np.float64)
+
+
+def adjusted_rand_index(true_seg, pred_seg, foreground_only: bool = True, nij=None) -> np.ndarray:
+    """Per-image adjusted Rand index of two segmentations (N, H, W) (integers, 0 the true background); with
+    ``foreground_only`` the true background's pixels are left out (ARI-FG). (N,) float64, NaN for an image with
+    fewer than two pixels to compare. ``nij``: their :func:`contingency`, when already counted."""
+    if nij is None:
+        nij = contingency(true_seg, pred_seg, foreground_only)
+    elif foreground_only:
+        nij = nij[:, :, 1:]                                                  # the true background's column
+    a, b = nij.sum(axis=2), nij.sum(axis=1)                                  # (N, P), (N, T)
     n = nij.sum(axis=(1, 2))                                                 # (N,)
     index_sum = _pairs(nij).sum(axis=(1, 2))
     sum_a, sum_b = _pairs(a).sum(axis=1), _pairs(b).sum(axis=1)
@@ -91,37 +103,36 @@ def adjusted_rand_index(true_seg, pred_seg, foreground_only: bool = True) -> np.
     return np.where(n >= 2, ari, np.nan)
 
 
-def matched_iou(true_seg, pred_seg) -> np.ndarray:
+def matched_iou(true_seg, pred_seg, nij=None) -> np.ndarray:
     """Per image, the mean IoU of the true objects (labels ≥ 1) with the predicted groups (labels ≥ 1) they are
     matched to one-to-one by the largest summed IoU (0 for an object left without one); (N,) float64, NaN for an
-    image without a true object."""
-    true_seg, pred_seg = np.asarray(true_seg), np.asarray(pred_seg)
-    out = np.full(len(true_seg), np.nan)
-    for i, (t, p) in enumerate(zip(true_seg, pred_seg)):
-        objects = np.unique(t[t > 0])
-        if not len(objects):
+    image without a true object. ``nij``: their :func:`contingency` (all pixels), when already counted."""
+    if nij is None:
+        nij = contingency(true_seg, pred_seg)
+    area_pred, area_true = nij.sum(axis=2), nij.sum(axis=1)                  # (N, P), (N, T)
+    inter = nij[:, 1:, 1:]                                                   # groups and objects, no background
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = inter / (area_pred[:, 1:, None] + area_true[:, None, 1:] - inter)  # (N, P − 1, T − 1)
+    iou = np.nan_to_num(iou)
+    out = np.full(len(nij), np.nan)
+    for i in range(len(nij)):
+        present = area_true[i, 1:] > 0
+        if not present.any():
             continue
-        groups = np.unique(p[p > 0])
-        if not len(groups):
-            out[i] = 0.0
-            continue
-        tm = t.ravel()[None, :] == objects[:, None]                          # (n, P)
-        pm = p.ravel()[None, :] == groups[:, None]                           # (g, P)
-        inter = tm.astype(np.float64) @ pm.T.astype(np.float64)             # (n, g)
-        union = tm.sum(1)[:, None] + pm.sum(1)[None, :] - inter
-        iou = inter / union
-        rows, cols = linear_sum_assignment(-iou)
-        out[i] = iou[rows, cols].sum() / len(objects)
+        m = iou[i][:, present]
+        rows, cols = linear_sum_assignment(-m)
+        out[i] = m[rows, cols].sum() / present.sum()
     return out
 
 
 def segmentation_measures(true_seg, stamps, classes, coords) -> dict:
     """``ari_fg``, ``ari`` and ``miou`` of the segmentation the slots draw against the true one (N, H, W)."""
     pred = predicted_segmentation(stamps, classes, coords, np.shape(true_seg)[1:3])
+    nij = contingency(true_seg, pred)                                         # counted once for all three
     mean = lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else None
-    return {"ari_fg": mean(adjusted_rand_index(true_seg, pred, foreground_only=True)),
-            "ari": mean(adjusted_rand_index(true_seg, pred, foreground_only=False)),
-            "miou": mean(matched_iou(true_seg, pred))}
+    return {"ari_fg": mean(adjusted_rand_index(true_seg, pred, foreground_only=True, nij=nij)),
+            "ari": mean(adjusted_rand_index(true_seg, pred, foreground_only=False, nij=nij)),
+            "miou": mean(matched_iou(true_seg, pred, nij=nij))}
 
 
 def segmentation_from_entity_masks(masks, background: bool = True) -> np.ndarray:
