@@ -107,7 +107,7 @@ def read_pedestrian(data_path: str | Path, shape_size: int = 40):
     """All crops of a pedestrian folder in file order: images (N, H, W) float32 and coords (N, 2) int64."""
     root = Path(data_path)
     info = json.loads((root / INFO).read_text())
-    images, coords, bad, unlisted = [], [], 0, 0
+    images, coords, masks, bad, unlisted = [], [], [], 0, 0
     minutes = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name.isdigit())
     for minute in minutes:
         listed = info.get(minute, {})
@@ -121,6 +121,8 @@ def read_pedestrian(data_path: str | Path, shape_size: int = 40):
                 continue
             images.append(img.astype(np.float32) / 255.0)
             coords.append(upper_left(listed[path.name], shape_size))
+            mask = root / MASKS / minute / path.name
+            masks.append(cv2.imread(str(mask), cv2.IMREAD_UNCHANGED) if mask.is_file() else None)
     if bad:
         print(f"pedestrian: skipped {bad} unreadable image(s) in {root}")
     if unlisted:
@@ -131,7 +133,8 @@ def read_pedestrian(data_path: str | Path, shape_size: int = 40):
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
         raise ConfigError(f"pedestrian crops in {root} differ in size {sorted(shapes)}; all must be equal (80x80)")
-    return np.stack(images), np.asarray(coords, np.int64).reshape(-1, 2)
+    whole = all(m is not None and m.shape == images[0].shape for m in masks)  # a set without masks: None
+    return np.stack(images), np.asarray(coords, np.int64).reshape(-1, 2), (np.stack(masks) if whole else None)
 
 
 def _safe_extract(archive: Path, dest: Path) -> None:
@@ -175,6 +178,7 @@ def _archives(root: Path) -> list[Path]:
 
 
 SYNTHETIC_NOTE = "synthetic overhead set, the 2019 recordings not being public"
+MASKS = "masks"  # <data>/masks/<minute>/<image>.png: a synthetic set's true segmentation (1 the pedestrian)
 
 
 def ensure_data(img_type_parameters: dict) -> Path:
@@ -205,7 +209,7 @@ def ensure_data(img_type_parameters: dict) -> Path:
 
 @register("pedestrian", {"data_path": PATH, "shuffle": FLAG, "resize": None, "shape_size": COUNT,
                          "synthetic_if_missing": FLAG, "synthetic_n": COUNT},  # resize: 2019, unused
-          Carries(labels=False, one_target=True),
+          Carries(labels=False, one_target=True, masks=True),
           note=lambda rp: SYNTHETIC_NOTE if (Path((rp.get("img_type_parameters") or {}).get("data_path")
                                                   or DEFAULT_PATH).expanduser() / SYNTHETIC_INFO).is_file() else None)
 def load_pedestrian(img_type_parameters: dict, input_parameters: dict, run_parameters: dict,
@@ -213,23 +217,26 @@ def load_pedestrian(img_type_parameters: dict, input_parameters: dict, run_param
     """The pedestrian crops: first 80% train, last 20% test, each optionally shuffled with the run's seed."""
     p = img_type_parameters
     root = ensure_data(p)
-    images, coords = read_pedestrian(root, int(p.get("shape_size", 40)))
+    images, coords, masks = read_pedestrian(root, int(p.get("shape_size", 40)))
     n_test = math.ceil(0.2 * len(images))
     n_train = len(images) - n_test
     if n_train < 1 or n_test < 1:
         raise ConfigError(f"only {len(images)} pedestrian image(s) in {root}; need at least 2 for a train/test split")
-    parts = [(images[:n_train], coords[:n_train]), (images[n_train:], coords[n_train:])]
+    parts = [np.arange(n_train), np.arange(n_train, len(images))]
     if p.get("shuffle", True):
         rng = np.random.default_rng(seed)
-        parts = [(x[perm], c[perm]) for x, c in parts for perm in [rng.permutation(len(x))]]
-    train, test = (Canvases(x[..., None], None, c[:, None, :]) for x, c in parts)
+        parts = [idx[rng.permutation(len(idx))] for idx in parts]
+    train, test = (Canvases(images[idx][..., None], None, coords[idx][:, None, :],
+                            masks=None if masks is None or k == 0 else masks[idx]) for k, idx in enumerate(parts))
     return Splits(train, test)
 
 
 # ---------------------------------------------------------------------------------------------- synthetic
 
-def _draw_person(depth: np.ndarray, rng: np.random.Generator, centre, height: float, q: dict) -> None:
-    """Draw one person seen from above into the height map ``depth`` (metres), head centred at ``centre``."""
+def _draw_person(depth: np.ndarray, rng: np.random.Generator, centre, height: float, q: dict,
+                 label: np.ndarray | None = None, number: int = 0) -> None:
+    """Draw one person seen from above into the height map ``depth`` (metres), head centred at ``centre``;
+    with ``label`` (H, W), the pixels where this person is now the top-most surface take ``number``."""
     scale = rng.uniform(*q["body_scale"])
     theta = rng.uniform(0, np.pi)
     shape = depth.shape
@@ -245,6 +252,8 @@ def _draw_person(depth: np.ndarray, rng: np.random.Generator, centre, height: fl
         u = (dx * np.cos(theta) - dy * np.sin(theta)) / a
         v = (dx * np.sin(theta) + dy * np.cos(theta)) / b
         h = height * q["shoulder_ratio"] * (1 - 0.05 * np.clip(u * u + v * v, 0, 1))
+        if label is not None:
+            label[rr[h > depth[rr, cc]], cc[h > depth[rr, cc]]] = number
         depth[rr, cc] = np.maximum(depth[rr, cc], h)
     # head: a domed disc, its top at the body height
     r = q["head_radius"] * scale
@@ -252,6 +261,8 @@ def _draw_person(depth: np.ndarray, rng: np.random.Generator, centre, height: fl
     if len(rr):
         d2 = ((rr - cy) ** 2 + (cc - cx) ** 2) / (r * r)
         h = height * (1 - 0.06 * np.clip(d2, 0, 1))
+        if label is not None:
+            label[rr[h > depth[rr, cc]], cc[h > depth[rr, cc]]] = number
         depth[rr, cc] = np.maximum(depth[rr, cc], h)
 
 
@@ -259,19 +270,23 @@ def _height(rng: np.random.Generator, q: dict) -> float:
     return float(np.clip(rng.normal(q["height_mean"], q["height_std"]), *q["height_range"]))
 
 
-def synthesize_crop(rng: np.random.Generator, params: dict | None = None):
-    """One synthetic overhead depth crop: (uint8 image (size, size), head centre (y, x) floats)."""
+def synthesize_crop(rng: np.random.Generator, params: dict | None = None, with_mask: bool = False):
+    """One synthetic overhead depth crop: (uint8 image (size, size), head centre (y, x) floats), and with
+    ``with_mask`` its true segmentation (uint8 (size, size): 1 the pedestrian of the crop, 2… its neighbours,
+    0 the floor)."""
     q = {**SYNTHETIC_DEFAULTS, **(params or {})}
     size = int(q["size"])
     depth = np.zeros((size, size), np.float64)
+    label = np.zeros((size, size), np.uint8) if with_mask else None
     c0 = (size - 1) / 2
     centre = (c0 + rng.uniform(-q["centre_jitter"], q["centre_jitter"]),
               c0 + rng.uniform(-q["centre_jitter"], q["centre_jitter"]))
     n_nb = rng.choice(len(q["neighbour_probs"]), p=np.asarray(q["neighbour_probs"]) / np.sum(q["neighbour_probs"]))
-    for _ in range(n_nb):  # neighbours first; np.maximum keeps the top-most surface anyway
+    for k in range(n_nb):  # neighbours first; np.maximum keeps the top-most surface anyway
         angle, dist = rng.uniform(0, 2 * np.pi), rng.uniform(*q["neighbour_distance"])
-        _draw_person(depth, rng, (c0 + dist * np.sin(angle), c0 + dist * np.cos(angle)), _height(rng, q), q)
-    _draw_person(depth, rng, centre, _height(rng, q), q)
+        _draw_person(depth, rng, (c0 + dist * np.sin(angle), c0 + dist * np.cos(angle)), _height(rng, q), q,
+                     label, 2 + k)
+    _draw_person(depth, rng, centre, _height(rng, q), q, label, 1)
 
     floor = rng.uniform(*q["floor_level"])
     img = floor + (1 - floor) * depth / q["max_height"]
@@ -280,7 +295,8 @@ def synthesize_crop(rng: np.random.Generator, params: dict | None = None):
     img = img + rng.normal(0, q["noise_std"], img.shape)
     lost = (rng.random(img.shape) < q["dropout"]) | (edge & (rng.random(img.shape) < q["edge_dropout"]))
     img[lost] = 0.0
-    return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8), (round(centre[0], 3), round(centre[1], 3))
+    out = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8), (round(centre[0], 3), round(centre[1], 3))
+    return (*out, label) if with_mask else out
 
 
 def _write_json(path: Path, obj) -> None:
@@ -309,10 +325,12 @@ def generate_synthetic(out: str | Path, n: int = 2000, seed: int = 0, per_minute
         if minute not in info:
             folder.mkdir(exist_ok=True)
             info[minute] = {}
-        img, centre = synthesize_crop(rng, q)
+        img, centre, mask = synthesize_crop(rng, q, with_mask=True)
         name = f"{i:06d}.png"
-        if not cv2.imwrite(str(folder / name), img):
-            raise OSError(f"could not write {folder / name}")
+        (out / MASKS / minute).mkdir(parents=True, exist_ok=True)
+        for path, pixels in ((folder / name, img), (out / MASKS / minute / name, mask)):
+            if not cv2.imwrite(str(path), pixels):
+                raise OSError(f"could not write {path}")
         info[minute][name] = [centre[0], centre[1]]
     _write_json(out / INFO, info)
     return out
