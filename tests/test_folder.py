@@ -139,15 +139,24 @@ def the_image(root, inp=INPUT):
     return splits.train.images[0, ..., 0]
 
 
-def test_16_bit_keeps_its_precision_scaled_by_the_type_maximum(tmp_path):
+def test_16_bit_images_keep_their_precision_and_share_one_scale(tmp_path, capsys):
+    """A depth map of 0–800 (of 65535) spans [0, 1]; 16-bit images of one folder are scaled together (their
+    largest value), so one value means the same in every file; 8-bit ones by 255."""
     ramp = (np.arange(256).reshape(16, 16) * 800 // 255).astype(np.uint16)  # 0..800 of 65535
     got = single(tmp_path / "a", ramp)
-    np.testing.assert_allclose(got, ramp / 65535, atol=1e-7)
+    np.testing.assert_allclose(got, ramp / 800, atol=1e-6)
     assert len(np.unique(got)) > 200  # not quantised to 8 bits (which leaves 4 levels: 0..3 / 255)
-    np.testing.assert_allclose(single(tmp_path / "b", np.full((16, 16), 65535, np.uint16)), 1.0)
+    assert "scaled together by their largest value (800 of 65535)" in capsys.readouterr().out
+    (tmp_path / "two").mkdir()
+    cv2.imwrite(str(tmp_path / "two" / "a.png"), np.full((16, 16), 400, np.uint16))
+    cv2.imwrite(str(tmp_path / "two" / "b.png"), np.full((16, 16), 800, np.uint16))
+    cv2.imwrite(str(tmp_path / "two" / "c.png"), np.full((16, 16), 51, np.uint8))
+    x = np.sort(load_folder({"data_path": str(tmp_path / "two"), "test_fraction": 0.0}, INPUT, {}, 0)
+                .train.images[:, 0, 0, 0])
+    np.testing.assert_allclose(x, [0.2, 0.5, 1.0], atol=1e-6)   # 51/255; 400 and 800 of the folder's 800
     colour = np.zeros((16, 16, 3), np.uint16)
-    colour[..., 1] = 40000  # green, 16 bits
-    np.testing.assert_allclose(single(tmp_path / "c", colour), 0.587 * 40000 / 65535, atol=1e-4)
+    colour[..., 1] = 40000  # green, 16 bits: its luma is the folder's largest value
+    np.testing.assert_allclose(single(tmp_path / "c", colour), 1.0, atol=1e-4)
 
 
 def test_alpha_that_carries_the_content_is_the_image(tmp_path):

@@ -1,9 +1,10 @@
 """Your own images: a folder of grayscale pictures as canvases (img_type ``"folder"``).
 
 Every PNG/JPEG (also BMP/TIFF/WebP) under ``data_path``, nested folders included, in sorted path order, is
-read as grayscale in [0, 1] (:func:`to_unit_gray`: colour with OpenCV's luma weights, values divided by their
-type's maximum, so 16-bit images keep their scale; an alpha channel composites over black, or is the image
-when the colour is uniform) and brought to the canvas size ``img_rows`` x ``img_cols``. No labels or
+read as grayscale in [0, 1] (:func:`to_unit_gray`: colour with OpenCV's luma weights, 8-bit values divided by
+255, 16-bit images together by the largest value any of them holds, so a depth map of 0–800 mm spans [0, 1] and
+brightness means the same in every file; an alpha channel composites over black, or is the image when the
+colour is uniform) and brought to the canvas size ``img_rows`` x ``img_cols``. No labels or
 positions are known.
 
 img_type_parameters:
@@ -108,17 +109,19 @@ def to_unit_gray(img: np.ndarray) -> np.ndarray:
     return gray * alpha
 
 
-def read_unit_gray(path: str | Path, orientation: int = 1) -> np.ndarray | None:
+def read_unit_gray(path: str | Path, orientation: int = 1, with_depth: bool = False):
     """Decode an image file (any bit depth, alpha kept) to upright 2-D float32 in [0, 1] (:func:`to_unit_gray`);
-    None when it is unreadable. Check its size with :func:`read_header` first."""
+    None when it is unreadable. Check its size with :func:`read_header` first. ``with_depth``: (image, whether
+    it has more than 8 bits per value)."""
     try:
         data = Path(path).read_bytes()
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     except (OSError, cv2.error):
-        return None
+        img = None
     if img is None or img.ndim not in (2, 3) or img.size == 0:
-        return None
-    return to_unit_gray(orient(img, orientation))
+        return (None, False) if with_depth else None
+    unit = to_unit_gray(orient(img, orientation))
+    return (unit, img.dtype.itemsize > 1 and img.dtype.kind in "ui") if with_depth else unit
 
 
 def resize_to(img: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -180,16 +183,18 @@ def load_folder(img_type_parameters: dict, input_parameters: dict, run_parameter
     if not files:
         raise ConfigError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}; put your pictures there or "
                           "set img_type_parameters.data_path")
-    images, bad, large = [], 0, []
+    images, bad, large, deep = [], 0, [], []
     for path in files:
         header = read_header(path)
         if header is not None and header[0] > MAX_IMAGE_PIXELS:
             large.append(path)
             continue
-        img = None if header is None else read_unit_gray(path, header[1])
+        img, more_bits = (None, False) if header is None else read_unit_gray(path, header[1], with_depth=True)
         if img is None:
             bad += 1
             continue
+        if more_bits:
+            deep.append(len(images))
         if mode == "crop":
             img = center_crop(img, rows, cols)
         images.append(resize_to(img, rows, cols))
@@ -204,6 +209,12 @@ def load_folder(img_type_parameters: dict, input_parameters: dict, run_parameter
         if large:
             raise ConfigError(f"no usable images under {root}: {bad} unreadable and {too_large}")
         raise ConfigError(f"none of the {len(files)} image files under {root} could be read; check the files")
+    peak = max((images[i].max() for i in deep), default=0.0)
+    for i in deep if peak > 0 else ():  # 16-bit images (depth maps: 0–800 mm, say) span [0, 1] together
+        images[i] = images[i] / peak
+    if deep and peak > 0:
+        print(f"folder: {len(deep)} image(s) of 16 bits scaled together by their largest value "
+              f"({peak * 65535:.0f} of 65535)")
     x = np.stack(images)[..., None]
     if p.get("invert", False):
         x = 1.0 - x
