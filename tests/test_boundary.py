@@ -158,3 +158,16 @@ def test_table_options(capsys, option, value):
     from stampnet.table.__main__ import main
 
     _one_error_line(main, [option, value], capsys, option)
+
+
+def test_each_data_set_declares_its_keys_defaults_once():
+    """Every key a data set reads has one declared default (None: derived or unset); a key set to null takes it;
+    the loader sees every key filled in."""
+    from stampnet.data import LOADER_DEFAULTS, with_defaults
+
+    _import_loaders()
+    for img_type, keys in LOADER_KEYS.items():
+        assert set(LOADER_DEFAULTS[img_type]) == set(keys) | set(COMMON_KEYS), img_type
+    filled = with_defaults("pedestrian", {"shape_size": 30, "data_path": None})
+    assert filled["shape_size"] == 30 and filled["data_path"] == "data/pedestrian" and filled["shuffle"] is True
+    assert with_defaults("t_shape", {})["shapes_to_use"] == ["plus", "equal", "triangle", "divide", "doublevertical"]

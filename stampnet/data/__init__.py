@@ -71,6 +71,8 @@ LOADERS: dict[str, Callable[..., Splits]] = {}
 LOADER_KEYS: dict[str, dict[str, Optional[str]]] = {}
 # img_type -> what its canvases carry
 CARRIES: dict[str, Carries] = {}
+# img_type -> {img_type_parameters key: its default} (None: derived from the rest of the config, or unset)
+LOADER_DEFAULTS: dict[str, dict] = {}
 # img_type -> note(run_parameters) -> a few words on where a run's data came from, or None (results files)
 NOTES: dict[str, Callable[[dict], Optional[str]]] = {}
 
@@ -91,19 +93,38 @@ COMMON_KEYS = {"test_size": COUNT}
 MEMORY_SHARE = 0.8
 
 
-def register(img_type: str, keys: dict[str, Optional[str]], carries: Carries = Carries(), note=None):
+def register(img_type: str, keys: dict[str, Optional[str]], carries: Carries = Carries(), note=None,
+             defaults: Optional[dict] = None):
     """Decorator: register a loader for ``img_type`` that reads the ``img_type_parameters`` ``keys``
-    ({name: COUNT | FRACTION | FLAG | PATH | (choice, …) | None}) and whose canvases carry ``carries``;
-    ``note(run_parameters)`` says in a few words where a run's data came from (None: nothing to say)."""
+    ({name: COUNT | FRACTION | FLAG | PATH | (choice, …) | None}) with their ``defaults`` ({name: value}; a key
+    not named defaults to None: derived from the rest of the config, or unset), and whose canvases carry
+    ``carries``; ``note(run_parameters)`` says in a few words where a run's data came from. The loader is
+    called with the defaults filled in (:func:`with_defaults`): they are declared here and nowhere else."""
+    import functools
 
     def wrap(fn):
-        LOADERS[img_type] = fn
+        @functools.wraps(fn)
+        def loader(img_type_parameters, *args, **kwargs):
+            return fn(with_defaults(img_type, img_type_parameters), *args, **kwargs)
+
+        LOADERS[img_type] = loader
         LOADER_KEYS[img_type] = dict(keys)
+        LOADER_DEFAULTS[img_type] = {key: (defaults or {}).get(key) for key in {**COMMON_KEYS, **keys}}
         CARRIES[img_type] = carries
         NOTES[img_type] = note or (lambda run_parameters: None)
-        return fn
+        return loader
 
     return wrap
+
+
+def with_defaults(img_type: str, img_type_parameters: Optional[dict]) -> dict:
+    """``img_type_parameters`` with every key the data set reads, its declared default where it is not set."""
+    import copy
+
+    _import_loaders()
+    out = copy.deepcopy(LOADER_DEFAULTS.get(img_type, {}))
+    out.update({k: v for k, v in (img_type_parameters or {}).items() if v is not None or out.get(k) is None})
+    return out  # a key set to None (null) takes its default
 
 
 def data_note(run_parameters: dict) -> Optional[str]:

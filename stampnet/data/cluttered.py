@@ -296,6 +296,7 @@ def _take(x: np.ndarray, n: int | None) -> np.ndarray:
 
 @register("ct_mnist", {"data_path": PATH, "train_size": COUNT, "test_size": COUNT},
           Carries(masks=True))  # files made before masks were written carry none: measured without them
+# (train_size: (steps_per_epoch + validation_steps) × batch_size; test_size: all the file's test canvases)
 def load_ct_mnist(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """CT-MNIST canvases from ``img_type_parameters.data_path``: float32 (N, H, W, 1) in {0, 1}.
 

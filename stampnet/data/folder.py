@@ -161,7 +161,7 @@ def split_indices(n: int, test_fraction: float, rng: np.random.Generator) -> tup
 
 
 @register("folder", {"data_path": PATH, "resize": None, "invert": FLAG, "test_fraction": FRACTION},
-          Carries(labels=False, boxes=False))
+          Carries(labels=False, boxes=False), defaults={"resize": "fit", "invert": False, "test_fraction": 0.2})
 def load_folder(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed: int) -> Splits:
     """Load a folder of images as unlabelled canvases, split at random into train/test."""
     p = img_type_parameters
@@ -171,10 +171,10 @@ def load_folder(img_type_parameters: dict, input_parameters: dict, run_parameter
     if not root.is_dir():
         raise ConfigError(f"image folder {root} does not exist; set img_type_parameters.data_path to a folder "
                           "of PNG/JPEG images")
-    mode = p.get("resize", "fit")
+    mode = p["resize"]
     if mode not in RESIZE_MODES:
         raise ConfigError(f"img_type_parameters.resize must be one of {RESIZE_MODES}, got {mode!r}")
-    test_fraction = float(p.get("test_fraction", 0.2))
+    test_fraction = float(p["test_fraction"])
     if not 0 <= test_fraction < 1:
         raise ConfigError(f"img_type_parameters.test_fraction must be in [0, 1), got {test_fraction}")
     rows, cols = int(input_parameters["img_rows"]), int(input_parameters["img_cols"])
@@ -216,7 +216,7 @@ def load_folder(img_type_parameters: dict, input_parameters: dict, run_parameter
         print(f"folder: {len(deep)} image(s) of 16 bits scaled together by their largest value "
               f"({peak * 65535:.0f} of 65535)")
     x = np.stack(images)[..., None]
-    if p.get("invert", False):
+    if p["invert"]:
         x = 1.0 - x
     train, test = split_indices(len(x), test_fraction, np.random.default_rng(seed))
     return Splits(Canvases(x[train]), Canvases(x[test]))

@@ -185,6 +185,7 @@ def mnist_path(img_type_parameters: dict, run_parameters: dict):
 @register("t_mnist", {"nr_img_per_canvas": COUNT, "overlap": FLAG, "train_size": COUNT, "test_size": COUNT,
                       "intensities": None, "mnist_path": PATH, "shape_size": COUNT},  # shape_size: 2019, unused
           Carries(masks=True),
+          defaults={"nr_img_per_canvas": 2, "overlap": True, "test_size": 10000},
           note=lambda rp: f"MNIST from {Path(rp['mnist_path']).name}" if rp.get("mnist_path") else None)
 def load_t_mnist(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """T-MNIST: ``nr_img_per_canvas`` digits scaled to [0, 1] at random positions (grey-level, sum clipped

@@ -132,11 +132,12 @@ def generate(n: int, rng: np.random.Generator, variant: str = DEFAULT_VARIANT) -
 
 @register("multi_dsprites", {"data_path": PATH, "variant": tuple(VARIANTS), "train_size": COUNT,
                              "test_size": COUNT, "shape_size": COUNT},
-          Carries(labels=False, boxes=False, masks=True, colour=True, background=True), note=note)
+          Carries(labels=False, boxes=False, masks=True, colour=True, background=True), note=note,
+          defaults={"variant": DEFAULT_VARIANT, "test_size": 10000, "shape_size": SHAPE_SIZE})
 def load_multi_dsprites(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """Multi-dSprites canvases of ``variant``: the official file at ``data_path``, else look-alikes (module
     docstring); masks only, as the number of objects varies."""
     p = img_type_parameters or {}
-    variant = p.get("variant") or DEFAULT_VARIANT          # one of VARIANTS: checked with the config
+    variant = p["variant"]                                 # one of VARIANTS: checked with the config
     return load(SCHEMAS[variant], functools.partial(generate, variant=variant), None, p, input_parameters,
-                run_parameters, seed, n_objects=None, shape_size=int(p.get("shape_size", SHAPE_SIZE)))
+                run_parameters, seed, n_objects=None, shape_size=int(p["shape_size"]))

@@ -225,7 +225,9 @@ def load_characters(img_type_parameters: dict, seed: int):
 
 @register("omniglot", {"data_path": PATH, "alphabets": None, "n_characters": None, "char_size": COUNT,
                        "test_fraction": FRACTION, "n_train": None, "n_test": None, "nr_img_per_canvas": COUNT,
-                       "overlap": FLAG}, Carries(masks=True, kmeans_reference=True))
+                       "overlap": FLAG}, Carries(masks=True, kmeans_reference=True),
+          defaults={"data_path": DEFAULT_PATH, "char_size": 28, "test_fraction": 0.25, "nr_img_per_canvas": 1,
+                    "overlap": False})
 def load_omniglot(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed: int) -> Splits:
     """Omniglot characters placed at random on canvases; labels are character indices."""
     p = img_type_parameters

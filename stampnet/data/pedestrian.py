@@ -210,6 +210,8 @@ def ensure_data(img_type_parameters: dict) -> Path:
 @register("pedestrian", {"data_path": PATH, "shuffle": FLAG, "resize": None, "shape_size": COUNT,
                          "synthetic_if_missing": FLAG, "synthetic_n": COUNT},  # resize: 2019, unused
           Carries(labels=False, one_target=True, masks=True),
+          defaults={"data_path": DEFAULT_PATH, "shuffle": True, "shape_size": 40, "synthetic_if_missing": True,
+                    "synthetic_n": 2000},
           note=lambda rp: SYNTHETIC_NOTE if (Path((rp.get("img_type_parameters") or {}).get("data_path")
                                                   or DEFAULT_PATH).expanduser() / SYNTHETIC_INFO).is_file() else None)
 def load_pedestrian(img_type_parameters: dict, input_parameters: dict, run_parameters: dict,
@@ -217,13 +219,13 @@ def load_pedestrian(img_type_parameters: dict, input_parameters: dict, run_param
     """The pedestrian crops: first 80% train, last 20% test, each optionally shuffled with the run's seed."""
     p = img_type_parameters
     root = ensure_data(p)
-    images, coords, masks = read_pedestrian(root, int(p.get("shape_size", 40)))
+    images, coords, masks = read_pedestrian(root, int(p["shape_size"]))
     n_test = math.ceil(0.2 * len(images))
     n_train = len(images) - n_test
     if n_train < 1 or n_test < 1:
         raise ConfigError(f"only {len(images)} pedestrian image(s) in {root}; need at least 2 for a train/test split")
     parts = [np.arange(n_train), np.arange(n_train, len(images))]
-    if p.get("shuffle", True):
+    if p["shuffle"]:
         rng = np.random.default_rng(seed)
         parts = [idx[rng.permutation(len(idx))] for idx in parts]
     train, test = (Canvases(images[idx][..., None], None, coords[idx][:, None, :],

@@ -102,8 +102,9 @@ def shape_templates(names, shape_size: int = 28) -> np.ndarray:
     return np.stack([shape_template(n, shape_size) for n in names])
 
 
-def int_param(params: dict, key: str, default, minimum: int = 1) -> int:
-    value = params.get(key, default)
+def int_param(params: dict, key: str, default=None, minimum: int = 1) -> int:
+    """``params[key]`` (its derived ``default`` where it is None), checked to be an integer ≥ ``minimum``."""
+    value = default if params.get(key) is None else params[key]
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ConfigError(f"img_type_parameters.{key} must be an integer >= {minimum}, got {value!r}")
     return int(value)
@@ -119,7 +120,7 @@ def split_sizes(params: dict, input_parameters: dict, run_parameters: dict) -> t
     """(train_size, test_size): default train = (steps_per_epoch + validation_steps)·batch_size, as 2019 used
     exactly that many training canvases (training, then validation); default test = 10,000."""
     default_train = default_train_size(run_parameters, input_parameters)
-    sizes = int_param(params, "train_size", default_train), int_param(params, "test_size", 10000)
+    sizes = int_param(params, "train_size", default_train), int_param(params, "test_size")
     rows, cols = input_parameters["img_rows"], input_parameters["img_cols"]
     for n, key in zip(sizes, ("img_type_parameters.train_size, or steps_per_epoch + validation_steps or batch_size "
                               "(the default train size is their product)", "img_type_parameters.test_size")):
@@ -129,8 +130,8 @@ def split_sizes(params: dict, input_parameters: dict, run_parameters: dict) -> t
 
 def placement_params(params: dict) -> tuple[int, bool]:
     """(nr_img_per_canvas, overlap) from img_type_parameters (defaults 2, true)."""
-    per_canvas = int_param(params, "nr_img_per_canvas", 2)
-    overlap = params.get("overlap", True)
+    per_canvas = int_param(params, "nr_img_per_canvas")
+    overlap = params["overlap"]
     if not isinstance(overlap, (bool, np.bool_)):
         raise ConfigError(f"img_type_parameters.overlap must be true or false, got {overlap!r}")
     return per_canvas, bool(overlap)
@@ -144,14 +145,16 @@ def split_rngs(seed) -> tuple[np.random.Generator, np.random.Generator]:
 
 @register("t_shape", {"nr_img_per_canvas": COUNT, "overlap": FLAG, "shape_size": COUNT,
                       "shapes_to_use": None, "train_size": COUNT, "test_size": COUNT, "intensities": None},
-          Carries(masks=True))
+          Carries(masks=True),
+          defaults={"nr_img_per_canvas": 2, "overlap": True, "shape_size": 28, "shapes_to_use": list(DEFAULT_SHAPES),
+                    "test_size": 10000})
 def load_shapes(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """Simple Shapes canvases: each of ``nr_img_per_canvas`` objects is a uniformly random shape of
     ``shapes_to_use`` at a uniformly random position (labels = index into shapes_to_use); ``intensities``
     (one factor per object, see :func:`stampnet.data.placement.place_objects`) dims them."""
     p = img_type_parameters or {}
-    names = p.get("shapes_to_use", list(DEFAULT_SHAPES))
-    templates = shape_templates(names, p.get("shape_size", 28))  # (K, S, S)
+    names = p["shapes_to_use"]
+    templates = shape_templates(names, p["shape_size"])  # (K, S, S)
     per_canvas, overlap = placement_params(p)
     intensities = check_intensities(p.get("intensities"), per_canvas)
     n_train, n_test = split_sizes(p, input_parameters, run_parameters)

@@ -101,9 +101,9 @@ def labels(scenes: dict) -> np.ndarray:
 
 
 @register("tetrominoes", {"data_path": PATH, "train_size": COUNT, "test_size": COUNT, "shape_size": COUNT},
-          Carries(masks=True, colour=True), note=note)
+          Carries(masks=True, colour=True), note=note, defaults={"test_size": 10000, "shape_size": SHAPE_SIZE})
 def load_tetrominoes(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """Tetrominoes canvases: the official file at ``data_path``, else look-alikes (module docstring)."""
     p = img_type_parameters or {}
     return load(SCHEMA, generate, labels, p, input_parameters, run_parameters, seed, n_objects=N_PIECES,
-                shape_size=int(p.get("shape_size", SHAPE_SIZE)))
+                shape_size=int(p["shape_size"]))
