@@ -23,9 +23,10 @@ def table(record: dict) -> str:
              + f"; peak {peak['gflop_s']:.0f} GFLOP/s ({peak['how']})", "",
              "| config | measure | batch | ms/step | canvases/s | GFLOP/canvas | MFU |",
              "|---|---|---|---|---|---|---|"]
+    num = lambda v: f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"  # noqa: E731
     for r in record["rows"]:
-        lines.append(f"| {r['config']} | {r['measure']} | {r['batch']} | {r['step_ms']:.4g} | "
-                     f"{r['canvases_s']:.4g} | {r['gflop']:.3g} | {100 * r['mfu']:.2g} % |")
+        lines.append(f"| {r['config']} | {r['measure']} | {r['batch']} | {num(r['step_ms'])} | "
+                     f"{num(r['canvases_s'])} | {num(r['gflop'])} | {num(100 * r['mfu'])} % |")
     rate = {(r["config"], r["measure"]): r["canvases_s"] for r in record["rows"]}
     speedup = [f"{c} {rate[c, 'training, separable'] / rate[c, 'training, conv (2019)']:.0f}×"
                for c in dict.fromkeys(r["config"] for r in record["rows"]) if (c, "training, conv (2019)") in rate]
