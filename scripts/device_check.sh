@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU check: on a machine with a GPU and JAX (CUDA), in about 10 minutes, a training on JAX, evaluated on its test
-# canvases, then the benchmark's training numbers at batch 64 and 512 (images/s, decoder share). By default the
+# canvases, then the benchmark at batch 64 and 512 (canvases/s and MFU of both decoders, inference). By default the
 # training is Simple Shapes-2 with the `fast` recipe (120 epochs x 128 steps x batch 64 = 0.98 M canvases),
 # checked against the recipe's targets; DEVICE_CHECK_RECIPE=none trains the published 2019 schedule instead
 # (800 epochs, checked against the paper's row within 0.02). DEVICE_CHECK_EXP=ct_mnist_2 trains CT-MNIST-2 with
@@ -20,7 +20,7 @@
 #        DEVICE_CHECK_EXP=table DEVICE_CHECK_ROWS=simple_shapes_2,t_mnist_1 bash scripts/device_check.sh
 #    What it writes to $OUT (default device_out/): device_check.log (everything, with a summary at the end),
 #    train.txt (the run's console), metrics.json (per-epoch loss, val_loss, tau), evaluate.txt (the measures,
-#    JSON last), bench_b64.json / bench_b512.json (the benchmark's JSON, rewritten after each section),
+#    JSON last), bench_b64.json / bench_b512.json (the benchmark's records),
 #    bench.err; with DEVICE_CHECK_EXP=table: table.txt (its console) and results/fast/ (the rows' JSON and
 #    table.md/csv/png, as python -m stampnet.table writes them).
 # 3. A rehearsal on a CPU (JAX, with `import tensorflow` blocked as on a GPU machine without it, a tiny schedule):
@@ -121,10 +121,10 @@ esac
 if [ -n "${DEVICE_CHECK_TINY:-}" ]; then
     schedule="$recipe run_parameters.epochs=2 run_parameters.steps_per_epoch=4 run_parameters.validation_steps=1
         run_parameters.checkpoint_period=1 run_parameters.img_type_parameters.test_size=64"
-    bench_mode=--tiny; batches="8 16"
+    bench_mode="--steps 1"; batches="8 16"
 else
     schedule="$recipe run_parameters.validation_steps=10 run_parameters.checkpoint_period=$period"
-    bench_mode=--quick; batches="64 512"
+    bench_mode="--steps 10"; batches="64 512"
 fi
 
 say "train: KERAS_BACKEND=jax python3 $exp.py with $schedule"
@@ -147,9 +147,10 @@ timeout $(( $(left) - 100 > 30 ? $(left) - 100 : 30 )) python3 -m stampnet.evalu
 echo "exit $?"; grep -E "cor_loc|iou|purity|nmi" "$OUT/evaluate.txt" | head -n 8
 
 for b in $batches; do
-    say "benchmark at batch $b: python3 -m stampnet.bench $bench_mode --batch $b --only pipeline --json"
-    timeout $(( $(left) > 20 ? $(left) / 2 + 10 : 20 )) python3 -m stampnet.bench $bench_mode --batch "$b" \
-        --only pipeline --json --save "$OUT/bench_b$b.json" > /dev/null 2>> "$OUT/bench.err"
+    say "benchmark at batch $b: python3 -m stampnet.bench --config $exp $bench_mode --batch $b"
+    # shellcheck disable=SC2086
+    timeout $(( $(left) > 20 ? $(left) / 2 + 10 : 20 )) python3 -m stampnet.bench --config "$exp" $bench_mode \
+        --batch "$b" --save "$OUT/bench_b$b.json" > /dev/null 2>> "$OUT/bench.err"
     echo "exit $?"
 done
 
@@ -186,11 +187,8 @@ for b in batches:
     except Exception as err:
         print(f"bench batch {b}: none ({err})")
         continue
-    fit = r.get("fit_step_s_pipeline")
-    print(f"bench batch {b}: fit images/s {int(b) / fit:.0f}" if fit else f"bench batch {b}: no fit timing",
-          f"| train_on_batch images/s {r.get('train_img_s_separable', 0):.0f}"
-          f" | decoder share {r.get('decoder_fraction', float('nan')):.3f}"
-          f" | conv speedup {r.get('speedup', float('nan')):.0f}x | {r.get('device')}")
+    print(f"bench batch {b}: " + " | ".join(f"{x['measure']} (batch {x['batch']}) {x['canvases_s']:.0f} canvases/s, "
+                                            f"MFU {100 * x['mfu']:.1f} %" for x in r["rows"]) + f" | {r['machine']}")
 EOF
 say done
 sleep 1  # let tee flush

@@ -80,11 +80,13 @@ class ScalarLogger(keras.callbacks.Callback):
 
 
 class EpochLine(keras.callbacks.Callback):
-    """One progress line per epoch: epoch, losses, τ (and the recipe's lr, hard), images/s."""
+    """One progress line per epoch: epoch, losses, τ (and the recipe's lr, hard), images/s (and MFU, the share of
+    ``full_mfu`` canvases/s, :mod:`stampnet.bench.flops`)."""
 
-    def __init__(self, epochs: int, images_per_epoch: int):
+    def __init__(self, epochs: int, images_per_epoch: int, full_mfu: float | None = None):
         super().__init__()
         self.epochs, self.images_per_epoch = epochs, images_per_epoch
+        self.mfu = (lambda rate: [f"MFU {100 * rate / full_mfu:.2g} %"]) if full_mfu else (lambda rate: [])
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -94,4 +96,4 @@ class EpochLine(keras.callbacks.Callback):
         rate = self.images_per_epoch / max(time.perf_counter() - self._start, 1e-9)
         parts = [f"epoch {epoch + 1}/{self.epochs}"] + [
             f"{k} {float(v):.4g}" for k, v in logs.items() if k in ("loss", "val_loss", "tau", "lr", "hard", "slot_ink")]
-        print("  ".join(parts + [f"{rate:.1f} img/s"]), flush=True)
+        print("  ".join(parts + [f"{rate:.1f} img/s"] + self.mfu(rate)), flush=True)

@@ -5,7 +5,7 @@ renderer of KIND makes of ARG and keeps the rest of the document. The kinds of :
 
 - ``record: results/docs/NAME.csv``: the CSV file as a markdown table (the header row names the columns, cells
   verbatim);
-- ``roofline: results/bench/NAME.json``: the table of a ``python -m stampnet.bench.roofline --save`` record;
+- ``bench: results/bench/NAME.json``: the table of a ``python -m stampnet.bench --save`` record;
 - ``results: RECIPE``: the README's results block from ``results/RECIPE/`` and ``results/2019/``;
 - ``benchmarks: RECIPE``: the README's multi-object benchmarks block from ``results/RECIPE/``.
 
@@ -98,18 +98,18 @@ def renderers(root: Path, results: Optional[Path] = None) -> dict[str, Callable[
 
     results = Path(results) if results is not None else Path(root) / "results"
 
-    def roofline(arg: str, old: str) -> str:
-        from stampnet.bench.roofline import table
+    def bench(arg: str, old: str) -> str:
+        from stampnet.bench import table
 
         path = Path(root) / arg
         if path.is_dir():
             raise IsADirectoryError(21, "Is a directory", str(path))
-        fix = "write it again with `python -m stampnet.bench.roofline --save`"
+        fix = "write it again with `python -m stampnet.bench --save FILE`"
         try:
             return table(load_json(path, fix))
         except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as err:
             what = f"lacks the key {err}" if isinstance(err, KeyError) else f"{type(err).__name__}: {err}"
-            raise ConfigError(f"{path} is not a roofline record ({what}); {fix}") from None
+            raise ConfigError(f"{path} is not a benchmark record ({what}); {fix}") from None
 
     def results_block(recipe: str, old: str) -> str:
         from stampnet.table.render import readme_block
@@ -121,7 +121,7 @@ def renderers(root: Path, results: Optional[Path] = None) -> dict[str, Callable[
 
         return benchmarks_block(results, recipe)
 
-    return {"record": lambda arg, old: csv_table(Path(root) / arg), "roofline": roofline, "results": results_block,
+    return {"record": lambda arg, old: csv_table(Path(root) / arg), "bench": bench, "results": results_block,
             "benchmarks": benchmarks}
 
 

@@ -14,6 +14,7 @@ from typing import Callable, Optional, Sequence
 import keras
 
 from stampnet import ConfigError, backend
+from stampnet.bench.flops import print_flops
 from stampnet.callbacks import EpochLine, ScalarLogger, StepSchedules
 from stampnet.checkpoints import PeriodicCheckpoint, ResumeState, finite, restore_state, save_weights_atomic
 from stampnet.data import load_data
@@ -69,7 +70,8 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
                 for name, value in logs.items():
                     log_scalar(name, value, epoch)
         name = checkpoint_name(bool(validation))
-        all_callbacks = run_callbacks(spec, run_dir, name, past, log_scalar, global_rng) + list(callbacks)
+        full_mfu = print_flops(model, backend.replicas(spec.distribute))  # canvases/s at 100 % of the peak
+        all_callbacks = run_callbacks(spec, run_dir, name, past, log_scalar, global_rng, full_mfu) + list(callbacks)
         history = model.fit(training_feed(train_part.images, spec.batch_size, spec.shuffle, spec.seed,
                                           first_epoch=start_epoch, epochs=spec.epochs),
                             epochs=spec.epochs, initial_epoch=start_epoch, steps_per_epoch=spec.steps_per_epoch,
@@ -117,7 +119,8 @@ def precise_bn_statistics(model: keras.Model, images, validation, spec: TrainSpe
 
 
 def run_callbacks(spec: TrainSpec, run_dir: Path, checkpoint_name: str, past: list,
-                  log_scalar: Optional[Callable] = None, global_rng=None) -> list[keras.callbacks.Callback]:
+                  log_scalar: Optional[Callable] = None, global_rng=None,
+                  full_mfu: Optional[float] = None) -> list[keras.callbacks.Callback]:
     """The callbacks of a run, in order: what follows the step (before each step), then after each epoch the NaN stop,
     the resume state, checkpoints, TensorBoard, the progress line and the metrics hook."""
     out = [
@@ -126,7 +129,7 @@ def run_callbacks(spec: TrainSpec, run_dir: Path, checkpoint_name: str, past: li
         ResumeState(run_dir / "backup", past, global_rng),
         PeriodicCheckpoint(run_dir / "trained" / checkpoint_name, spec.checkpoint_period),
         backend.board_callback(run_dir / "board"),
-        EpochLine(spec.epochs, spec.images_per_epoch),
+        EpochLine(spec.epochs, spec.images_per_epoch, full_mfu),
     ]
     if log_scalar is not None:
         out.append(ScalarLogger(log_scalar))

@@ -1,9 +1,5 @@
-"""The benchmark command runs and reports its JSON; mixed precision keeps the Gumbel softmax and decoder in float32.
-
-The benchmark's targets (speedup, decoder share, pipeline, generation time) are numbers of the benchmark's
-report (docs/performance.md), not assertions: here a toy-sized run (``--tiny``) checks that every measure is
-produced and positive.
-"""
+"""The benchmark command, the model's FLOP count, the machine's cached peak and the MFU training prints; mixed
+precision keeps the Gumbel softmax and decoder in float32."""
 import json
 
 import keras
@@ -12,35 +8,109 @@ import pytest
 
 from stampnet.config import validate
 from stampnet.model import build_model
-from tests.tiny import TINY
+from tests.tiny import TINY, with_
 
-pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
+# TINY: 32×32×1 → encoder_1 (8, 3×3 same) → pool 16 → encoder_2 (8) → pool 8 → latent (32, 8×8 valid);
+# heads: three encodings 32→16, pre-softmax 16→M·size (y and x: C = 32 − 8 + 1 = 25 each, stamp: K = 4), M = 2.
+ENCODER = 2 * (32 * 32 * 8 * 9 * 1 + 16 * 16 * 8 * 9 * 8 + 1 * 1 * 32 * 64 * 8)
+HEADS = 2 * (3 * 32 * 16 + 2 * 16 * 2 * 25 + 16 * 2 * 4)
+H, S, K, C, M = 32, 8, 4, 25, 2
 
-REQUIRED = ("train_img_s_conv", "train_img_s_separable", "speedup", "decoder_fraction", "infer_img_s", "device")
-POSITIVE = ("train_img_s_conv", "train_img_s_separable", "speedup", "infer_img_s", "infer_img_s_hard",
-            "infer_img_s_reconstruction", "fit_step_s_in_memory", "fit_step_s_pipeline", "pipeline_ratio",
-            "gen_s", "gen_70k_s")
+
+def tiny_model(decoder="separable"):
+    keras.utils.set_random_seed(0)
+    lp = with_(TINY, "layer_parameters.decoder_parameters.decoder", decoder)["layer_parameters"]
+    return build_model(validate({"layer_parameters": lp})["layer_parameters"])
 
 
-def test_bench_reports_json(tmp_path, capsys):
+@pytest.mark.parametrize("decoder, expected", [
+    ("separable", 2 * M * (K * S * S + H * S * S + H * H * S)),
+    ("conv", 2 * M * C * C * K + 2 * H * H * S * S * K),
+])
+def test_model_flops_count_the_convolutions_heads_and_decoder(decoder, expected):
+    from stampnet.bench.flops import model_flops
+
+    flops = model_flops(tiny_model(decoder))
+    assert flops == {"encoder": ENCODER, "heads": HEADS, "decoder": expected, "forward": ENCODER + HEADS + expected}
+
+
+def test_the_peak_is_measured_once_and_cached(tmp_path, monkeypatch):
+    from stampnet.bench import flops
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = flops.peak_flops(n=128)
+    assert first["gflop_s"] > 0 and first["how"] == "float32 matmul 128×128, best of 3"
+    cache = json.loads((tmp_path / "stampnet" / "peak.json").read_text())
+    [key] = cache
+    cache[key]["gflop_s"] = 1234.5  # what a later call reads instead of measuring
+    (tmp_path / "stampnet" / "peak.json").write_text(json.dumps(cache))
+    assert flops.peak_flops(n=128)["gflop_s"] == 1234.5
+    assert flops.peak_flops(n=128, refresh=True)["gflop_s"] != 1234.5
+    (tmp_path / "stampnet" / "peak.json").write_text("{not json")  # a broken cache is measured again
+    assert flops.peak_flops(n=128)["gflop_s"] > 0
+    assert list((tmp_path / "stampnet").iterdir()) == [tmp_path / "stampnet" / "peak.json"]  # no temporary left
+
+
+def test_training_prints_its_flops_and_the_epoch_line_its_mfu(tmp_path, monkeypatch, capsys):
+    from stampnet.bench import flops
+    from stampnet.callbacks import EpochLine
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(flops, "peak_flops", lambda: {"gflop_s": 3 * (ENCODER + HEADS) / 1e9 * 1000, "how": "x"})
+    model = tiny_model()
+    full = flops.print_flops(model)
+    decoder = flops.model_flops(model)["decoder"]
+    assert full == pytest.approx(1000 * (ENCODER + HEADS) / (ENCODER + HEADS + decoder))
+    assert "×3 a training step" in capsys.readouterr().out
+    line = EpochLine(1, 64, full_mfu=200.0)
+    line.on_epoch_begin(0)
+    line._start -= 1.0  # 64 canvases in a second: 32 % of 200 canvases/s
+    line.on_epoch_end(0, {"loss": 1.0})
+    out = capsys.readouterr().out
+    assert out.startswith("epoch 1/1  loss 1  ") and out.rstrip().endswith("img/s  MFU 32 %"), out
+
+
+def test_a_record_renders_as_a_table_with_the_speedup():
+    from stampnet.bench import table
+
+    row = {"config": "ct_mnist_2", "batch": 64, "steps": 10, "step_ms": 200.0, "gflop": 1.5, "mfu": 0.12}
+    record = {"command": "python -m stampnet.bench", "commit": "abc123", "date": "2026-01-01 00:00 UTC",
+              "machine": "CPU: X, 2 cores", "load": [1.0, 1.5], "backend": {"backend": "tensorflow", "keras": "3"},
+              "peak": {"gflop_s": 300.0, "how": "float32 matmul 2048×2048, best of 3"},
+              "rows": [{**row, "measure": "training, separable", "canvases_s": 320.0},
+                       {**row, "measure": "training, conv (2019)", "batch": 2, "canvases_s": 0.5, "mfu": 0.001}]}
+    text = table(record)
+    assert text.startswith("`python -m stampnet.bench` at abc123, 2026-01-01 00:00 UTC: CPU: X, 2 cores, load 1.0")
+    assert "| ct_mnist_2 | training, separable | 64 | 200 | 320 | 1.5 | 12 % |" in text
+    assert text.endswith("over the 2019 conv: ct_mnist_2 640×")
+
+
+@pytest.mark.slow  # trains
+def test_bench_measures_a_config_and_saves_its_record(tmp_path, monkeypatch, capsys):
     from stampnet.bench.__main__ import main
 
-    saved = tmp_path / "bench.json"
-    assert main(["--tiny", "--json", "--only", "pipeline,inference", "--save", str(saved)]) == 0
-    stdout = capsys.readouterr().out
-    report = json.loads(stdout.strip().splitlines()[-1])
-    assert json.loads(saved.read_text()) == report
-    assert "speedup separable / conv" in stdout  # the table came first
-    for key in REQUIRED + POSITIVE:
-        assert key in report, key
-    assert isinstance(report["device"], str) and report["device"]
-    for key in POSITIVE:
-        assert report[key] > 0, (key, report[key])
-    assert 0 <= report["decoder_fraction"] <= 1
-    assert report["hard_vs_soft_argmax_agree"] == 1.0
-    assert set(report["targets"]) == {"speedup", "decoder_fraction", "pipeline_ratio", "gen_70k_s"}
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    config, saved = tmp_path / "config.json", tmp_path / "bench.json"
+    config.write_text(json.dumps(TINY))
+    assert main(["--config", str(config), "--steps", "1", "--save", str(saved)]) == 0
+    record = json.loads(saved.read_text())
+    assert record["command"] == f"python -m stampnet.bench --config {config} --steps 1 --save {saved}"
+    assert record["backend"]["backend"] == keras.backend.backend() and record["machine"] and record["commit"]
+    assert [(r["measure"], r["batch"]) for r in record["rows"]] == [
+        ("training, separable", 8), ("inference, separable", 256), ("training, conv (2019)", 2)]
+    for r in record["rows"]:
+        assert r["canvases_s"] > 0 and 0 < r["mfu"] < 1 and r["config"] == str(config), r
+    assert capsys.readouterr().out.startswith(f"`{record['command']}` at ")
 
 
+@pytest.mark.slow  # reads the tiny run the session trains
+def test_a_training_prints_its_flops_and_mfu(tiny_run):
+    cout = (tiny_run / "cout.txt").read_text()
+    assert "FLOPs per canvas: " in cout and "100 % MFU = " in cout
+    assert "img/s  MFU " in next(line for line in cout.splitlines() if line.startswith("epoch 2/2"))
+
+
+@pytest.mark.slow  # trains a step
 def test_mixed_bfloat16_keeps_gumbel_and_decoder_in_float32():
     lp = validate(TINY)["layer_parameters"]
     keras.utils.set_random_seed(0)
@@ -56,54 +126,3 @@ def test_mixed_bfloat16_keeps_gumbel_and_decoder_in_float32():
     x = (np.random.default_rng(0).random((8, 32, 32, 1)) > 0.7).astype("float32")
     loss = model.train_on_batch(x, x)
     assert np.isfinite(loss)
-
-
-def test_compare_refuses_an_unknown_revision(capsys):
-    from stampnet.bench.__main__ import main
-
-    assert main(["--compare", "no-such-revision"]) == 2
-    assert "is not a revision of this repository" in capsys.readouterr().err
-
-
-def test_compare_alternates_the_trees_round_by_round(monkeypatch):
-    from stampnet.bench import compare
-
-    trained = []
-    monkeypatch.setattr(compare, "train_rate", lambda tree, *args: trained.append(tree) or 100.0 + len(trained))
-    seen = []
-    result = compare.compare("HEAD", rounds=3, epochs=2, steps=2, progress=seen.append)
-    assert [line.split(": ")[1] for line in seen] == ["this tree", "HEAD", "HEAD", "this tree", "this tree", "HEAD"]
-    assert trained[0] == compare.REPO_ROOT and trained[1] != compare.REPO_ROOT and trained[2] == trained[1]
-    assert result["rates"] == {"this tree": [101.0, 104.0, 105.0], "HEAD": [102.0, 103.0, 106.0]}
-    assert result["ratio"] == pytest.approx(104.0 / 103.0)
-
-
-def test_compare_trains_both_trees():
-    from stampnet.bench.compare import compare, report
-
-    result = compare("HEAD", rounds=1, epochs=2, steps=2, progress=lambda line: None)
-    assert all(len(v) == 1 and v[0] > 0 for v in result["rates"].values()) and result["ratio"] > 0
-    assert "ratio this tree / HEAD" in report(result)
-
-
-def test_roofline_counts_the_flops_and_times_every_block(tmp_path):
-    """The roofline's FLOP count is the analytic one (2·H·W·C_out·k²·C_in forward; weights' and, after the first
-    block, the input's gradient the same again), and every block, the step and the peak are timed."""
-    from stampnet.bench import roofline
-
-    report = roofline.run("tiny", batch=8, rounds=1, steps=1, n=64)
-    blocks = report["blocks"]
-    # TINY: 32×32×1 → conv 8 (same, 3×3) → pool → 16 → pool → 16 → pool → latent 32 (valid 4×4 on 4×4).
-    assert [b["name"] for b in blocks] == ["encoder_1", "encoder_2", "encoder_3", "latent"]
-    assert blocks[0]["fwd_mflop"] * 1e6 == 2 * 32 * 32 * 8 * 9 * 1
-    assert blocks[0]["train_mflop"] == 2 * blocks[0]["fwd_mflop"]
-    assert blocks[1]["fwd_mflop"] * 1e6 == 2 * 16 * 16 * 16 * 9 * 8
-    assert blocks[1]["train_mflop"] == 3 * blocks[1]["fwd_mflop"]
-    assert blocks[3]["fwd_mflop"] * 1e6 == 2 * 1 * 1 * 32 * 16 * 16
-    assert report["encoder_train_mflop"] == sum(b["train_mflop"] for b in blocks)
-    for key in ("peak_gflop_s", "step_ms", "step_gflop_s", "canvases_s"):
-        assert report[key] > 0, key
-    for b in blocks:
-        assert b["conv_ms"] > 0 and b["block_ms"] > 0
-    text = roofline.table(report)
-    assert "| encoder_1 | 32×32×1 |" in text and "% of the matmul peak" in text

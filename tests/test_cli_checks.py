@@ -83,13 +83,14 @@ def test_synthetic_pedestrian_out_is_a_file(tmp_path, capsys):
     (["--batch", "0"], "argument --batch: must be an integer >= 1"),
     (["--conv-batch", "-2"], "argument --conv-batch: must be an integer >= 1"),
     (["--save", "/nonexistent/dir/b.json"], "argument --save: the folder '/nonexistent/dir' does not exist"),
-    (["--mnist", "/nonexistent/mnist.npz"], "argument --mnist: '/nonexistent/mnist.npz' does not exist"),
-    (["--only", "pipeline,warp"], "unknown section(s) ['warp']"),
+    (["--config", "simple_shapes_2,nonexistent.json"], "argument --config: 'nonexistent.json' is neither an "
+                                                        "experiment (simple_shapes_2, ct_mnist_2) nor a config.json"),
+    (["--config", "tests/tiny.py"], "argument --config: tests/tiny.py is not valid JSON"),
 ])
 def test_bench_options(capsys, argv, match):
     from stampnet.bench.__main__ import main
 
-    one_error_line(capsys, main, ["--tiny", *argv], match)
+    one_error_line(capsys, main, argv, match)
 
 
 @pytest.mark.parametrize("argv, match", [

@@ -9,7 +9,7 @@ from stampnet import render
 from stampnet.config import ConfigError
 from stampnet.table import REPO_ROOT
 
-ROOFLINE = "results/bench/roofline-simple_shapes_2-intel-xeon-idle.json"
+BENCH = "results/bench/intel-xeon-2-cores.json"
 
 
 @pytest.mark.parametrize("doc", render.documents(REPO_ROOT), ids=lambda p: p.name)
@@ -26,15 +26,15 @@ def test_the_docs_hold_every_kind_of_block():
 
 def test_rendering_rewrites_a_stale_block_and_keeps_the_rest(tmp_path):
     (tmp_path / "results" / "bench").mkdir(parents=True)
-    shutil.copy(REPO_ROOT / ROOFLINE, tmp_path / ROOFLINE)
+    shutil.copy(REPO_ROOT / BENCH, tmp_path / BENCH)
     (tmp_path / "t.csv").write_text('a,b c\n**1.0**,"2, 3"\n,x\n')
     doc = tmp_path / "README.md"
-    doc.write_text(f"# head\n<!-- roofline: {ROOFLINE} -->\nstale\n<!-- /roofline -->\nmiddle\n"
+    doc.write_text(f"# head\n<!-- bench: {BENCH} -->\nstale\n<!-- /bench -->\nmiddle\n"
                    "<!-- record: t.csv -->\nold\n<!-- /record -->\ntail\n")
     assert render.render_documents(tmp_path) == [doc]
     text = doc.read_text()
     assert "stale" not in text and "old" not in text and text.startswith("# head\n") and text.endswith("\ntail\n")
-    assert "| encoder_1 | 84×84×1 |" in text and "<!-- /roofline -->\nmiddle\n" in text
+    assert "| simple_shapes_2 | training, separable | 64 |" in text and "<!-- /bench -->\nmiddle\n" in text
     assert "<!-- record: t.csv -->\n| a | b c |\n|---|---|\n| **1.0** | 2, 3 |\n| | x |\n<!-- /record -->" in text
     assert render.render_documents(tmp_path) == []  # up to date: unchanged
 
@@ -66,12 +66,12 @@ def test_a_ragged_record_is_one_clear_error(tmp_path):
     ("<!-- results: fast --> \n<!-- /results -->", r"line 2: the marker .* is not written as '<!-- results: fast -->'"),
     ("<!-- record: sub -->\n<!-- /record -->", r"<!-- record: sub --> names a folder \(.*sub\); name a file in it"),
     ("<!-- record: latin1.csv -->\n<!-- /record -->", r"names a file that is not UTF-8 text \(byte 0xe9 at offset 5\)"),
-    ("<!-- roofline: bad.json -->\n<!-- /roofline -->", r"bad.json is not a roofline record \(lacks the key "
-                                                        r"'peak_gflop_s'\); write it again"),
-    ("<!-- roofline: sub -->\n<!-- /roofline -->", r"names a folder"),
-    ("<!-- roofline: deep.json -->\n<!-- /roofline -->", r"deep.json nests its JSON deeper than Python reads"),
+    ("<!-- bench: bad.json -->\n<!-- /bench -->", r"bad.json is not a benchmark record \(lacks the key "
+                                                  r"'peak'\); write it again with `python -m stampnet.bench --save"),
+    ("<!-- bench: sub -->\n<!-- /bench -->", r"names a folder"),
+    ("<!-- bench: deep.json -->\n<!-- /bench -->", r"deep.json nests its JSON deeper than Python reads"),
 ], ids=["two-spaces-before", "two-spaces-after", "end-two-spaces", "space-at-the-end", "a-folder", "not-utf8",
-        "a-wrong-key-record", "roofline-folder", "roofline-too-deep"])
+        "a-wrong-key-record", "bench-folder", "bench-too-deep"])
 def test_a_block_whose_file_cannot_be_used_is_one_clear_error(tmp_path, block, message):
     (tmp_path / "t.csv").write_text("a\n1\n")
     (tmp_path / "sub").mkdir()

@@ -5,98 +5,163 @@ import argparse
 import json
 import os
 import shlex
+import statistics
+import subprocess
 import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
 
-import stampnet.bench  # noqa: E402  (stampnet first: quiets TensorFlow's start-up without a GPU)
-from stampnet import cli  # noqa: E402
-from stampnet.bench.report import _jsonable, table  # noqa: E402
-from stampnet.bench.run import MODES, run  # noqa: E402
-from stampnet.bench.sections import SECTIONS  # noqa: E402
+import numpy as np
+
+import stampnet.bench
+from stampnet import ConfigError, cli
+
+# The layer_parameters of the experiments whose shapes the benchmark knows by name (simple_shapes_2.py, ct_mnist_2.py).
+EXPERIMENTS = {
+    "simple_shapes_2": {
+        "input_parameters": {"img_rows": 84, "img_cols": 84, "img_channels": 1, "batch_size": 64},
+        "encoder_parameters": {"final_conv_kernel": [3, 3]},
+        "decoder_parameters": {"nr_of_stamps": 10, "stamp_size": 28, "stamps_per_canvas": 2}},
+    "ct_mnist_2": {
+        "input_parameters": {"img_rows": 100, "img_cols": 100, "img_channels": 1, "batch_size": 64},
+        "encoder_parameters": {"final_conv_kernel": [4, 4]},
+        "decoder_parameters": {"nr_of_stamps": 40, "stamp_size": 28, "stamps_per_canvas": 2}},
+}
+INFER_BATCH = 256  # stampnet.evaluate's
+
+
+def layer_parameters(config: str) -> dict:
+    """The validated layer_parameters of an experiment named in :data:`EXPERIMENTS` or of a config.json."""
+    from stampnet.config import read_config, validate
+
+    if config in EXPERIMENTS:
+        return validate({"layer_parameters": EXPERIMENTS[config]})["layer_parameters"]
+    return read_config(config)["layer_parameters"]
+
+
+def config_arg(text: str) -> list[str]:
+    """An argparse type: comma-separated experiment names or config.json files."""
+    names = [c for c in text.split(",") if c]
+    for c in names:
+        if c not in EXPERIMENTS and not Path(c).is_file():
+            raise argparse.ArgumentTypeError(f"{c!r} is neither an experiment ({', '.join(EXPERIMENTS)}) nor a "
+                                             "config.json file; name one, or give a run's config.json")
+    if not names:
+        raise argparse.ArgumentTypeError("names no config; give e.g. simple_shapes_2,ct_mnist_2")
+    return names
+
+
+def timed(step, steps: int, warmup: int = 2) -> float:
+    """Median seconds of ``step()`` over ``steps`` calls after ``warmup`` untimed ones (tracing, compiling)."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(name: str, lp: dict, batch: int | None, conv_batch: int | None, steps: int, peak: float) -> list[dict]:
+    """Training canvases/s with each decoder, and inference, of one config; a row per measure."""
+    import keras
+
+    from stampnet import backend
+    from stampnet.bench.flops import TRAIN_FACTOR, mfu, model_flops
+    from stampnet.config import merge
+    from stampnet.model import build_model, predict
+
+    batch = batch or lp["input_parameters"]["batch_size"]
+    conv_batch = conv_batch or (batch if backend.gpu_count() else 2)
+    size, channels = lp["input_parameters"]["img_rows"], lp["input_parameters"]["img_channels"]
+    rng = np.random.default_rng(0)
+    canvases = (rng.random((max(batch, conv_batch, INFER_BATCH), size, size, channels)) < 0.15).astype("float32")
+    rows = []
+
+    def row(measure, b, step_s, flops, factor):
+        rows.append({"config": name, "measure": measure, "batch": b, "steps": steps, "step_ms": 1e3 * step_s,
+                     "canvases_s": b / step_s, "gflop": factor * flops / 1e9,
+                     "mfu": mfu(b / step_s, flops, peak, factor)})
+        print(f"  {name}: {measure}, batch {b}: {b / step_s:.4g} canvases/s", file=sys.stderr, flush=True)
+
+    keras.utils.set_random_seed(0)
+    for decoder, b, n in (("separable", batch, steps), ("conv", conv_batch, max(1, steps // 5))):
+        spec = merge(lp, {"input_parameters": {"batch_size": b}, "decoder_parameters": {"decoder": decoder}})
+        model = build_model(spec, jit_compile="auto")
+        x = canvases[:b]
+
+        def step():
+            loss = model.train_on_batch(x, x)
+            if not np.all(np.isfinite(loss)):
+                raise FloatingPointError(f"{name}, {decoder} decoder: the loss is {loss}")
+
+        label = "training, separable" if decoder == "separable" else "training, conv (2019)"
+        row(label, b, timed(step, n, warmup=1 if decoder == "conv" else 2), model_flops(model)["forward"],
+            TRAIN_FACTOR)
+        if decoder == "separable":
+            x = canvases[:INFER_BATCH]
+            infer_s = timed(lambda: predict(model, x, tau=1e-4, batch_size=INFER_BATCH), steps)
+            row("inference, separable", INFER_BATCH, infer_s, model_flops(model)["forward"], 1)
+        del model
+    return rows
+
+
+def git_commit() -> str | None:
+    """This package's commit (``-dirty`` with uncommitted changes), or None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], capture_output=True,
+                             text=True, timeout=10, cwd=Path(stampnet.bench.__file__).parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
 
 
 def main(argv=None) -> int:
     parser = cli.ArgumentParser(prog="python -m stampnet.bench", description=stampnet.bench.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer steps: under 3 minutes on 2 CPU cores")
-    parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # test suite smoke run
-    parser.add_argument("--json", action="store_true", help="end stdout with one line of JSON")
-    parser.add_argument("--mnist", metavar="PATH", help="MNIST for the generation measure (mnist.npz or IDX "
-                        "folder); default: the Keras cache if present, else synthetic digits")
-    parser.add_argument("--batch", type=cli.positive_int, help="separable batch (default 64, the experiment's)")
-    parser.add_argument("--conv-batch", type=cli.positive_int, help="conv batch (default 4; --quick 2)")
-    parser.add_argument("--save", metavar="PATH", type=cli.writable_file,
-                        help="also write the JSON to PATH, rewritten after every "
-                        "section (what was measured survives a timeout)")
-    parser.add_argument("--only", help="comma-separated sections after training: pipeline,jit,mixed,inference "
-                        "(default all; '' for training alone)")
-    parser.add_argument("--backends", help="comma-separated Keras backends (tensorflow,jax,torch): the benchmark "
-                        "once per backend, each in its own process one after the other, and their numbers side by "
-                        "side; the other options apply to each")
-    parser.add_argument("--compare", metavar="REV",
-                        help="instead: training canvases/s of this tree against git revision REV, side by side "
-                             "(a short fast Simple Shapes-2 training in each, alternating; stampnet/bench/compare.py)")
-    parser.add_argument("--rounds", type=cli.positive_int, default=3, help="rounds of --compare (default 3)")
+    parser.add_argument("--config", type=config_arg, default=list(EXPERIMENTS),
+                        help=f"comma-separated experiments ({', '.join(EXPERIMENTS)}) or config.json files "
+                             "(default: both experiments)")
+    parser.add_argument("--batch", type=cli.positive_int, help="training batch (default: the config's)")
+    parser.add_argument("--conv-batch", type=cli.positive_int,
+                        help="batch of the conv decoder (default: the training batch on a GPU, 2 on a CPU)")
+    parser.add_argument("--steps", type=cli.positive_int, default=10,
+                        help="timed steps per measure (default 10; the conv decoder a fifth of them)")
+    parser.add_argument("--new-peak", action="store_true",
+                        help="measure the machine's peak again (else the one cached at its first measure)")
+    parser.add_argument("--save", metavar="PATH", type=cli.writable_file, help="write the record as JSON to PATH")
     args = parser.parse_args(argv)
-    if args.compare:
-        from stampnet.bench.compare import main as compare_main
+    given = sys.argv[1:] if argv is None else list(argv)
+    try:
+        configs = {name: layer_parameters(name) for name in args.config}
+    except ConfigError as err:
+        return cli.fail(f"argument --config: {err}")
 
-        return compare_main(args.compare, args.rounds, args.save, args.json)
-    if args.mnist is not None and not os.path.exists(args.mnist):
-        parser.error(f"argument --mnist: {args.mnist!r} does not exist; give an mnist.npz or a folder of the IDX "
-                     "files, or leave --mnist out")
-    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
-    if args.batch:
-        MODES[mode] = {**MODES[mode], "batch": args.batch, "jit_batch": min(MODES[mode]["jit_batch"], args.batch)}
-    if args.conv_batch:
-        MODES[mode] = {**MODES[mode], "conv_batch": args.conv_batch}
-    sections = tuple(s for s in args.only.split(",") if s) if args.only is not None else None
-    unknown = set(sections or ()) - set(SECTIONS)
-    if unknown:
-        parser.error(f"unknown section(s) {sorted(unknown)}; choose from pipeline, jit, mixed, inference")
-    given = list(sys.argv[1:] if argv is None else argv)
-    command = shlex.join(["python", "-m", "stampnet.bench", *given])
-    if args.backends:
-        return compare_backends(args.backends.split(","), given, args)
-    results = run(mode, args.mnist, sections, save=args.save, command=command)
-    print(table(results))
-    for name, err in results.get("errors", {}).items():
-        print(f"section {name} failed: {err}")
-    if args.json:
-        print(json.dumps(_jsonable(results)))
-    return 1 if results.get("errors") else 0
+    from stampnet import backend
+    from stampnet.bench.flops import machine, peak_flops
 
-
-def compare_backends(backends: list[str], given: list[str], args) -> int:
-    """``--backends``: run this command once per backend (KERAS_BACKEND) in a subprocess, then one table."""
-    import subprocess
-    import tempfile
-    from pathlib import Path
-
-    from stampnet.bench.report import compare_table
-
-    forwarded, skip = [], False
-    for arg in given:  # the command without --backends (and --json/--save, which this process handles)
-        if skip:
-            skip = False
-        elif arg in ("--backends", "--save"):
-            skip = True
-        elif not arg.startswith(("--backends=", "--save=")) and arg != "--json":
-            forwarded.append(arg)
-    results, failed = {}, False
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in backends:
-            save = Path(tmp) / f"{name}.json"
-            print(f"== {name}", file=sys.stderr, flush=True)
-            done = subprocess.run([sys.executable, "-m", "stampnet.bench", *forwarded, "--save", str(save)],
-                                  env={**os.environ, "KERAS_BACKEND": name}, stdout=sys.stderr)
-            failed |= done.returncode != 0
-            results[name] = json.loads(save.read_text()) if save.is_file() else {"device": f"failed ({done.returncode})"}
-    print(compare_table(results))
-    if args.json:
-        print(json.dumps(_jsonable(results)))
+    start_load = load()
+    peak = peak_flops(refresh=args.new_peak)
+    print(f"stampnet.bench on {machine()}, {backend.name()}; peak {peak['gflop_s']:.0f} GFLOP/s ({peak['how']})",
+          file=sys.stderr, flush=True)
+    rows = [r for name, lp in configs.items()
+            for r in measure(name, lp, args.batch, args.conv_batch, args.steps, peak["gflop_s"])]
+    record = {"command": shlex.join(["python", "-m", "stampnet.bench", *given]), "commit": git_commit(),
+              "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+              "load": [start_load, load()], "backend": backend.versions(), "peak": peak, "rows": rows}
+    print(stampnet.bench.table(record))
     if args.save:
-        Path(args.save).write_text(json.dumps(_jsonable(results)) + "\n")
-    return 1 if failed else 0
+        cli.write_text_atomic(args.save, json.dumps(record, indent=1) + "\n")
+    return 0
 
 
 if __name__ == "__main__":

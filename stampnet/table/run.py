@@ -21,7 +21,7 @@ except ImportError:  # not POSIX: no row locks, Sacred's heartbeat alone tells a
     fcntl = None
 
 from stampnet import ConfigError
-from stampnet.bench.machine import cpu_name
+from stampnet.bench.flops import cpu_name
 from stampnet.runs import is_finished, is_live, read_json, resumable, run_chain, run_folders, timestamp
 from stampnet.table import BY_NAME, REPO_ROOT, Job, Row, columns, log, recipe_folder
 from stampnet.table.render import duration, fmt, read_record
