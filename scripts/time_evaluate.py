@@ -1,20 +1,23 @@
 """Time the prediction of ``stampnet.evaluate`` on N test canvases: the old eager loop against today's compiled
 ``predict``, alternating, wall and process CPU seconds (docs/performance.md).
 
-    python scripts/time_evaluate.py [--n 10000] [--rounds 3] [--ref ../shared/reference/stampnet-2019]
+    python scripts/time_evaluate.py [--n 10000] [--rounds 3] [--ref DIR]
 
-Uses the 2019 Simple Shapes-2 config and weights; any Keras backend (KERAS_BACKEND).
+Uses the 2019 Simple Shapes-2 config and weights, downloaded once into the Keras cache
+(``python -m stampnet.evaluate --pretrained simple_shapes_2`` fetches them) or read from ``--ref DIR``
+(``simple_shapes_2.config.json`` and ``simple_shapes_2.weights.800.hdf5``); any Keras backend (KERAS_BACKEND).
 """
-import argparse
 import json
 import os
+import sys
 import tempfile
 import time
-from pathlib import Path
 
 
 import keras
 
+from stampnet import ConfigError
+from stampnet.cli import ArgumentParser, fail
 from stampnet.evaluate import test_split
 from stampnet.model import predict
 from stampnet.runs import build_run, load_weights
@@ -31,13 +34,16 @@ def eager(model, images, tau, batch_size=256):
         keras.ops.convert_to_numpy(net(images[start:start + batch_size], training=False)["stamp_probs"])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main() -> int:
+    ap = ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--ref", default=str(Path(__file__).resolve().parents[2] / "shared/reference/stampnet-2019"))
+    ap.add_argument("--ref", help="folder of the 2019 config and weights (default: the Keras cache, downloaded once)")
     args = ap.parse_args()
-    config, weights = reference_run(args.ref, "simple_shapes_2", tempfile.mkdtemp(), test_size=args.n)
+    try:
+        config, weights = reference_run(args.ref, "simple_shapes_2", tempfile.mkdtemp(), test_size=args.n)
+    except ConfigError as err:
+        return fail(str(err))
     run = build_run(config)
     load_weights(run.model, weights, config)
     images = test_split(run.config).images
@@ -51,7 +57,8 @@ def main() -> None:
             row[name] = {"wall_s": round(time.perf_counter() - wall, 2), "cpu_s": round(time.process_time() - cpu, 2)}
         row["load"] = round(os.getloadavg()[0], 1)
         print(json.dumps(row), flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
