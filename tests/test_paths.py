@@ -81,14 +81,14 @@ def test_a_rows_results_file_holds_no_absolute_path(tmp_path, monkeypatch, under
     assert written == record
     assert not absolute_paths(written), absolute_paths(written)
     assert str(tmp_path) not in job.result_file.read_text()
-    root = "~/runs" if under_home else "…/runs"
+    root = "~/runs" if under_home else ".../runs"
     prov = written["provenance"]
     assert prov["runs_root"] == root and prov["run_folder"] == "quick/simple_shapes_1/2"
     assert [part["folder"] for part in prov["runs"]] == ["quick/simple_shapes_1/1", "quick/simple_shapes_1/2"]
     assert prov["commands"][1] == f"python simple_shapes_1.py with quick resume_from={root}/quick/simple_shapes_1/1"
     assert prov["evaluated_with"] == f"python -m stampnet.evaluate {root}/quick/simple_shapes_1/2"
     assert written["measures"]["weights"] == f"{root}/quick/simple_shapes_1/2/trained/weights.02-1.00.weights.h5"
-    assert prov["config"]["run_parameters"]["mnist_path"] == "…/mnist.npz"
+    assert prov["config"]["run_parameters"]["mnist_path"] == ".../mnist.npz"
 
 
 def test_a_record_of_another_runs_folder_is_measured_again(tmp_path, monkeypatch):

@@ -149,14 +149,14 @@ def kmeans_references(cfg: dict, test) -> dict:
 
 def shown_path(path, root: Optional[Path] = None) -> str:
     """``path`` as a results file shows it: under the runs folder ``root`` as ``<root shown>/<rest>``, under the
-    home folder with ``~``, elsewhere by its name (``…/<name>``): never an absolute path of this machine."""
+    home folder with ``~``, elsewhere by its name (``.../<name>``): never an absolute path of this machine."""
     p = Path(path)
     if not p.is_absolute():
         return str(p)
     if root is not None and p.is_relative_to(root):
         return str(Path(shown_path(root)) / p.relative_to(root))
     shown = home_relative(p)
-    return shown if not Path(shown).is_absolute() else f"…/{p.name}"
+    return shown if not Path(shown).is_absolute() else f".../{p.name}"
 
 
 def portable(value, root: Optional[Path] = None):
