@@ -139,3 +139,15 @@ def test_evaluate_shows_the_home_folder_as_a_tilde(tmp_path, monkeypatch):
     assert home_relative("runs/w.h5") == "runs/w.h5"
     assert home_relative(tmp_path / "meat" / "w.h5") == str(tmp_path / "meat" / "w.h5")   # not below home
 
+
+def test_the_committed_results_hold_no_absolute_path():
+    results = REPO_ROOT / "results"
+    if not results.is_dir():
+        pytest.skip("no results/ folder in this checkout")
+    found = []
+    for path in sorted(p for p in results.rglob("*") if p.suffix in (".json", ".md", ".csv")):
+        text = path.read_text()
+        found += [f"{path.relative_to(REPO_ROOT)}: {m}" for m in re.findall(r"/(?:root|home|work|tmp)/\S*", text)]
+        if path.suffix == ".json":
+            found += [f"{path.relative_to(REPO_ROOT)}: {s}" for s in absolute_paths(json.loads(text))]
+    assert not found, found[:10]
