@@ -3,7 +3,7 @@
 K (nr_of_stamps) is the number of characters in the chosen subset: 50 for the default Latin + Greek. Put the
 official zips (images_background.zip, …) in data/omniglot or point data_path at them; `python -m
 stampnet.evaluate runs/omniglot/<id>` reports StampNet's clusters beside k-means with the same K.
-``python omniglot.py with quick run_parameters.img_type_parameters.data_path=../shared/data/omniglot``"""
+``python omniglot.py with quick run_parameters.img_type_parameters.data_path=PATH`` (a folder with the zips)."""
 from stamp_network import ex
 
 ex.add_config({

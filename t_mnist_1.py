@@ -1,5 +1,6 @@
 """T-MNIST-1: one MNIST digit on an 84×84 canvas, 40 stamps, 1 slot (the 2019 example script).
-``python t_mnist_1.py with quick run_parameters.mnist_path=../shared/data/mnist/mnist-subset.npz``"""
+``python t_mnist_1.py with quick`` (MNIST from ``keras.datasets.mnist``, downloaded once into ~/.keras/datasets/),
+or ``with quick run_parameters.mnist_path=PATH`` for an ``mnist.npz`` in Keras' layout or a folder of IDX files."""
 from stamp_network import ex
 
 ex.add_config({

@@ -7,7 +7,7 @@
 # `fast` at its 2.0 M-canvas allowance (240 epochs x 128 x 64), on cluttered canvases brought along.
 # DEVICE_CHECK_EXP=table runs the paper's Table instead (python -m stampnet.table --recipe fast, the rows of
 # DEVICE_CHECK_ROWS, default all, in that order) for as long as the budget lasts, and no benchmark; the MNIST
-# rows need data/mnist/mnist-subset.npz or mnist.npz brought along (or ../shared/data/mnist/ beside the checkout).
+# rows need data/mnist/mnist-subset.npz or mnist.npz brought along, ~/.keras/datasets/mnist.npz, or DEVICE_CHECK_MNIST=PATH.
 #
 # 1. On a machine with PyPI, once, from the repository root, for a GPU machine that has JAX but no internet:
 #        bash scripts/device_check.sh prepare
@@ -89,7 +89,7 @@ exp=${DEVICE_CHECK_EXP:-simple_shapes_2}
 if [ "$exp" = table ]; then
     rows=${DEVICE_CHECK_ROWS:-all}
     mnist=""
-    for f in data/mnist/mnist-subset.npz data/mnist/mnist.npz ../shared/data/mnist/mnist-subset.npz; do
+    for f in ${DEVICE_CHECK_MNIST:-} data/mnist/mnist-subset.npz data/mnist/mnist.npz ~/.keras/datasets/mnist.npz; do
         [ -f "$f" ] && { mnist="--mnist $f"; break; }
     done
     [ -z "$mnist" ] && echo "no MNIST file found (data/mnist/mnist-subset.npz): the MNIST rows will stop with one line"

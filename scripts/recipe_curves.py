@@ -1,7 +1,9 @@
 """Loss and τ against training canvases: runs of ours beside the published 2019 run.
 
     python scripts/recipe_curves.py runs/simple_shapes_2/3 [more runs] \
-        --reference ../shared/reference/stampnet-2019/simple_shapes_2.2019-curve.csv --out docs/img/fast_curves.png
+        --reference simple_shapes_2.2019-curve.csv --out docs/img/fast_curves.png
+
+``--reference`` takes a 2019 training curve as CSV (columns ``epoch``, ``loss``: one row per epoch).
 """
 import argparse
 import csv

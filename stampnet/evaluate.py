@@ -23,7 +23,7 @@ from typing import Optional
 from stampnet import ConfigError  # first: quiets TensorFlow's start-up without a GPU (stampnet/tf_noise.py)
 from stampnet.baselines import format_kmeans, kmeans_clusterings, kmeans_rows
 from stampnet.model import DEFAULT_SEED, predict
-from stampnet.runs import LoadedRun, build_run, load_run, load_weights
+from stampnet.runs import LoadedRun, build_run, home_relative, load_run, load_weights
 
 
 def test_split(cfg: dict, limit: Optional[int] = None, with_train: bool = False):
@@ -57,7 +57,7 @@ def measure(run: LoadedRun, test, tau=None, matching="greedy", noise=True, batch
                                 stamp_size=lp["decoder_parameters"]["stamp_size"], matching=matching,
                                 one_target=has.one_target, stamps=out["stamps"], intensities=test.intensities,
                                 masks=test.masks if has.masks else None)
-    measures.update(tau=tau, noise=noise, seed=seed, weights=str(run.weights))
+    measures.update(tau=tau, noise=noise, seed=seed, weights=home_relative(run.weights))
     return measures, out
 
 

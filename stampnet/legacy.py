@@ -106,20 +106,33 @@ def load_legacy_weights(model: keras.Model, path: str | Path) -> None:
 REFERENCE_WEIGHTS = {"simple_shapes_2": "simple_shapes_2.weights.800.hdf5", "ct_mnist_2": "ct_mnist_2.weights.1000.hdf5"}
 
 
-def reference_run(reference: str | Path, experiment: str, work_dir: str | Path, *, mnist_path: str | Path | None = None,
-                  test_size: int = 4000) -> tuple[Path, Path]:
+def reference_run(reference: str | Path | None, experiment: str, work_dir: str | Path, *,
+                  mnist_path: str | Path | None = None, test_size: int = 4000) -> tuple[Path, Path]:
     """A published 2019 run ready for ``stampnet.evaluate``: (config.json written in ``work_dir``, weights file).
 
-    ``reference`` is the folder of the 2019 configs and weights (``../shared/reference/stampnet-2019``).
+    ``reference`` is a folder holding ``<exp>.config.json`` and the weights of :data:`REFERENCE_WEIGHTS`; None
+    takes the authors' files from the Keras cache, downloaded once (:func:`stampnet.pretrained.fetch`).
     Simple Shapes-2 is evaluated on ``test_size`` freshly generated canvases; CT-MNIST-2 on its test split
-    regenerated from ``mnist_path`` with the 2019 seed (the test split is exact, so only 64 training canvases
-    are made). The configs train for one step and skip validation: only the test split is used."""
+    regenerated from ``mnist_path`` (None: ``keras.datasets.mnist``) with the 2019 seed (the test split is exact,
+    so only 64 training canvases are made). The configs train for one step and skip validation: only the test
+    split is used."""
     import json
 
-    reference, work_dir = Path(reference), Path(work_dir)
     if experiment not in REFERENCE_WEIGHTS:
         raise ConfigError(f"no 2019 reference run {experiment!r}; choose one of {sorted(REFERENCE_WEIGHTS)}")
-    config = json.loads((reference / f"{experiment}.config.json").read_text())
+    if reference is None:
+        from stampnet.pretrained import fetch
+
+        config_file, weights = fetch(experiment)
+    else:
+        reference = Path(reference).expanduser()
+        config_file, weights = reference / f"{experiment}.config.json", reference / REFERENCE_WEIGHTS[experiment]
+        missing = [p.name for p in (config_file, weights) if not p.is_file()]
+        if missing:
+            raise ConfigError(f"{reference} lacks {' and '.join(missing)}; give the folder that holds the 2019 "
+                              "config and weights, or none to download them into the Keras cache")
+    work_dir = Path(work_dir)
+    config = json.loads(config_file.read_text())
     run_parameters = config["run_parameters"]
     run_parameters.update(steps_per_epoch=1, validation_steps=0)
     if experiment == "simple_shapes_2":
@@ -128,11 +141,9 @@ def reference_run(reference: str | Path, experiment: str, work_dir: str | Path, 
         from stampnet.data.cluttered import generate_cluttered_mnist, save_npz_atomic
         from stampnet.data.mnist import load_mnist
 
-        if mnist_path is None:
-            raise ConfigError("the CT-MNIST-2 reference run needs mnist_path (e.g. ../shared/data/mnist/mnist-subset.npz)")
         arrays = generate_cluttered_mnist(load_mnist(mnist_path), n_digits=2, n_train=64)  # the 2019 seed 42
         run_parameters["img_type_parameters"]["data_path"] = str(
             save_npz_atomic(work_dir / f"{experiment}.npz", arrays))
     path = work_dir / f"{experiment}.config.json"
     path.write_text(json.dumps(config))
-    return path, reference / REFERENCE_WEIGHTS[experiment]
+    return path, weights

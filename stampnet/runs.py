@@ -38,6 +38,14 @@ def read_json(path: Path) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def home_relative(path: str | Path) -> str:
+    """``path`` with ``~`` for the home folder (``~/stampnet-runs/...``), else as given: what records show."""
+    p, home = Path(path), Path.home()
+    if p.is_absolute() and len(home.parts) > 1 and p.is_relative_to(home):
+        return str(Path("~") / p.relative_to(home))
+    return str(p)
+
+
 def run_folders(folder: Path) -> list[Path]:
     """The Sacred run folders (numeric names with a run.json) in ``folder``, oldest first."""
     if not folder.is_dir():

@@ -245,3 +245,29 @@ def test_shared_mnist_subset():
     idx = require_shared("data/mnist")
     (xtr2, _), (xte2, yte2) = load_mnist(idx)
     assert len(xtr2) == 0 and np.array_equal(xte2, xte) and np.array_equal(yte2, yte)
+
+
+def test_the_data_note_says_what_the_mnist_is_not_its_file_name(tmp_path, mnist_npz):
+    import hashlib
+
+    from stampnet.data import data_note
+
+    path, (xtr, ytr, xte, yte) = mnist_npz
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    note = data_note({"img_type": "t_mnist", "mnist_path": str(path)})
+    assert note == f"MNIST training subset, 12 digits, sha256 {sha}" and path.name not in note
+    assert data_note({"img_type": "t_mnist", "img_type_parameters": {"mnist_path": str(path)}}) == note
+    (tmp_path / "idx").mkdir()
+    idx_folder(tmp_path / "idx", (xtr, ytr, xte, yte))
+    assert data_note({"img_type": "t_mnist", "mnist_path": str(tmp_path / "idx")}) == \
+        "MNIST training subset, 12 digits, IDX files"
+    assert "cannot be read" in data_note({"img_type": "t_mnist", "mnist_path": str(tmp_path / "gone.npz")})
+    assert data_note({"img_type": "t_mnist", "mnist_path": None}) is None   # keras.datasets: the standard set
+
+
+def test_the_data_note_of_the_shared_mnist_subset():
+    from stampnet.data import data_note
+
+    path = require_shared("data/mnist/mnist-subset.npz")
+    assert data_note({"img_type": "t_mnist", "mnist_path": str(path)}) == \
+        "MNIST training subset, 5,000 digits, sha256 9900d4ead64e"

@@ -77,7 +77,8 @@ def test_a_killed_table_resumes_then_measures_tabulates_and_skips_its_rows(tmp_p
         prov = record["provenance"]
         assert prov["training_canvases"] == epochs * 4 * 8 and prov["train_wall_s"] > 0
         assert prov["commands"][0].startswith(f"python {row}.py with quick")
-        assert Path(prov["run_folder"]).parent == runs / row and prov["epochs"] == epochs
+        assert Path(prov["run_folder"]).parent == Path("quick", row) and prov["epochs"] == epochs
+        assert prov["runs_root"] == jobs.shown_path(tmp_path / "runs")
     resumed = json.loads((results / "simple_shapes_1.json").read_text())["provenance"]
     assert [Path(part["folder"]).name for part in resumed["runs"]] == ["1", "2"]
     assert "resume_from=" in resumed["commands"][1]
@@ -410,7 +411,7 @@ def test_a_rows_own_results_file_is_reused_when_sound_and_measured_again_when_no
     monkeypatch.setattr(jobs, "train_row", lambda job: run)
     monkeypatch.setattr(jobs, "measure_row", lambda job, run: "measured")
     record = _record("simple_shapes_1", 0.9)
-    record["provenance"]["run_folder"] = str(run)
+    record["provenance"].update(jobs.run_place(job, run))
     _write(job.result_file, record)
     assert jobs.run_job(job) == record                     # the same run, the same limit: reused
     assert "simple_shapes_1: CorLoc / IoU / purity 0.9000 / 0.5000 / 0.2500" in capsys.readouterr().out

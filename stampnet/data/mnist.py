@@ -7,9 +7,11 @@ y_train, x_test, y_test) or a folder with the four IDX files (``.gz`` or uncompr
 from __future__ import annotations
 
 import gzip
+import hashlib
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -182,11 +184,26 @@ def mnist_path(img_type_parameters: dict, run_parameters: dict):
     return path if path is not None else (run_parameters or {}).get("mnist_path")
 
 
+def mnist_note(path) -> Optional[str]:
+    """The MNIST at ``path`` by what it is, for results files: its training digits and, for a file, the start of
+    its SHA-256 (``MNIST training subset, 5,000 digits, sha256 9900d4ead64e``); None for keras.datasets."""
+    if path is None:
+        return None
+    p = Path(path).expanduser()
+    try:
+        n = len(load_mnist(p)[0][1])
+        digest = f", sha256 {hashlib.sha256(p.read_bytes()).hexdigest()[:12]}" if p.is_file() else ", IDX files"
+    except (ConfigError, OSError):
+        return "MNIST from a local file that cannot be read here"
+    kind = "MNIST training set" if n >= 60_000 else "MNIST training subset"
+    return f"{kind}, {n:,} digits{digest}"
+
+
 @register("t_mnist", {"nr_img_per_canvas": COUNT, "overlap": FLAG, "train_size": COUNT, "test_size": COUNT,
                       "intensities": None, "mnist_path": PATH, "shape_size": COUNT},  # shape_size: 2019, unused
           Carries(masks=True),
           defaults={"nr_img_per_canvas": 2, "overlap": True, "test_size": 10000},
-          note=lambda rp: f"MNIST from {Path(rp['mnist_path']).name}" if rp.get("mnist_path") else None)
+          note=lambda rp: mnist_note(mnist_path(rp.get("img_type_parameters"), rp)))
 def load_t_mnist(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """T-MNIST: ``nr_img_per_canvas`` digits scaled to [0, 1] at random positions (grey-level, sum clipped
     at 1); training canvases from the training digits, test canvases from the test digits. ``intensities``: one

@@ -22,7 +22,8 @@ except ImportError:  # not POSIX: no row locks, Sacred's heartbeat alone tells a
 
 from stampnet import ConfigError
 from stampnet.bench.flops import cpu_name
-from stampnet.runs import is_finished, is_live, read_json, resumable, run_chain, run_folders, timestamp
+from stampnet.runs import (home_relative, is_finished, is_live, read_json, resumable, run_chain, run_folders,
+                           timestamp)
 from stampnet.table import BY_NAME, REPO_ROOT, Job, Row, columns, log, recipe_folder
 from stampnet.table.render import duration, fmt, read_record
 
@@ -146,26 +147,75 @@ def kmeans_references(cfg: dict, test) -> dict:
             "canvases": kmeans_on_canvases(test, K, seed)}
 
 
-def provenance(run: Path, cfg: dict) -> dict:
-    """How the run of a row was made: its chain of run folders with their commands and wall times."""
+def shown_path(path, root: Optional[Path] = None) -> str:
+    """``path`` as a results file shows it: under the runs folder ``root`` as ``<root shown>/<rest>``, under the
+    home folder with ``~``, elsewhere by its name (``.../<name>``): never an absolute path of this machine."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(p)
+    if root is not None and p.is_relative_to(root):
+        return str(Path(shown_path(root)) / p.relative_to(root))
+    shown = home_relative(p)
+    return shown if not Path(shown).is_absolute() else f".../{p.name}"
+
+
+def portable(value, root: Optional[Path] = None):
+    """``value`` (a record, a config: dicts, lists, strings) with every string that is an absolute path shown
+    by :func:`shown_path`."""
+    if isinstance(value, dict):
+        return {k: portable(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(v, root) for v in value]
+    if isinstance(value, str) and "\n" not in value and Path(value).is_absolute():
+        return shown_path(value, root)
+    return value
+
+
+def runs_root(job: Job) -> Path:
+    """The runs folder a row's run folders are recorded against: ``--runs``, above ``<recipe>[/seed<N>]``."""
+    root = job.runs.absolute()
+    if job.seed_index and root.name == f"seed{job.seed_index}":
+        root = root.parent
+    return root.parent if root.name == recipe_folder(job.recipe) else root
+
+
+def relative_folder(path: Path, root: Optional[Path]) -> str:
+    """``path`` relative to the runs folder ``root`` (``fast/pedestrian/1``) when below it, else
+    :func:`shown_path`."""
+    path = path.absolute()
+    return str(path.relative_to(root)) if root is not None and path.is_relative_to(root) else shown_path(path)
+
+
+def run_place(job: Job, run: Path) -> dict:
+    """Where the run of ``job`` is, as its results file says: ``runs_root`` (``~/stampnet-runs``) and
+    ``run_folder`` relative to it (``fast/pedestrian/1``)."""
+    root = runs_root(job)
+    return {"runs_root": shown_path(root), "run_folder": relative_folder(run, root)}
+
+
+def provenance(run: Path, cfg: dict, root: Optional[Path] = None) -> dict:
+    """How the run of a row was made: its chain of run folders (relative to the runs folder ``root`` when given)
+    with their commands and wall times; no absolute path (:func:`portable`)."""
     chain = run_chain(run)
+    root = root.absolute() if root is not None else None
     parts, wall = [], 0.0
     for part in chain:
-        info = read_json(part / "run.json")
+        info = portable(read_json(part / "run.json"), root)
         # a run that was killed has no stop time: its last heartbeat is when it stopped training
         start, stop = (timestamp(info.get(key)) for key in ("start_time", "stop_time"))
         stop = stop or timestamp(info.get("heartbeat"))
         seconds = (stop - start).total_seconds() if start and stop else None
         wall += seconds or 0.0
         meta = info.get("meta", {})
-        parts.append({"folder": str(part), "command": typed_command(info), "status": info.get("status"),
-                      "named_configs": meta.get("named_configs"),
+        parts.append({"folder": relative_folder(part, root), "command": typed_command(info),
+                      "status": info.get("status"), "named_configs": meta.get("named_configs"),
                       "config_updates": meta.get("config_updates"), "wall_s": seconds,
                       "cpu": info.get("host", {}).get("cpu"), "gpus": info.get("host", {}).get("gpus"),
                       "backend": read_json(part / "info.json").get("backend")})
     rp, ip = cfg["run_parameters"], cfg["layer_parameters"]["input_parameters"]
     canvases = rp["epochs"] * rp["steps_per_epoch"] * ip["batch_size"]
-    return {"run_folder": str(run), "runs": parts, "commands": [p["command"] for p in parts],
+    where = {"runs_root": shown_path(root)} if root is not None else {}
+    return {**where, "run_folder": relative_folder(run, root), "runs": parts, "commands": [p["command"] for p in parts],
             "training_canvases": canvases, "epochs": rp["epochs"],
             "train_wall_s": wall, "canvases_per_s": canvases / wall if wall else None,
             "backend": parts[-1]["backend"], "cpu": parts[-1]["cpu"], "gpus": parts[-1]["gpus"]}
@@ -192,6 +242,7 @@ def measure_row(job: Job, run: Path) -> dict:
     log(f"{job.label}: measuring {run}" + (f" on the first {job.limit} test canvases" if job.limit else ""))
     measured = measure_run(run, limit=job.limit)
     cfg = measured.pop("config")
+    root = runs_root(job)
     record = {
         "row": job.row.name, "title": job.row.title, "recipe": recipe_folder(job.recipe),
         "seed_index": job.seed_index, "seed": cfg["seed"],
@@ -200,13 +251,15 @@ def measure_row(job: Job, run: Path) -> dict:
         **measured, "limit": job.limit,
         "data": data_note(cfg),
         "curve": target_curve(job, run) if job.curve else None,
-        "provenance": {**provenance(run, cfg),
-                       "evaluated_with": f"python -m stampnet.evaluate {run}" + (f" --limit {job.limit}" if job.limit else ""),
+        "provenance": {**provenance(run, cfg, root),
+                       "evaluated_with": f"python -m stampnet.evaluate {shown_path(run.absolute(), root)}"
+                                         + (f" --limit {job.limit}" if job.limit else ""),
                        "git_commit": git_commit(), "evaluated_on": cpu_name(),
                        "evaluated_at": datetime.now().isoformat(timespec="seconds"), "config": cfg},
     }
+    record = portable(json.loads(json.dumps(record, default=str)), root)  # measures.weights, config paths
     job.results.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(job.result_file, json.dumps(record, indent=2, default=str))
+    write_text_atomic(job.result_file, json.dumps(record, indent=2))
     log(summary(record))
     return record
 
@@ -278,7 +331,8 @@ def measure_2019(row: Row, results: Path, mnist: Optional[str], limit: Optional[
     measured.pop("config")
     record = {"row": row.name, **measured, "limit": limit, "weights": str(weights), "sha256": WEIGHTS[row.name][2],
               "git_commit": git_commit()}
-    write_text_atomic(path, json.dumps(record, indent=2, default=str))
+    record = portable(json.loads(json.dumps(record, default=str)))  # ~/.keras/models/...: no path of this machine
+    write_text_atomic(path, json.dumps(record, indent=2))
     return record
 
 
@@ -334,7 +388,9 @@ def run_job(job: Job) -> Optional[dict]:
             old = read_record(job.result_file) if job.result_file.exists() else {}
         except ConfigError:
             old = {}  # measured again and rewritten below
-        if not job.force and old.get("provenance", {}).get("run_folder") == str(run) and old.get("limit") == job.limit:
+        place = run_place(job, run)  # the same run folder under the same runs folder, the same limit
+        same = {k: old.get("provenance", {}).get(k) for k in place} == place and old.get("limit") == job.limit
+        if not job.force and same:
             log(summary(old))
             return old
         return measure_row(job, run)
