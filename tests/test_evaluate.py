@@ -66,7 +66,9 @@ def test_noise_switch_is_not_in_weight_files(tmp_path):
 def test_measures_by_epoch(tiny_run, capsys):
     assert main([str(tiny_run), "--epochs", "all"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split()[:5] == ["epoch", "training_canvases", "cor_loc", "iou", "purity"]
+    # the columns: the measures declared by_epoch (stampnet.metrics.MEASURES) that the run's data allow, in order
+    assert out.splitlines()[0].split()[:9] == ["epoch", "training_canvases", "ari_fg", "miou", "cor_loc", "iou",
+                                               "cor_loc_ink", "iou_ink", "stamp_offset"]
     rows = json.loads((tiny_run / "measures_by_epoch.json").read_text())
     steps, batch = TINY["run_parameters"]["steps_per_epoch"], TINY["layer_parameters"]["input_parameters"]["batch_size"]
     assert [r["epoch"] for r in rows] == [1, 2]
