@@ -360,7 +360,9 @@ def target_curve(job: Job, run: Path) -> Optional[dict]:
     never). None for a row without targets."""
     from stampnet.evaluate import evaluate_epochs
 
-    if not job.row.targets:
+    from stampnet.runs import checkpoints
+
+    if not job.row.targets or not checkpoints(run / "trained"):
         return None
     cfg = read_json(run / "config.json")
     precise_bn = (cfg.get("run_parameters") or {}).get("precise_bn") or 0
