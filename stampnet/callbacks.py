@@ -68,7 +68,7 @@ class StepSchedules(keras.callbacks.Callback):
 
 
 class ScalarLogger(keras.callbacks.Callback):
-    """Sends every per-epoch log value (loss, val_loss, tau) to ``log_scalar(name, value, step)``."""
+    """Sends every per-epoch log value (loss, val_loss, the loss' terms, tau) to ``log_scalar(name, value, step)``."""
 
     def __init__(self, log_scalar: Callable[[str, float, int], None]):
         super().__init__()
@@ -80,13 +80,19 @@ class ScalarLogger(keras.callbacks.Callback):
 
 
 class EpochLine(keras.callbacks.Callback):
-    """One progress line per epoch: epoch, losses, τ (and the recipe's lr, hard), images/s (and MFU, the share of
-    ``full_mfu`` canvases/s, :mod:`stampnet.bench.flops`)."""
+    """One progress line per epoch: epoch, losses, the loss' terms where the model has penalties
+    (reconstruction and each penalty, :class:`stampnet.model.StampNet`), τ (and the recipe's lr, hard, slot_ink),
+    images/s (and MFU, the share of ``full_mfu`` canvases/s, :mod:`stampnet.bench.flops`)."""
 
     def __init__(self, epochs: int, images_per_epoch: int, full_mfu: float | None = None):
         super().__init__()
         self.epochs, self.images_per_epoch = epochs, images_per_epoch
         self.mfu = (lambda rate: [f"MFU {100 * rate / full_mfu:.2g} %"]) if full_mfu else (lambda rate: [])
+        self._terms = ()
+
+    def on_train_begin(self, logs=None):
+        terms = tuple(getattr(self._model, "loss_terms", ()))  # self._model: no variable sync on JAX
+        self._terms = terms if len(terms) > 1 else ()           # reconstruction alone is the loss
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -94,6 +100,6 @@ class EpochLine(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         rate = self.images_per_epoch / max(time.perf_counter() - self._start, 1e-9)
-        parts = [f"epoch {epoch + 1}/{self.epochs}"] + [
-            f"{k} {float(v):.4g}" for k, v in logs.items() if k in ("loss", "val_loss", "tau", "lr", "hard", "slot_ink")]
+        keys = ("loss", "val_loss", *self._terms, "tau", "lr", "hard", "slot_ink")
+        parts = [f"epoch {epoch + 1}/{self.epochs}"] + [f"{k} {float(logs[k]):.4g}" for k in keys if k in logs]
         print("  ".join(parts + [f"{rate:.1f} img/s"] + self.mfu(rate)), flush=True)

@@ -147,6 +147,11 @@ class UsageBalance(keras.layers.Layer):
         self.add_loss(self.strength * (float(np.log(self.size)) - entropy))
         return logits
 
+    @property
+    def loss_terms(self) -> tuple:
+        """The name of the term this layer adds to the loss (logged per epoch, see stampnet.model.StampNet)."""
+        return ("usage_balance",)
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -276,6 +281,7 @@ class StampDecoder(RunTimeState):
         return ops.conv(padded, kernel, padding="valid")                         # (B, H, W, Ch)
 
     def call(self, stamp_probs, y_probs, x_probs):
+        # The terms are added in the order of ``loss_terms``: overlap, overdraw, slot ink, centre.
         slots = None
         if self.overlap:
             slots = self.slot_drawings(stamp_probs, y_probs, x_probs)           # (B, M, H, W, Ch)
@@ -298,6 +304,14 @@ class StampDecoder(RunTimeState):
         if self.centre:
             self.add_loss(self.centre * self._centre_loss(stamp_probs))
         return ops.minimum(canvas, 1.0)
+
+    @property
+    def loss_terms(self) -> tuple:
+        """The names of the terms this layer adds to the loss, in the order ``call`` adds them (the config keys
+        of their strengths; logged per epoch, see stampnet.model.StampNet); () in 2019."""
+        on = {"overlap_penalty": self.overlap, "overdraw_penalty": self.overdraw, "slot_ink_penalty": self.slot_ink,
+              "centre_penalty": self.centre}
+        return tuple(name for name, strength in on.items() if strength)
 
     def paste(self, stamp_index, y_index, x_index):
         """Hard inference: paste stamp k at (y, x) for each slot directly, no soft maps.

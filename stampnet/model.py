@@ -54,6 +54,36 @@ def _gumbel_head(encoding, size, spec: ModelSpec, role):
                          straight_through=spec.straight_through)(x)
 
 
+@keras.saving.register_keras_serializable(package="stampnet")
+class StampNet(keras.Model):
+    """The functional model of :func:`build_model`; its training logs every term of its loss. Besides ``loss``:
+    ``reconstruction`` (the batch mean of :func:`~stampnet.layers.sum_squared_error`, the loss of 2019) and each
+    penalty its layers add (their ``loss_terms``, e.g. ``overdraw_penalty``), each a ``keras.metrics.Mean``
+    updated in :meth:`compute_loss`, where Keras carries metrics through the compiled step on every backend
+    (JAX's stateless one included); evaluation gives their ``val_`` twins. The loss is Keras' own, unchanged;
+    metrics hold no weights, so weight files keep their layout."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # In the order of ``self.losses``: layer by layer, each layer's terms in the order it adds them.
+        self.loss_terms = ["reconstruction"] + [name for layer in self.layers for name in getattr(layer, "loss_terms", ())]
+        self.term_trackers = [keras.metrics.Mean(name=name) for name in self.loss_terms]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x, y, y_pred, sample_weight, training)
+        penalties = self.losses  # none in Keras' symbolic build on JAX, which runs no forward pass
+        if penalties and len(penalties) != len(self.loss_terms) - 1:
+            raise RuntimeError(f"the model added {len(penalties)} loss terms, its layers name "
+                               f"{self.loss_terms[1:]}")
+        ops = keras.ops
+        sse = sum_squared_error(y, y_pred)                                        # (B,)
+        batch = ops.shape(sse)[0]
+        values = [ops.sum(sse) / ops.cast(batch, sse.dtype)] + [ops.sum(term) for term in penalties]
+        for tracker, value in zip(self.term_trackers, values):
+            tracker.update_state(value, sample_weight=batch)  # weighted as Keras weighs ``loss``
+        return loss
+
+
 def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False, learning_rate=None) -> keras.Model:
     """StampNet as a Keras model: canvas (B, H, W, Ch) → reconstruction (B, H, W, Ch); Ch = img_channels (1 in
     2019; more gives colour stamps).
@@ -86,7 +116,7 @@ def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False,
         colour = layers.Conv2D(spec.channels, 1, activation="sigmoid", name="background_colour")(latent)
         colour = layers.Flatten(name="background_colour_flat")(colour)           # (B, Ch)
         decoded = OverBackground(name="over_background")(decoded, colour)        # (B, H, W, Ch)
-    model = keras.Model(image, decoded, name="stampnet")
+    model = StampNet(image, decoded, name="stampnet")
     if compile:
         compile_for_training(model, spec.learning_rate if learning_rate is None else learning_rate, jit_compile)
     return model

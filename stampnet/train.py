@@ -108,7 +108,9 @@ def precise_bn_statistics(model: keras.Model, images, validation, spec: TrainSpe
     from stampnet.recipe import recompute_batchnorm
 
     def val_loss():
-        return float(model.evaluate(*validation, batch_size=spec.batch_size, verbose=0)) if validation else None
+        if not validation:
+            return None
+        return float(model.evaluate(*validation, batch_size=spec.batch_size, verbose=0, return_dict=True)["loss"])
 
     before = val_loss()
     n = recompute_batchnorm(model, images, spec.precise_bn, seed=spec.seed)

@@ -1,6 +1,6 @@
 """Keras' other backends. On JAX (and PyTorch, where it is installed), in subprocesses where ``import
 tensorflow`` fails, as on the GPU machine: a quick training, a resume that continues exactly, an evaluate, data
-parallelism over two CPU devices. And the same maths everywhere: the 2019 CT-MNIST-2 weights give the same
+parallelism over two CPU devices, every loss term logged. And the same maths everywhere: the 2019 CT-MNIST-2 weights give the same
 reconstructions and measures on TensorFlow and JAX (needs ../shared; skipped without it).
 
 CI installs JAX's CPU wheels (.ci/run); without JAX the JAX tests skip with the reason printed.
@@ -138,6 +138,29 @@ def test_torch_trains_resumes_and_evaluates_without_tensorflow(tmp_path):
     assert resumed[:2] == first
     assert resumed == straight  # exact: dropout's global torch generator is put back just before the first step
     assert 0 <= measures["cor_loc"] <= 1 and measures["precise_bn"] == 32
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_every_loss_term_is_logged_without_tensorflow(tmp_path, backend):
+    """A run with two penalties by the command line: metrics.json and TensorBoard hold the reconstruction and
+    each term (and their val_ twins) every epoch, and they add up to the loss."""
+    requires(backend)
+    run(["with", *overrides(TINY), "run_parameters.epochs=1", "layer_parameters.decoder_parameters.overlap_penalty=0.5",
+         "layer_parameters.decoder_parameters.gumbel_parameters.usage_balance=3.0"], tmp_path,
+        without_tensorflow(backend, tmp_path))
+    folder = tmp_path / "runs" / "simple_shapes_2" / "1"
+    metrics = {k: v["values"] for k, v in json.loads((folder / "metrics.json").read_text()).items()}
+    terms = ("overlap_penalty", "usage_balance")
+    assert {"reconstruction", *terms, "val_reconstruction", *(f"val_{k}" for k in terms)} <= set(metrics)
+    assert not {"overdraw_penalty", "slot_ink_penalty", "centre_penalty"} & set(metrics)
+    assert min(metrics[k][0] for k in terms) > 0
+    for prefix in ("", "val_"):
+        total = metrics[prefix + "reconstruction"][0] + sum(metrics[prefix + k][0] for k in terms)
+        assert metrics[prefix + "loss"][0] == pytest.approx(total, rel=1e-6)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = EventAccumulator(str(folder / "board" / "validation")).Reload().Tags()   # the val_ twins
+    assert {"epoch_reconstruction", "epoch_overlap_penalty", "epoch_usage_balance"} <= {*tags["tensors"], *tags["scalars"]}
 
 
 def test_distribute_names_the_backends_that_offer_it(monkeypatch):

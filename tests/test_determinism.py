@@ -21,6 +21,8 @@ def test_same_seed_same_losses(tmp_path):
     first, second = losses(tmp_path / "a"), losses(tmp_path / "b")
     assert first["loss"] == second["loss"] and first["val_loss"] == second["val_loss"]   # bit for bit
     assert first["tau"] == second["tau"]
+    assert first["reconstruction"] == first["loss"]   # the 2019 loss has no other term (logged beside it)
+    assert first["val_reconstruction"] == first["val_loss"]
     other = losses(tmp_path / "c", seed=12345, epochs=1)
     assert other["loss"][0] != first["loss"][0]                                          # the seed matters
 

@@ -45,6 +45,9 @@ def test_mirrored_on_two_cpu_devices_matches_single_device(tmp_path):
     for a, b in zip(single, mirrored):
         assert abs(a - b) <= 0.03 * abs(a), (single, mirrored)
     assert (tmp_path / "run_mirrored" / "backup" / "state.weights.h5").is_file()
+    # the reconstruction, logged beside the loss, is the whole 2019 loss on every replica count too
+    for run in ("None", "mirrored"):
+        assert result[run]["reconstruction"] == pytest.approx(result[run]["loss"], rel=1e-6), result[run]
 
 
 def test_distribute_takes_null_or_mirrored():

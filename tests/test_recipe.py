@@ -135,8 +135,10 @@ def test_usage_balance_adds_its_term_to_the_training_loss():
     p = np.exp(logits - logits.max(-1, keepdims=True))
     usage = (p / p.sum(-1, keepdims=True)).mean((0, 1))
     term = 1000.0 * (np.log(usage.size) + (usage * np.log(usage)).sum())
-    gap = balanced.evaluate(x, x, batch_size=8, verbose=0) - plain.evaluate(x, x, batch_size=8, verbose=0)
+    logs = balanced.evaluate(x, x, batch_size=8, verbose=0, return_dict=True)
+    gap = logs["loss"] - plain.evaluate(x, x, batch_size=8, verbose=0, return_dict=True)["loss"]
     assert term > 0.01 and gap == pytest.approx(term, rel=0.02)
+    assert logs["usage_balance"] == pytest.approx(term, rel=0.02)   # logged under its own name
 
 
 def _two_slots_on_one_place(decoder, stamps):
@@ -367,7 +369,8 @@ def test_decoder_penalty_adds_to_the_training_loss(key, tmp_path):
         # stamps of ink 20 (far above the unit interval training keeps): the blurred soft draws exceed 1
         model.get_layer("stamp_layer").kernel.assign(np.full(model.get_layer("stamp_layer").kernel.shape, 20.0))
     x = np.random.default_rng(0).random((8, 32, 32, 1)).astype("float32")
-    gap = penalised.evaluate(x, x, batch_size=8, verbose=0) - plain.evaluate(x, x, batch_size=8, verbose=0)
+    logs = penalised.evaluate(x, x, batch_size=8, verbose=0, return_dict=True)
+    gap = logs["loss"] - plain.evaluate(x, x, batch_size=8, verbose=0, return_dict=True)["loss"]
     # the expected term, from the heads' soft choices drawn without the clip
     heads = keras.Model(plain.input, [plain.get_layer(f"softmax_{r}").output for r in ("stamp", "y", "x")])
     slots = keras.ops.convert_to_numpy(plain.get_layer("stamp_layer").slot_drawings(*heads(x)))[..., 0]  # (B, M, H, W)
@@ -379,6 +382,8 @@ def test_decoder_penalty_adds_to_the_training_loss(key, tmp_path):
         per_canvas = (np.sqrt(1.0 + slots.sum(axis=(2, 3))) - 1.0).sum(axis=1)  # each slot's drawn ink
     term = 5.0 * per_canvas.mean()
     assert term > 1.0 and gap == pytest.approx(term, rel=1e-3)
+    assert sorted(logs) == sorted(["loss", "reconstruction", key])  # the only term, logged under its own name
+    assert logs[key] == pytest.approx(term, rel=1e-3)
 
 
 def test_config_rejects_bad_recipe_values():
@@ -425,6 +430,8 @@ def test_recipe_in_a_tiny_run_follows_its_schedules(tmp_path):
         assert tau == pytest.approx(tau_from_knots((4 * e - 1) / total, gp["tau_schedule"]), rel=1e-5)
     assert logged["hard"] == [0.0, 0.0, 0.0, 1.0]  # on from step 12 = 0.75 · 16
     assert logged["slot_ink"] == [0.0, 0.0, 1.0, 1.0]  # on from step 8 = 0.5 · 16
+    # the term itself, logged apart from its switch: nothing while off, then part of the loss
+    assert logged["slot_ink_penalty"][:2] == [0.0, 0.0] and min(logged["slot_ink_penalty"][2:]) > 0
     assert logged["lr"][0] == pytest.approx(0.002)
     assert logged["lr"][-1] == pytest.approx(0.002 * cosine_factor(15 / 16, 0.5, 0.1), rel=1e-5)
 
