@@ -3,7 +3,6 @@ docstring)."""
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import sys
 import tempfile
@@ -49,10 +48,10 @@ def parse_recipe(text: str) -> Optional[str]:
 
 
 def recipes() -> list[str]:
-    """The named configs of stamp_network.py (read from its source: ``@ex.named_config`` functions)."""
-    tree = ast.parse((REPO_ROOT / "stamp_network.py").read_text())
-    return [node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
-            and any(ast.unparse(d) == "ex.named_config" for d in node.decorator_list)]
+    """The named configs every experiment takes (``stampnet.experiments.NAMED_CONFIGS``)."""
+    from stampnet.experiments import NAMED_CONFIGS
+
+    return list(NAMED_CONFIGS)
 
 
 def check_writable(folder: Path, option: str) -> None:

@@ -2,7 +2,6 @@
 process or as Ray tasks."""
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 import os
@@ -30,14 +29,14 @@ CLUSTER_TIMEOUT_S = 10  # how long --cluster ADDRESS may take to answer before t
 BAD_INPUT = 2           # the exit code of a training that refused its config or data (one `error:` line)
 
 
-def script_seed(script: Path) -> int:
-    """The ``"seed"`` of the config that ``script`` adds (``ex.add_config({...})``), read without running it."""
-    for node in ast.walk(ast.parse(script.read_text())):
-        if isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values):
-                if isinstance(key, ast.Constant) and key.value == "seed" and isinstance(value, ast.Constant):
-                    return int(value.value)
-    raise ConfigError(f"{script} sets no seed in its config; add \"seed\": <int> to it")
+def experiment_seed(name: str) -> int:
+    """The ``"seed"`` of experiment ``name``'s config (``stampnet.experiments``)."""
+    from stampnet import experiments
+
+    seed = experiments.config(name).get("seed")
+    if not isinstance(seed, int):
+        raise ConfigError(f"stampnet/experiments/{name}.py sets no seed in its CONFIG; add \"seed\": <int> to it")
+    return seed
 
 
 def official_file(job: Job) -> Optional[Path]:
@@ -78,7 +77,7 @@ def train_command(job: Job, resume: Optional[Path]) -> list[str]:
     words += list(job.row.budget.get(job.recipe, ())) + list(job.row.overrides) + data_overrides(job)
     words += list(job.overrides)
     if job.seed_index:
-        words.append(f"seed={script_seed(script) + job.seed_index}")
+        words.append(f"seed={experiment_seed(job.row.experiment) + job.seed_index}")
     return words
 
 
