@@ -7,7 +7,7 @@ import pytest
 
 from stampnet import render
 from stampnet.config import ConfigError
-from stampnet.table import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 ROOFLINE = "results/bench/roofline-simple_shapes_2-intel-xeon-idle.json"
 
