@@ -73,7 +73,7 @@ def test_compare_alternates_the_trees_round_by_round(monkeypatch):
     seen = []
     result = compare.compare("HEAD", rounds=3, epochs=2, steps=2, progress=seen.append)
     assert [line.split(": ")[1] for line in seen] == ["this tree", "HEAD", "HEAD", "this tree", "this tree", "HEAD"]
-    assert trained[0] == compare.REPO_ROOT and trained[1] != compare.REPO_ROOT and trained[2] == trained[1]
+    assert trained[0] == compare.checkout() and trained[1] != compare.checkout() and trained[2] == trained[1]
     assert result["rates"] == {"this tree": [101.0, 104.0, 105.0], "HEAD": [102.0, 103.0, 106.0]}
     assert result["ratio"] == pytest.approx(104.0 / 103.0)
 

@@ -22,8 +22,21 @@ from pathlib import Path
 
 from stampnet import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 RATE = re.compile(r"^epoch (\d+)/\d+ .* ([0-9.]+) img/s$")
+
+
+def checkout() -> Path:
+    """The git checkout the package's files belong to (its top folder); ConfigError for an installed package."""
+    package = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", "ls-files", "--error-unmatch", "__init__.py"], cwd=package, capture_output=True)
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=package, capture_output=True, text=True)
+    except OSError:  # no git
+        out = top = subprocess.CompletedProcess([], 1)
+    if out.returncode != 0 or top.returncode != 0:
+        raise ConfigError(f"--compare trains two git trees, but {package} is not in a git checkout; run it from a "
+                          "clone of the repository")
+    return Path(top.stdout.strip())
 
 
 def train_rate(tree: Path, epochs: int, steps: int, runs: Path) -> float:
@@ -45,7 +58,8 @@ def compare(rev: str, rounds: int = 3, epochs: int = 4, steps: int = 32, progres
     """Train in this tree and in ``rev`` ``rounds`` times each, alternating; returns the rates and their ratio."""
     from stampnet.bench.machine import cpu_name
 
-    check = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=REPO_ROOT,
+    here = checkout()
+    check = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=here,
                            capture_output=True, text=True)
     if check.returncode != 0:
         raise ConfigError(f"{rev!r} is not a revision of this repository; give a commit, branch or tag "
@@ -54,9 +68,9 @@ def compare(rev: str, rounds: int = 3, epochs: int = 4, steps: int = 32, progres
     tmp = Path(tempfile.mkdtemp(prefix="stampnet-compare-"))
     other = tmp / "tree"
     try:
-        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(other), commit], cwd=REPO_ROOT,
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(other), commit], cwd=here,
                        check=True, capture_output=True)
-        trees = {"this tree": REPO_ROOT, rev: other}
+        trees = {"this tree": here, rev: other}
         rates = {name: [] for name in trees}
         for r in range(rounds):
             order = list(trees) if r % 2 == 0 else list(trees)[::-1]
@@ -65,7 +79,7 @@ def compare(rev: str, rounds: int = 3, epochs: int = 4, steps: int = 32, progres
                 rates[name].append(rate)
                 progress(f"round {r + 1}/{rounds}: {name}: {rate:.1f} canvases/s")
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=REPO_ROOT, capture_output=True)
+        subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=here, capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
     medians = {name: statistics.median(v) for name, v in rates.items()}
     return {"rev": rev, "commit": commit, "cpu": cpu_name(), "rounds": rounds, "epochs": epochs, "steps": steps,
