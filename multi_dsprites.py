@@ -6,23 +6,12 @@ heart) with true masks: StampNet's ARI-FG beside the slot and sprite methods'. D
 layer_parameters.input_parameters.img_channels=3 layer_parameters.decoder_parameters.stamps_per_canvas=5``
 (``colored_on_colored``: ``stamps_per_canvas=4``). The official file via
 ``run_parameters.img_type_parameters.data_path=…/multi_dsprites_<variant>.tfrecords``; without it a look-alike
-set is generated (stampnet/data/multi_dsprites.py). ``python multi_dsprites.py with quick``"""
-from stamp_network import ex
+set is generated (stampnet/data/multi_dsprites.py). ``python multi_dsprites.py with quick``
 
-ex.add_config({
-    "seed": 64,
-    "run_parameters": {
-        "epochs": 200, "steps_per_epoch": 128, "validation_steps": 10,
-        "img_type": "multi_dsprites",
-        "img_type_parameters": {"variant": "binarized", "data_path": None},
-    },
-    "layer_parameters": {
-        "input_parameters": {"img_rows": 64, "img_cols": 64, "img_channels": 1, "batch_size": 64},
-        "encoder_parameters": {"conv_layer_sizes": [16, 32, 64, 128, 128], "final_conv_kernel": [2, 2]},
-        "decoder_parameters": {"nr_of_stamps": 30, "stamp_size": 24, "stamps_per_canvas": 3,
-                               "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.03, "min_temperature": 0.2}},
-    },
-})
+The config is stampnet/experiments/multi_dsprites.py; ``python -m stampnet.run multi_dsprites with …`` is the same."""
+from stampnet.experiment import build
+
+ex = build("multi_dsprites", __file__)
 
 if __name__ == "__main__":
     ex.run_commandline()

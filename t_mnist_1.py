@@ -1,22 +1,11 @@
 """T-MNIST-1: one MNIST digit on an 84×84 canvas, 40 stamps, 1 slot (the 2019 example script).
 ``python t_mnist_1.py with quick`` (MNIST from ``keras.datasets.mnist``, downloaded once into ~/.keras/datasets/),
-or ``with quick run_parameters.mnist_path=PATH`` for an ``mnist.npz`` in Keras' layout or a folder of IDX files."""
-from stamp_network import ex
+or ``with quick run_parameters.mnist_path=PATH`` for an ``mnist.npz`` in Keras' layout or a folder of IDX files.
 
-ex.add_config({
-    "seed": 1,  # no published run: any seed
-    "run_parameters": {
-        "epochs": 1000, "steps_per_epoch": 128, "validation_steps": 100, "shuffle": False,
-        "img_type": "t_mnist",
-        "img_type_parameters": {"nr_img_per_canvas": 1, "overlap": True},
-    },
-    "layer_parameters": {
-        "input_parameters": {"img_rows": 84, "img_cols": 84, "img_channels": 1, "batch_size": 64},
-        "encoder_parameters": {"final_conv_kernel": [3, 3]},
-        "decoder_parameters": {"nr_of_stamps": 40, "stamp_size": 28, "stamps_per_canvas": 1,
-                               "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.005, "min_temperature": 0.2}},
-    },
-})
+The config is stampnet/experiments/t_mnist_1.py; ``python -m stampnet.run t_mnist_1 with …`` is the same."""
+from stampnet.experiment import build
+
+ex = build("t_mnist_1", __file__)
 
 if __name__ == "__main__":
     ex.run_commandline()

@@ -355,14 +355,14 @@ def test_loader_errors(tmp_path, ct_file):
         load(mism)
 
 
-def test_loader_relative_to_repo(ct_file, monkeypatch, tmp_path):
+def test_loader_relative_to_the_current_folder(ct_file, monkeypatch, tmp_path):
     path, _ = ct_file
-    import stampnet.data.cluttered as cl
-
-    monkeypatch.setattr(cl, "REPO_ROOT", tmp_path)
-    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.chdir(path.parent)
     s = load_ct_mnist({"data_path": "ct.npz", "train_size": 2}, INP, RUN, 0)
     assert len(s.train) == 2
+    monkeypatch.chdir(REPO_ROOT)  # not found from another folder
+    with pytest.raises(ConfigError):
+        load_ct_mnist({"data_path": "ct.npz", "train_size": 2}, INP, RUN, 0)
 
 
 def test_npz_is_standard(ct_file):

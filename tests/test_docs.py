@@ -7,7 +7,7 @@ import pytest
 
 from stampnet import render
 from stampnet.config import ConfigError
-from stampnet.table import REPO_ROOT
+from tests.conftest import REPO_ROOT
 
 BENCH = "results/bench/intel-xeon-2-cores.json"
 

@@ -151,17 +151,13 @@ def test_the_model_input_must_have_the_variants_channels():
 
 
 def _script_config(**updates):
-    """multi_dsprites.py's config (its ``ex.add_config``, read with a stand-in ``ex``) with ``updates``, validated."""
+    """multi_dsprites.py's config (stampnet/experiments/multi_dsprites.py) with ``updates``, validated."""
     from sacred.utils import recursive_update
 
+    from stampnet import experiments
     from stampnet.config import validate
-    from tests.conftest import REPO_ROOT
 
-    added = {}
-    ex = type("Ex", (), {"add_config": lambda self, cfg: added.update(cfg), "run_commandline": lambda self: None})()
-    source = (REPO_ROOT / "multi_dsprites.py").read_text().replace("from stamp_network import ex", "")
-    exec(compile(source, "multi_dsprites.py", "exec"), {"ex": ex, "__name__": "not_main"})
-    return validate(recursive_update(added, updates))
+    return validate(recursive_update(experiments.config("multi_dsprites"), updates))
 
 
 @pytest.mark.parametrize("variant, slots", [("binarized", None), ("colored_on_grayscale", 5),
@@ -181,9 +177,9 @@ def test_the_script_builds_a_model_for_each_variant(variant, slots):
 
 @pytest.mark.parametrize("named", ["quick", "cpu", "fast"])
 def test_every_named_config_fits_the_script(named):
-    from stamp_network import ex
+    from stampnet.experiments import NAMED_CONFIGS
 
-    cfg = _script_config(**{k: v for k, v in ex.named_configs[named]().items() if k != "__doc__"})
+    cfg = _script_config(**NAMED_CONFIGS[named].config)
     assert cfg["run_parameters"]["img_type"] == "multi_dsprites"
 
 

@@ -21,19 +21,10 @@ SCRIPTS = ["simple_shapes_1.py", "simple_shapes_2.py", "t_mnist_1.py", "t_mnist_
 
 
 def _script_config(script):
-    """The config an experiment script adds (read by exec'ing it with a stand-in ``ex``)."""
-    added = {}
+    """The config of an experiment script (its experiment's CONFIG in stampnet/experiments/), validated."""
+    from stampnet import experiments
 
-    class Ex:
-        def add_config(self, cfg):
-            added.update(cfg)
-
-        def run_commandline(self):
-            pass
-
-    source = (REPO_ROOT / script).read_text().replace("from stamp_network import ex", "")
-    exec(compile(source, script, "exec"), {"ex": Ex(), "__name__": "not_main"})
-    return validate(added)
+    return validate(experiments.config(script[:-3]))
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -467,9 +458,9 @@ def test_fast_recipe_on_every_script(script):
     hard samples and τ = 1 over the second half, and at most 1.0 M training canvases with the script's batch."""
     from sacred.utils import recursive_update
 
-    from stamp_network import ex
+    from stampnet.experiments import NAMED_CONFIGS
 
-    fast = {k: v for k, v in ex.named_configs["fast"]().items() if k != "__doc__"}
+    fast = NAMED_CONFIGS["fast"].config
     cfg = validate(recursive_update(_script_config(script), fast))
     model_spec, spec = from_validated(cfg)
     s = spec.schedule
@@ -568,10 +559,13 @@ def test_precise_bn_in_a_tiny_run_saves_the_recomputed_statistics(tmp_path):
 @pytest.mark.parametrize("script", SCRIPTS + ["folder.py"])
 @pytest.mark.parametrize("named", ["quick", "cpu", "fast"])
 def test_every_named_config_fits_every_script(script, named):
-    """Each named config of stamp_network.py is a valid config on every experiment (its keys reach every loader)."""
+    """Each named config is a valid config on every experiment (its keys reach every loader), and the
+    experiment's Sacred named config is the same data."""
     from sacred.utils import recursive_update
 
     from stamp_network import ex
+    from stampnet.experiments import NAMED_CONFIGS
 
-    updates = {k: v for k, v in ex.named_configs[named]().items() if k != "__doc__"}
+    updates = NAMED_CONFIGS[named].config
+    assert {k: v for k, v in ex.named_configs[named]().items() if k != "__doc__"} == updates
     validate(recursive_update(_script_config(script), updates))

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from stampnet.reproduce import changed_sources, experiment_script, main
-from tests.conftest import REPO_ROOT, run_experiment, tf_quiet_lines
+from stampnet.reproduce import changed_sources, find_experiment, main
+from tests.conftest import run_experiment, tf_quiet_lines
 
 pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
 
@@ -29,11 +29,13 @@ def test_reproduce_repeats_a_run_from_its_folder(tiny_run):
     assert new_metrics["loss"]["values"] == old_metrics["loss"]["values"]     # same seed, CPU: same run
 
 
-def test_reproduce_finds_the_script_and_lists_changed_sources(tiny_run):
-    assert experiment_script(tiny_run) == REPO_ROOT / "simple_shapes_2.py"
-    sources = json.loads((tiny_run / "run.json").read_text())["experiment"]["sources"]
-    recorded = {s[0] for s in sources}
-    assert {"stamp_network.py", "simple_shapes_2.py", "stampnet/train.py"} <= recorded  # the snapshot
+def test_reproduce_finds_the_experiment_and_lists_changed_sources(tiny_run):
+    assert find_experiment(tiny_run) == ("simple_shapes_2", None)  # the package's experiment
+    experiment = json.loads((tiny_run / "run.json").read_text())["experiment"]
+    recorded = {s[0] for s in experiment["sources"]}
+    assert {"simple_shapes_2.py", "stampnet/experiment.py", "stampnet/experiments/simple_shapes_2.py",
+            "stampnet/train.py"} <= recorded  # the snapshot: the script that ran and the package
+    assert experiment["mainfile"] == "simple_shapes_2.py"
     assert changed_sources(tiny_run) == []  # nothing changed since
 
 

@@ -99,17 +99,44 @@ def test_a_killed_table_resumes_then_measures_tabulates_and_skips_its_rows(tmp_p
 def test_seed_indices_offset_the_scripts_seed(tmp_path):
     job = table.Job(table.BY_NAME["simple_shapes_2"], 2, "fast", tmp_path, tmp_path)
     command = jobs.train_command(job, None)
-    assert command[2:4] == ["with", "fast"] and command[-1] == "seed=894342613"  # the script's seed + 2
+    assert command[1:6] == ["-m", "stampnet.run", "simple_shapes_2", "with", "fast"]  # through the package
+    assert command[-1] == "seed=894342613"  # the experiment's seed + 2
     ct = jobs.train_command(table.Job(table.BY_NAME["ct_mnist_2"], 0, "fast", tmp_path, tmp_path), None)
     assert "run_parameters.epochs=240" in ct and not any(w.startswith("seed=") for w in ct)
     resume = jobs.train_command(job, tmp_path / "7")
-    assert resume[2:] == ["with", f"resume_from={tmp_path / '7'}"]
+    assert resume[1:] == ["-m", "stampnet.run", "simple_shapes_2", "with", f"resume_from={tmp_path / '7'}"]
 
 
-def test_every_row_has_its_script_and_seed():
-    for row in table.ROWS:
-        assert isinstance(jobs.script_seed(REPO_ROOT / f"{row.name}.py"), int)
+def test_every_row_has_its_experiment_script_and_seed():
+    for row in table.ALL_ROWS:
+        assert isinstance(jobs.experiment_seed(row.experiment), int)
+        assert (REPO_ROOT / f"{row.experiment}.py").is_file()  # the checkout's thin script beside it
     assert set(recipes()) >= {"quick", "cpu", "fast"}
+
+
+def test_git_commit_is_the_checkouts_and_none_for_an_installed_package(tmp_path, monkeypatch):
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+    assert jobs.git_commit() == head
+    monkeypatch.setattr(jobs, "__file__", str(tmp_path / "site-packages" / "stampnet" / "table" / "run.py"))
+    (tmp_path / "site-packages" / "stampnet").mkdir(parents=True)
+    assert jobs.git_commit() is None
+
+
+def test_the_table_trains_through_the_package_from_any_folder(tmp_path, capsys, monkeypatch):
+    """From a folder without README.md (nothing to check for --render) the row trains as ``python -m
+    stampnet.run <experiment>`` in that folder; results and runs default to it."""
+    started = []
+    monkeypatch.setattr(jobs.subprocess, "run", lambda command, **kw: started.append((command, kw)) or
+                        subprocess.CompletedProcess(command, 2))
+    monkeypatch.chdir(tmp_path)
+    assert main(["--recipe", "quick", "--rows", "simple_shapes_1", "--no-2019"]) == 2
+    [(command, kw)] = started
+    assert command[1:5] == ["-m", "stampnet.run", "simple_shapes_1", "with"] and kw.get("cwd") is None
+    assert kw["env"]["STAMPNET_RUNS"] == str(tmp_path / "runs" / "quick")
+    assert kw["env"]["PYTHONPATH"].split(os.pathsep)[0] == str(REPO_ROOT)  # the package this table imported
+    assert (tmp_path / "results" / "quick").is_dir() and "refused its config" in capsys.readouterr().err
+    assert main(["--render", "--recipe", "quick"]) == 2
+    assert f"no README.md in {tmp_path}" in _one_error_line(capsys)
 
 
 @pytest.mark.parametrize("args, words", [
@@ -285,14 +312,11 @@ README_BLOCK = ("# x\n<!-- results: fast -->\n| experiment | measured on | CorLo
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
-    """A repository with README.md (a results block with measured lines) for ``--render``."""
-    from stampnet.table import __main__ as command
-
+    """A folder with README.md (a results block with measured lines), the current one, for ``--render``."""
     root = tmp_path / "repo"
     root.mkdir()
-    (root / "stamp_network.py").write_text((REPO_ROOT / "stamp_network.py").read_text())
     (root / "README.md").write_text(README_BLOCK)
-    monkeypatch.setattr(command, "REPO_ROOT", root)
+    monkeypatch.chdir(root)
     return root
 
 

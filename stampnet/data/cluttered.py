@@ -44,8 +44,7 @@ from stampnet.data import COUNT, PATH, Canvases, Carries, Splits, check_memory, 
 from stampnet.data.mnist import check_mnist, require_training_digits
 from stampnet.data.shapes import default_train_size, int_param
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA_DIR = REPO_ROOT / "data" / "cluttered_mnist"
+DATA_DIR = Path("data") / "cluttered_mnist"  # relative to the current folder, as the 2019 configs' data_path
 DEFAULT_SEEDS = {1: 43, 2: 42}  # the 2019 seeds of 8x8-clutter-8-times / 2-shape-8x8-clutter-8-times
 TRAIN_CANVASES_2019 = 60_000  # the 2019 files' training canvases (one per digit of the full MNIST)
 KEYS = ("x_train", "y_train", "x_test", "y_test", "x_train_coords", "x_test_coords")
@@ -249,11 +248,8 @@ def save_npz_atomic(path, arrays: dict, compresslevel: int = 1) -> Path:
 
 
 def _resolve(data_path) -> Path:
-    """``data_path`` as given, else relative to the repository root (the 2019 configs use data/...)."""
-    p = Path(data_path).expanduser()
-    if not p.exists() and not p.is_absolute() and (REPO_ROOT / p).exists():
-        return REPO_ROOT / p
-    return p
+    """``data_path`` as given (a relative one from the current folder; the 2019 configs use data/...)."""
+    return Path(data_path).expanduser()
 
 
 def read_cluttered(path) -> dict:

@@ -2,11 +2,11 @@
 
 For every row (Simple Shapes-1/-2, T-MNIST-1/-2, CT-MNIST-1/-2, pedestrian; with ``--rows`` also the
 multi-object benchmarks Tetrominoes and Multi-dSprites, on look-alike sets unless ``--data DIR`` holds the
-official files) and seed it trains the row's
-experiment script with one named config (``--recipe``, default ``fast``) unless a finished run is there,
-resumes an interrupted one from its training state (``with resume_from=…``: the same numbers as an
-uninterrupted run), then measures the run as ``python -m stampnet.evaluate`` does (its test split, τ = 1e-4,
-Gumbel noise drawn from seed 0, greedy matching) beside two k-means references with the same K. It writes
+official files) and seed it trains the row's experiment (``python -m stampnet.run <experiment>``) with one named
+config (``--recipe``, default ``fast``) unless a finished run is there, resumes an interrupted one from its
+training state (``with resume_from=…``: the same numbers as an uninterrupted run), then measures the run as
+``python -m stampnet.evaluate`` does (its test split, τ = 1e-4, Gumbel noise drawn from seed 0, greedy
+matching) beside two k-means references with the same K. It writes
 
 - ``results/<recipe>/<row>[-seed<N>].json``: the measures with their provenance (commands, config, training
   canvases, wall time, canvases/s, backend, CPU, git commit, run folders);
@@ -15,10 +15,12 @@ Gumbel noise drawn from seed 0, greedy matching) beside two k-means references w
   (Keras cache, download or ``STAMPNET_WEIGHTS_URL``; ``--no-2019`` skips them).
 
 Runs live in ``<runs>/<recipe>/<row>/<id>`` (seed N ≥ 1: ``<runs>/<recipe>/seed<N>/<row>/<id>``); ``--runs``
-defaults to ``$STAMPNET_RUNS`` or ``runs``. Seed 0 is the script's own seed; seed N ≥ 1 is that seed + N.
+defaults to ``$STAMPNET_RUNS`` or ``runs``, ``--results`` to ``results``, both in the current folder, where the
+rows' relative data paths (``data/…``) are read too. Seed 0 is the experiment's own seed; seed N ≥ 1 is that
+seed + N.
 Stopping the command (Ctrl-C, a kill) loses at most the epoch in progress: run it again to continue.
 ``--render`` writes table.md/csv/png from the results files and rewrites every rendered block of README.md
-and docs/*.md (``stampnet.render``).
+and docs/*.md in the current folder (or ``--root``; ``stampnet.render``).
 
 The package: the rows and a job here, training and measuring in ``run``, the files in ``render``, the command
 line in ``__main__``. Examples::
@@ -33,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLE_MEASURES = ("cor_loc", "iou", "purity")        # the paper's Table
 BENCHMARK_MEASURES = ("ari_fg", "miou", "purity")    # the multi-object benchmarks (purity where labels exist)
 
@@ -135,7 +136,7 @@ class Job:
     """One row and seed of the Table, with everything needed to train and measure it (picklable)."""
     row: Row
     seed_index: int
-    recipe: Optional[str]        # a named config of stamp_network.py; None: the 2019 schedule
+    recipe: Optional[str]        # a named config (stampnet.experiments); None: the 2019 schedule
     runs: Path                   # <runs>/<recipe>[/seed<N>]: STAMPNET_RUNS of the training
     results: Path                # results/<recipe>
     overrides: tuple = ()        # more `with` overrides for every row

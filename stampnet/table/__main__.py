@@ -3,7 +3,6 @@ docstring)."""
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import sys
 import tempfile
@@ -12,7 +11,7 @@ from typing import Optional
 
 from stampnet import ConfigError
 from stampnet import table
-from stampnet.table import ALL_ROWS, BENCHMARKS, BY_NAME, REPO_ROOT, ROWS, Job, Row, log, recipe_folder
+from stampnet.table import ALL_ROWS, BENCHMARKS, BY_NAME, ROWS, Job, Row, log, recipe_folder
 from stampnet.table.render import load_records, read_pretrained, write_table
 from stampnet.table.run import measure_2019, run_cluster, run_local
 
@@ -49,10 +48,10 @@ def parse_recipe(text: str) -> Optional[str]:
 
 
 def recipes() -> list[str]:
-    """The named configs of stamp_network.py (read from its source: ``@ex.named_config`` functions)."""
-    tree = ast.parse((REPO_ROOT / "stamp_network.py").read_text())
-    return [node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
-            and any(ast.unparse(d) == "ex.named_config" for d in node.decorator_list)]
+    """The named configs every experiment takes (``stampnet.experiments.NAMED_CONFIGS``)."""
+    from stampnet.experiments import NAMED_CONFIGS
+
+    return list(NAMED_CONFIGS)
 
 
 def check_writable(folder: Path, option: str) -> None:
@@ -89,8 +88,11 @@ def main(argv=None) -> int:
                         help="seed indices (0: the script's seed; N: that seed + N); default 0")
     parser.add_argument("--runs", type=Path, default=Path(os.environ.get("STAMPNET_RUNS", "runs")),
                         help="root of the run folders (default $STAMPNET_RUNS or runs)")
-    parser.add_argument("--results", type=Path, default=REPO_ROOT / "results",
-                        help="where results/<recipe>/ goes (default results/ of the repository)")
+    parser.add_argument("--results", type=Path, default=Path("results"),
+                        help="where results/<recipe>/ goes (default results/ in the current folder)")
+    parser.add_argument("--root", type=Path, default=Path("."), metavar="DIR",
+                        help="the folder whose README.md and docs/*.md --render rewrites (default the current "
+                             "folder; a folder without README.md is left alone when training)")
     parser.add_argument("--mnist", help="mnist.npz or IDX folder for the MNIST rows and the CT-MNIST files "
                                         "(default: keras.datasets' download and cache)")
     parser.add_argument("--limit", type=cli.positive_int, help="measure only the first N test canvases")
@@ -116,13 +118,18 @@ def main(argv=None) -> int:
     if args.mnist and not Path(args.mnist).exists():
         parser.error(f"argument --mnist: {args.mnist!r} does not exist; give an mnist.npz or a folder of IDX files")
     recipe = recipe_folder(args.recipe)
+    args.results = args.results.resolve()  # the same folder for trainings and Ray workers
     results = args.results / recipe
+    pages = (args.root / "README.md").is_file()  # the rendered pages are there
     if args.render:
         from stampnet import render
 
+        if not pages:
+            return cli.fail(f"--render: no README.md in {args.root.resolve()}; run it in the folder that holds "
+                            "README.md and docs/, or give --root that folder")
         try:  # every file read and every page rendered before anything is written
             pretrained, records = read_pretrained(args.results), load_records(results)
-            changed = render.rendered_documents(REPO_ROOT, args.results)
+            changed = render.rendered_documents(args.root, args.results)
             if records:
                 check_writable(results, "--results")
         except ConfigError as err:
@@ -130,7 +137,7 @@ def main(argv=None) -> int:
         for path in write_table(results, recipe, pretrained):
             log(f"wrote {path}")
         for path in render.write_documents(changed):
-            log(f"rewrote {path.relative_to(REPO_ROOT)}")
+            log(f"rewrote {path}")
         if not changed:
             log("README.md and docs/*.md already up to date")
         return 0
@@ -145,7 +152,8 @@ def main(argv=None) -> int:
     try:  # what the table reads and writes, checked before it trains (README's markers for the next --render)
         from stampnet import render
 
-        render.check_documents(REPO_ROOT)
+        if pages:
+            render.check_documents(args.root)
         check_writable(results, "--results")
         if args.with_2019 or args.only_2019:
             check_writable(args.results / "2019", "--results")

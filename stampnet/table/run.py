@@ -2,7 +2,6 @@
 process or as Ray tasks."""
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 import os
@@ -24,21 +23,27 @@ from stampnet import ConfigError
 from stampnet.bench.flops import cpu_name
 from stampnet.runs import (home_relative, is_finished, is_live, read_json, resumable, run_chain, run_folders,
                            timestamp)
-from stampnet.table import BY_NAME, REPO_ROOT, Job, Row, columns, log, recipe_folder
+from stampnet.table import BY_NAME, Job, Row, columns, log, recipe_folder
 from stampnet.table.render import duration, fmt, read_record
 
 CLUSTER_TIMEOUT_S = 10  # how long --cluster ADDRESS may take to answer before the table gives up
 BAD_INPUT = 2           # the exit code of a training that refused its config or data (one `error:` line)
+PACKAGE_PATH = str(Path(__file__).resolve().parents[2])  # the folder that holds the package this table imported
 
 
-def script_seed(script: Path) -> int:
-    """The ``"seed"`` of the config that ``script`` adds (``ex.add_config({...})``), read without running it."""
-    for node in ast.walk(ast.parse(script.read_text())):
-        if isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values):
-                if isinstance(key, ast.Constant) and key.value == "seed" and isinstance(value, ast.Constant):
-                    return int(value.value)
-    raise ConfigError(f"{script} sets no seed in its config; add \"seed\": <int> to it")
+def with_package(env: dict) -> dict:
+    """``env`` with PYTHONPATH led by :data:`PACKAGE_PATH`, so that a training imports the same package."""
+    return {**env, "PYTHONPATH": os.pathsep.join([PACKAGE_PATH, *filter(None, [env.get("PYTHONPATH")])])}
+
+
+def experiment_seed(name: str) -> int:
+    """The ``"seed"`` of experiment ``name``'s config (``stampnet.experiments``)."""
+    from stampnet import experiments
+
+    seed = experiments.config(name).get("seed")
+    if not isinstance(seed, int):
+        raise ConfigError(f"stampnet/experiments/{name}.py sets no seed in its CONFIG; add \"seed\": <int> to it")
+    return seed
 
 
 def official_file(job: Job) -> Optional[Path]:
@@ -57,29 +62,40 @@ def data_overrides(job: Job) -> list[str]:
 
 
 def ensure_data(job: Job) -> None:
-    """CT-MNIST rows read a generated file: make both 2019 files first when one is missing."""
+    """CT-MNIST rows read a generated file: make the missing 2019 files first, in data/cluttered_mnist/ of the
+    current folder (as ``python generate_cluttered_mnist.py`` does)."""
     if job.row.data != "ct_mnist":
         return
-    from stampnet.data.cluttered import DATA_DIR, default_file_name
+    from stampnet.data.cluttered import DATA_DIR, default_file_name, generate_cluttered_mnist, save_npz_atomic
+    from stampnet.data.mnist import load_mnist, source_name
 
-    if all((DATA_DIR / default_file_name(n)).is_file() for n in (1, 2)):
+    missing = [n for n in (1, 2) if not (DATA_DIR / default_file_name(n)).is_file()]
+    if not missing:
         return
-    command = [sys.executable, str(REPO_ROOT / "generate_cluttered_mnist.py")] + (["--mnist", job.mnist] if job.mnist else [])
-    log(f"{job.label}: making the CT-MNIST files: {' '.join(command[1:])}")
-    if subprocess.run(command, cwd=REPO_ROOT).returncode != 0:
-        raise ConfigError("could not make the CT-MNIST files (see above); offline, pass --mnist PATH")
+    log(f"{job.label}: making the CT-MNIST files {', '.join(default_file_name(n) for n in missing)} in {DATA_DIR} "
+        f"from {job.mnist or 'keras.datasets.mnist'}")
+    try:
+        mnist = load_mnist(job.mnist)
+        for n in missing:
+            save_npz_atomic(DATA_DIR / default_file_name(n),
+                            generate_cluttered_mnist(mnist, n, progress=True, source=source_name(job.mnist)))
+    except ConfigError as err:
+        raise ConfigError(f"could not make the CT-MNIST files ({err}); offline, pass --mnist PATH") from None
+    except OSError as err:
+        raise ConfigError(f"could not write the CT-MNIST files in {DATA_DIR} ({err.strerror or err}); run the "
+                          "table from a folder you can write") from None
 
 
 def train_command(job: Job, resume: Optional[Path]) -> list[str]:
-    script = REPO_ROOT / f"{job.row.experiment}.py"
-    words = [sys.executable, str(script), "with"]
+    """The row's training through the package: ``python -m stampnet.run <experiment> with …``."""
+    words = [sys.executable, "-m", "stampnet.run", job.row.experiment, "with"]
     if resume is not None:
         return words + [f"resume_from={resume}"]  # the stored config carries the recipe and every override
     words += [job.recipe] if job.recipe else []
     words += list(job.row.budget.get(job.recipe, ())) + list(job.row.overrides) + data_overrides(job)
     words += list(job.overrides)
     if job.seed_index:
-        words.append(f"seed={script_seed(script) + job.seed_index}")
+        words.append(f"seed={experiment_seed(job.row.experiment) + job.seed_index}")
     return words
 
 
@@ -111,9 +127,9 @@ def train_row(job: Job) -> Optional[Path]:
     ensure_data(job)
     command = train_command(job, resume)
     what = f"resuming {resume}" if resume else "training a new run"
-    log(f"{job.label}: {what}: {' '.join(Path(command[1]).name if i == 1 else w for i, w in enumerate(command) if i)}")
-    env = {**os.environ, "STAMPNET_RUNS": str(job.runs_root)}
-    returncode = subprocess.run(command, cwd=REPO_ROOT, env=env, preexec_fn=_die_with_parent).returncode
+    log(f"{job.label}: {what}: {' '.join(['python', *command[1:]])}")
+    env = with_package({**os.environ, "STAMPNET_RUNS": str(job.runs_root)})
+    returncode = subprocess.run(command, env=env, preexec_fn=_die_with_parent).returncode
     if returncode == BAD_INPUT:
         raise ConfigError(f"training {job.label} refused its config or data (its `error:` line above says which "
                           "key or file); fix that in --with, --recipe or --mnist (or the file) and run the table "
@@ -128,8 +144,15 @@ def train_row(job: Job) -> Optional[Path]:
 
 
 def git_commit() -> Optional[str]:
+    """The commit of the git checkout the package's files belong to; None for an installed package (its files
+    tracked by no checkout) or without git."""
+    package = Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", "__init__.py"], cwd=package,
+                                 capture_output=True, text=True, timeout=10)
+        if tracked.returncode != 0:
+            return None
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return (out.stdout.strip() or None) if out.returncode == 0 else None
@@ -440,8 +463,8 @@ def check_reachable(address: str, timeout: float = CLUSTER_TIMEOUT_S) -> None:
 
 def run_cluster(jobs: list[Job], address: str) -> list[tuple[Job, Optional[dict], Optional[str]]]:
     """Every job as a Ray task (one GPU each where the cluster has GPUs, else one CPU); a task whose worker
-    dies is run again (it resumes its row). Every node must see the repository and the runs folder at the same
-    paths (a shared file system)."""
+    dies is run again (it resumes its row). Every node must see the package and the runs folder at the same
+    paths (a shared file system); the workers import the package this process imported."""
     import importlib.util
 
     if importlib.util.find_spec("ray") is None:
@@ -451,7 +474,7 @@ def run_cluster(jobs: list[Job], address: str) -> list[tuple[Job, Optional[dict]
 
     try:
         ray.init(address=None if address == "local" else address, log_to_driver=True, include_dashboard=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}})
+                 runtime_env={"env_vars": {"PYTHONPATH": PACKAGE_PATH}})
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise ConfigError(f"could not reach the Ray cluster at {address!r} ({str(err).splitlines()[0]}); start "
                           "one with `ray start --head`, or use --cluster local") from None
