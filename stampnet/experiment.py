@@ -122,6 +122,16 @@ def build(name: Optional[str] = None, script: Optional[str] = None) -> StampExpe
         if source is not None and PACKAGE.parent in source.parents:
             ex.add_source_file(str(source))
 
+    def data_defaults(config) -> dict:
+        """The data set's keys that the config leaves unset, at their declared defaults (``stampnet.data``):
+        ``print_config`` shows them and the run's config.json records them."""
+        from stampnet.data import with_defaults
+
+        rp = config["run_parameters"]
+        given = rp.get("img_type_parameters") or {}
+        missing = {k: v for k, v in with_defaults(rp["img_type"], given).items() if given.get(k) is None}
+        return {"run_parameters": {"img_type_parameters": missing}} if missing else {}
+
     @ex.config_hook
     def preflight_hook(config, command_name, logger):
         """Every check that needs no data (``stampnet.runs.preflight``), before Sacred seeds or makes a folder;
@@ -131,7 +141,7 @@ def build(name: Optional[str] = None, script: Optional[str] = None) -> StampExpe
             from stampnet.config import validate
 
             validate(config)
-            return {}
+            return data_defaults(config)
         from stampnet.runs import preflight
 
         preflight(config, warn_live=True)
@@ -140,7 +150,7 @@ def build(name: Optional[str] = None, script: Optional[str] = None) -> StampExpe
             observer = mongo_observer(url, db)
             observer.stampnet_added = True  # for this run only
             ex.observers.append(observer)
-        return {}
+        return data_defaults(config)
 
     @ex.main
     def main(_run, _config):

@@ -115,7 +115,8 @@ def test_an_installed_wheel_runs_a_row_evaluates_and_reproduces_it_from_an_empty
     run = empty / "runs" / "quick" / "simple_shapes_2" / "1"
     record = json.loads((empty / "results" / "quick" / "simple_shapes_2.json").read_text())
     assert record["test_canvases"] == 16 and 0 <= record["measures"]["cor_loc"] <= 1
-    assert record["provenance"]["run_folder"] == str(run) and record["provenance"]["git_commit"] is None
+    assert record["provenance"]["run_folder"] == "quick/simple_shapes_2/1"   # relative to its runs root
+    assert record["provenance"]["git_commit"] is None
     experiment = json.loads((run / "run.json").read_text())["experiment"]
     assert experiment["name"] == "simple_shapes_2" and Path(experiment["base_dir"]) == site
     assert experiment["mainfile"] == "stampnet/experiments/simple_shapes_2.py"

@@ -98,3 +98,14 @@ def test_print_config_of_a_good_config_with_options(experiment, tmp_path, capsys
                                       "with", "run_parameters.epochs=7"])
     assert run.status == "COMPLETED" and "epochs = 7" in capsys.readouterr().out
     assert no_run_folder(tmp_path)
+
+
+def test_print_config_shows_the_data_sets_defaults(capsys):
+    """print_config lists every key the data set reads, at its declared default where the script sets none."""
+    from stampnet.experiment import build
+
+    ex = build("pedestrian", "pedestrian.py")
+    ex.run_commandline(["pedestrian.py", "print_config"])
+    out = capsys.readouterr().out
+    for line in ("synthetic_if_missing = True", "synthetic_n = 2000", "shape_size = 40"):
+        assert line in out
