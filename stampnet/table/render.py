@@ -12,6 +12,7 @@ from stampnet import ConfigError
 from stampnet.table import ALL_ROWS, BENCHMARK_MEASURES, BENCHMARKS, BY_NAME, MEASURES, ROWS, TABLE_MEASURES, columns
 
 KEYS = tuple(dict.fromkeys(TABLE_MEASURES + BENCHMARK_MEASURES))   # every measure a row of ours has a column for
+INK = ("cor_loc_ink", "iou_ink", "stamp_offset")   # do boxes and objects agree: beside the paper's slot square
 
 FULL_TEST = 10_000  # the test canvases of the 2019 test splits: README marks rows measured on another number
 
@@ -47,7 +48,7 @@ def _ms(line: dict, key: str) -> str:
 NUMBER, COUNT, TEXT = "a number or null", "an integer >= 0", "a string or null"
 # What the Table, its CSV and README's block read of a results file (dotted keys; "?" marks an optional one).
 OURS = {"row": "row", "test_canvases": COUNT, "seed_index?": COUNT, "data?": TEXT,
-        **{f"measures.{key}?": NUMBER for key in KEYS}, "measures.nmi?": NUMBER, "measures.acc?": NUMBER,
+        **{f"measures.{key}?": NUMBER for key in KEYS + INK}, "measures.nmi?": NUMBER, "measures.acc?": NUMBER,
         "kmeans": "an object", **{f"kmeans.{kind}.{key}?": NUMBER for kind in ("objects", "canvases")
                                   for key in ("nmi", "acc", "purity")},
         "provenance.training_canvases": COUNT, "provenance.train_wall_s": NUMBER,
@@ -131,7 +132,7 @@ def table_rows(records: dict[str, list[dict]], pretrained: dict[str, dict]) -> l
             line.update({key: mean, f"{key}_sd": sd, f"paper_{key}": paper,
                          f"delta_{key}": None if mean is None or paper is None else mean - paper,
                          f"weights2019_{key}": (pretrained.get(name) or {}).get("measures", {}).get(key)})
-        for key in ("nmi", "acc"):
+        for key in ("nmi", "acc", *INK):
             line[key] = _mean_sd([r["measures"].get(key) for r in recs])[0]
         for kind in ("objects", "canvases"):
             for key in ("nmi", "acc", "purity"):
@@ -191,13 +192,16 @@ def benchmark_table(lines: list[dict]) -> str:
 
 
 def paper_table(lines: list[dict], recipe: str) -> str:
-    head = ("| row | seeds | ours CorLoc / IoU / purity | paper | 2019 weights here | ours − paper | ours NMI / acc | "
+    head = ("| row | seeds | ours CorLoc / IoU / purity | paper | 2019 weights here | ours − paper | "
+            "ours ink-centred CorLoc / IoU, stamp offset (px) | ours NMI / acc | "
             "k-means on true crops NMI / acc / purity | k-means on canvases NMI / acc / purity | training canvases | "
             "training time | test canvases | meets target | canvases to target |")
     rule = "|" + "---|" * (head.count("|") - 1)
     body = []
     for line in lines:
         ours = " / ".join(_ms(line, k) for k, _ in MEASURES)
+        ink = ("—" if line["cor_loc_ink"] is None else
+               f"{fmt(line['cor_loc_ink'])} / {fmt(line['iou_ink'])}, {fmt(line['stamp_offset'], 2)}")
         paper = " / ".join(fmt(line[f"paper_{k}"]) for k, _ in MEASURES)
         w2019 = " / ".join(fmt(line[f"weights2019_{k}"]) for k, _ in MEASURES) \
             if any(line[f"weights2019_{k}"] is not None for k, _ in MEASURES) else "—"
@@ -206,7 +210,7 @@ def paper_table(lines: list[dict], recipe: str) -> str:
         kmc = " / ".join(fmt(line[f"kmeans_canvases_{k}"]) for k in ("nmi", "acc", "purity"))
         title = line["title"] + (f" ({line['data']})" if line["data"] else "")
         body.append(f"| {title} | {line['seeds']} | {ours} | {paper} | {w2019} | {delta} | "
-                    f"{fmt(line['nmi'])} / {fmt(line['acc'])} | {kmo} | {kmc} | {line['training_canvases']:,} | "
+                    f"{ink} | {fmt(line['nmi'])} / {fmt(line['acc'])} | {kmo} | {kmc} | {line['training_canvases']:,} | "
                     f"{duration(line['train_wall_s'])} | {line['test_canvases']:,} | {target_cells(line)} |")
     cpus = sorted({str(line["cpu"]) for line in lines})
     notes = (f"\nRecipe `{recipe}`. Measured as `python -m stampnet.evaluate` does: τ = 1e-4, Gumbel noise drawn "
@@ -224,7 +228,7 @@ CSV_COLUMNS = ("row", "seeds", *(f"{k}{s}" for k in KEYS for s in ("", "_sd")), 
                *(f"delta_{k}" for k in TABLE_MEASURES), "kmeans_objects_nmi",
                "kmeans_objects_acc", "kmeans_objects_purity", "kmeans_canvases_nmi", "kmeans_canvases_acc",
                "kmeans_canvases_purity", "training_canvases", "train_wall_s", "canvases_per_s", "test_canvases",
-               "cpu", "data", "meets_target", "canvases_to_target")
+               "cpu", "data", "meets_target", "canvases_to_target", *INK)
 
 
 def table_csv(lines: list[dict]) -> str:
