@@ -109,7 +109,7 @@ def generate(n: int, rng: np.random.Generator, variant: str = DEFAULT_VARIANT) -
     mask = np.zeros((n, E, SIZE, SIZE), np.uint8)
     factors = {k: np.zeros((n, E, *shape), np.float32) for k, shape in schema.factor_shapes.items()}
     for i in tqdm(range(n), desc=f"look-alike Multi-dSprites {variant}", unit="canvas", leave=False,
-                  disable=n < 5000):
+                  disable=None if n >= 5000 else True):
         k = int(rng.integers(fewest, most + 1))
         background, colours = _colours(variant, k, rng)
         palette = np.round(np.concatenate([background[None], colours]) * 255).astype(np.uint8)   # (k + 1, C)

@@ -98,7 +98,7 @@ def read_official(path, schema: Schema, n: int) -> dict:
 
     records = (parse_example(r) for r in read_records(path, n))
     return decode(tqdm(records, total=n, desc=f"reading {Path(path).name}", unit="scene", leave=False,
-                       disable=n < 5000), schema, path)
+                       disable=None if n >= 5000 else True), schema, path)
 
 
 def corners(masks: np.ndarray, shape_size: int, size: int) -> np.ndarray:

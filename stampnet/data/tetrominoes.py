@@ -72,7 +72,7 @@ def generate(n: int, rng: np.random.Generator) -> dict:
     mask = np.zeros((n, E, S, S), np.uint8)
     factors = {k: np.zeros((n, E, *shape), np.float32) for k, shape in SCHEMA.factor_shapes.items()}
     factors["visibility"][:, 0] = 1.0
-    for i in tqdm(range(n), desc="look-alike Tetrominoes", unit="canvas", leave=False, disable=n < 5000):
+    for i in tqdm(range(n), desc="look-alike Tetrominoes", unit="canvas", leave=False, disable=None if n >= 5000 else True):
         taken = np.zeros((S, S), bool)
         placed = 0
         while placed < N_PIECES:
