@@ -456,3 +456,12 @@ def test_rows_meet_their_targets_and_the_curve_gives_the_canvases_to_target():
     assert target_cells(line) == "yes | 491,520"
     assert target_cells({**line, "meets_target": False, "canvases_to_target": None}) == "**no** | never"
     assert target_cells({**line, "curve_measured": False}) == "yes | —"
+
+
+def test_a_variant_rows_results_file_is_read_by_its_name():
+    """Row names with a variant (multi_dsprites-binarized) name their results files, seeds included."""
+    from stampnet.table.render import FILE_NAME
+
+    assert FILE_NAME.fullmatch("multi_dsprites-binarized.json").groups() == ("multi_dsprites-binarized", None)
+    assert FILE_NAME.fullmatch("multi_dsprites-binarized-seed2.json").groups() == ("multi_dsprites-binarized", "2")
+    assert FILE_NAME.fullmatch("simple_shapes_2-seed1.json").groups() == ("simple_shapes_2", "1")

@@ -54,7 +54,7 @@ OURS = {"row": "row", "test_canvases": COUNT, "seed_index?": COUNT, "data?": TEX
         "provenance.training_canvases": COUNT, "provenance.train_wall_s": NUMBER,
         "provenance.canvases_per_s": NUMBER, "provenance.cpu": TEXT}
 WEIGHTS_2019 = {"row": "row", "test_canvases": COUNT, **{f"measures.{key}": NUMBER for key, _ in MEASURES}}
-FILE_NAME = re.compile(r"([a-z0-9_]+?)(?:-seed([1-9][0-9]*))?\.json")   # <row>[-seed<N>].json
+FILE_NAME = re.compile(r"([a-z0-9_-]+?)(?:-seed([1-9][0-9]*))?\.json")   # <row>[-seed<N>].json
 
 
 def _is(value, kind: str) -> bool:
