@@ -55,14 +55,14 @@ def _box(ax, y, x, size, colour, linestyle="-"):
 
 
 def stamp_grid(stamps, usage=None, path=None, ncols: int = 10) -> Figure:
-    """All K stamps (K, S, S) in a grid, titled with their index and, given usage, how often each was used.
+    """All K stamps (K, S, S[, 3]) in a grid, titled with their index and, given usage, how often each was used.
     One colour scale for all, 0 to 1 (a stamp's pixels are in [0, 1]), so a faint stamp looks faint.
 
     usage: (K,) counts or (M, K) per-slot counts (summed over slots).
     """
     stamps = np.asarray(stamps)
-    if stamps.ndim == 4:
-        stamps = stamps[..., 0]
+    if stamps.ndim == 4 and stamps.shape[-1] != 3:
+        stamps = stamps[..., 0]           # (K, S, S, 1): grey; colour stamps (K, S, S, 3) are drawn in colour
     n_stamps = len(stamps)
     total = None if usage is None else np.asarray(usage).reshape(-1, n_stamps).sum(axis=0)
     ncols = max(1, min(ncols, n_stamps))
