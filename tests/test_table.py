@@ -200,7 +200,8 @@ def _training_process(script: str, runs: Path):
             except (OSError, ValueError, IndexError):
                 continue
             mine = any(e.startswith(b"STAMPNET_RUNS=" + str(runs).encode()) for e in environ)
-            if mine and any(c.endswith(script.encode()) for c in cmdline) and ppid > 1:
+            name = script.removesuffix(".py").encode()  # `python -m stampnet.run NAME` or `python NAME.py`
+            if mine and any(c == name or c.endswith(name + b".py") for c in cmdline) and ppid > 1:
                 return int(proc.name), ppid
     return None
 
