@@ -162,9 +162,10 @@ def epoch_columns(rows: list[dict]) -> list[str]:
 
 def format_epochs(rows: list[dict]) -> str:
     """One line per checkpoint: epoch, training canvases and the main measures."""
+    from stampnet.metrics import format_value
+
     columns = epoch_columns(rows)
-    fmt = lambda v: "n/a" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
-    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
+    cells = [[format_value(c, r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]

@@ -125,6 +125,13 @@ def measure_keys(measures, matching_suffixes=("", "_hungarian")) -> list[str]:
 def declared(key: str):
     """The :class:`Measure` of a result key (``cor_loc_hungarian`` → cor_loc), or None."""
     return BY_KEY.get(key) or BY_KEY.get(key.removesuffix("_hungarian"))
+
+
+def format_value(key: str, value) -> str:
+    """A value of the result ``key`` as the tables print it: in its measure's declared format (other floats
+    with 4 decimals), "n/a" for None."""
+    value = float(value) if isinstance(value, np.floating) else value
+    return (declared(key) or Measure(key, key, "")).format(value)
 EMPTY_INK = 0.05  # an unmatched slot drawing less than this share of the mean object's ink is empty
 
 
@@ -721,7 +728,7 @@ def format_table(measures: dict) -> str:
         elif isinstance(value, (int, np.integer)):
             text = str(int(value))
         elif isinstance(value, (float, np.floating)):
-            text = f"{float(value):.4f}" if abs(value) < 1e4 else f"{float(value):.4g}"
+            text = format_value(name, value) if abs(value) < 1e4 else f"{float(value):.4g}"
         elif isinstance(value, str):
             text = value
         else:
