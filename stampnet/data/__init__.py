@@ -213,13 +213,10 @@ def load_data(run_parameters: dict, input_parameters: dict, seed: int) -> Splits
 
 
 def _import_loaders():
-    # Each module registers itself; imported lazily so `stampnet.data` stays light.
+    """Import every module of this package: each data set registers itself when imported, so a new set is one
+    module here. Imported lazily, so that ``stampnet.data`` stays light."""
     import importlib
+    import pkgutil
 
-    for mod in ("shapes", "mnist", "cluttered", "pedestrian", "omniglot", "folder", "tetrominoes",
-                "multi_dsprites"):
-        try:
-            importlib.import_module(f"stampnet.data.{mod}")
-        except ModuleNotFoundError as err:
-            if err.name != f"stampnet.data.{mod}":
-                raise
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
