@@ -151,15 +151,15 @@ class Job:
         return self.row.name + (f"-seed{self.seed_index}" if self.seed_index else "")
 
     @property
-    def runs_root(self) -> Path:
+    def stampnet_runs(self) -> Path:
         """STAMPNET_RUNS of the row's training: ``runs``, or ``runs/<row>`` for a row that shares its script with
         others (a variant), so that each row's runs are its own."""
         return self.runs if self.row.experiment == self.row.name else self.runs / self.row.name
 
     @property
     def run_folder(self) -> Path:
-        """Where the row's runs are: ``<runs_root>/<script>``."""
-        return self.runs_root / self.row.experiment
+        """Where the row's runs are: ``<stampnet_runs>/<script>``."""
+        return self.stampnet_runs / self.row.experiment
 
     @property
     def result_file(self) -> Path:

@@ -128,7 +128,7 @@ def train_row(job: Job) -> Optional[Path]:
     command = train_command(job, resume)
     what = f"resuming {resume}" if resume else "training a new run"
     log(f"{job.label}: {what}: {' '.join(['python', *command[1:]])}")
-    env = with_package({**os.environ, "STAMPNET_RUNS": str(job.runs_root)})
+    env = with_package({**os.environ, "STAMPNET_RUNS": str(job.stampnet_runs)})
     returncode = subprocess.run(command, env=env, preexec_fn=_die_with_parent).returncode
     if returncode == BAD_INPUT:
         raise ConfigError(f"training {job.label} refused its config or data (its `error:` line above says which "
