@@ -255,7 +255,8 @@ def _draw_person(depth: np.ndarray, rng: np.random.Generator, centre, height: fl
         v = (dx * np.sin(theta) + dy * np.cos(theta)) / b
         h = height * q["shoulder_ratio"] * (1 - 0.05 * np.clip(u * u + v * v, 0, 1))
         if label is not None:
-            label[rr[h > depth[rr, cc]], cc[h > depth[rr, cc]]] = number
+            top = h > depth[rr, cc]                                  # where this person is now the top surface
+            label[rr[top], cc[top]] = number
         depth[rr, cc] = np.maximum(depth[rr, cc], h)
     # head: a domed disc, its top at the body height
     r = q["head_radius"] * scale
@@ -264,7 +265,8 @@ def _draw_person(depth: np.ndarray, rng: np.random.Generator, centre, height: fl
         d2 = ((rr - cy) ** 2 + (cc - cx) ** 2) / (r * r)
         h = height * (1 - 0.06 * np.clip(d2, 0, 1))
         if label is not None:
-            label[rr[h > depth[rr, cc]], cc[h > depth[rr, cc]]] = number
+            top = h > depth[rr, cc]                                  # where this person is now the top surface
+            label[rr[top], cc[top]] = number
         depth[rr, cc] = np.maximum(depth[rr, cc], h)
 
 
