@@ -7,7 +7,8 @@ renderer of KIND makes of ARG and keeps the rest of the document. The kinds of :
   verbatim);
 - ``bench: results/bench/NAME.json``: the table of a ``python -m stampnet.bench --save`` record;
 - ``results: RECIPE``: the README's results block from ``results/RECIPE/`` and ``results/2019/``;
-- ``benchmarks: RECIPE``: the README's multi-object benchmarks block from ``results/RECIPE/``.
+- ``benchmarks: RECIPE``: the README's multi-object benchmarks block from ``results/RECIPE/``;
+- ``change: BEFORE..AFTER``: per row of the Table, the records of ``results/BEFORE/`` beside ``results/AFTER/``.
 
 ``python -m stampnet.table --render`` renders every block of README.md and docs/*.md.
 """
@@ -121,8 +122,13 @@ def renderers(root: Path, results: Optional[Path] = None) -> dict[str, Callable[
 
         return benchmarks_block(results, recipe)
 
+    def change(arg: str, old: str) -> str:
+        from stampnet.table.render import change_block
+
+        return change_block(results, arg)
+
     return {"record": lambda arg, old: csv_table(Path(root) / arg), "bench": bench, "results": results_block,
-            "benchmarks": benchmarks}
+            "benchmarks": benchmarks, "change": change}
 
 
 def documents(root: Path) -> list[Path]:

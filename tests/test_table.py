@@ -189,6 +189,24 @@ def test_readme_renders_from_the_results_files(tmp_path):
     assert blocks.render_documents(tmp_path, results=tmp_path) == []  # a second render changes nothing
 
 
+def test_a_change_block_puts_two_recipes_records_side_by_side(tmp_path):
+    """``<!-- change: BEFORE..AFTER -->``: each row of either folder, the other side "not yet" where it has no
+    record; a malformed argument is one ConfigError."""
+    from stampnet import ConfigError
+
+    for recipe, value in (("old", 0.49), ("new", 0.97)):
+        (tmp_path / recipe).mkdir()
+        (tmp_path / recipe / "pedestrian.json").write_text(json.dumps(_record("pedestrian", value)))
+    (tmp_path / "new" / "t_mnist_1.json").write_text(json.dumps(_record("t_mnist_1", 0.99)))
+    text = render.change_block(tmp_path, "old..new")
+    ped = next(line for line in text.splitlines() if line.startswith("| Pedestrian"))
+    assert ped.index("0.4900 / 0.5000 / 0.2500") < ped.index("0.9700 / 0.5000 / 0.2500") and "**no**" in ped
+    assert next(line for line in text.splitlines() if line.startswith("| T-MNIST-1")).count("not yet") == 1
+    assert "Simple Shapes" not in text
+    with pytest.raises(ConfigError, match="BEFORE..AFTER"):
+        render.change_block(tmp_path, "old")
+
+
 def _training_process(script: str, runs: Path):
     """(pid, parent pid) of the running training of ``script`` whose STAMPNET_RUNS lies in ``runs``, or None."""
     for proc in Path("/proc").iterdir():

@@ -355,3 +355,29 @@ def benchmarks_block(results_root: Path, recipe: str) -> str:
         else:
             lines.append(f"| {head} | StampNet trained here, `{recipe}` | not yet |" + " |" * (len(BENCHMARK_MEASURES) - 1))
     return "\n".join(lines)
+
+
+def change_block(results_root: Path, arg: str) -> str:
+    """``<!-- change: BEFORE..AFTER -->``: per row of the paper's Table, what the recipe of ``results/BEFORE/``
+    measured beside what ``results/AFTER/`` measures (canvases, CorLoc / IoU / purity, the stamps' offset, the
+    targets), so a page that says what changed in a recipe shows the effect from the records."""
+    before_name, sep, after_name = arg.partition("..")
+    if not sep or not before_name or not after_name:
+        raise ConfigError(f"a change block names two recipes' results folders as BEFORE..AFTER, not {arg!r}")
+    sides = [{line["row"]: line for line in table_rows(load_records(results_root / name), {})}
+             for name in (before_name, after_name)]
+    titles = " / ".join(t for _, t in MEASURES)
+
+    def cells(line: Optional[dict]) -> str:
+        if not line:
+            return "not yet | | | |"
+        seeds = f" ({line['seeds']} seeds)" if line["seeds"] > 1 else ""
+        return (f"{line['training_canvases'] / 1e6:.2f} M{seeds} | " + " / ".join(_ms(line, k) for k, _ in MEASURES)
+                + f" | {fmt(line['stamp_offset'], 2)} | {target_cells(line).split(' | ')[0]} |")
+
+    lines = [f"| row | `{before_name}`: canvases | {titles} | stamp offset (px) | meets target | "
+             f"`{after_name}`: canvases | {titles} | stamp offset (px) | meets target |", "|---" * 9 + "|"]
+    for row in ROWS:
+        if row.name in sides[0] or row.name in sides[1]:
+            lines.append(f"| {row.title} | {cells(sides[0].get(row.name))} {cells(sides[1].get(row.name))}")
+    return "\n".join(lines)
