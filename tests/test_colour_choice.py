@@ -128,3 +128,15 @@ def test_tetrominoes_with_colour_choices_trains_and_evaluates(tmp_path, backend)
     again, out = measure(run, test_split(run.config))
     assert out["stamp_probs"].shape == (8, 3, 15) and out["stamps"].shape == (15, 20, 20, 3)
     assert again["purity"] == pytest.approx(measures["purity"])
+
+
+def test_the_run_figures_draw_every_stamp_and_colour_pair(tmp_path):
+    from stampnet.data import Canvases
+    from stampnet.figures import save_run_figures
+    from stampnet.model import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(_colour_spec(), compile=False)
+    images = np.random.default_rng(1).uniform(size=(1, 32, 32, 3)).astype("float32")
+    save_run_figures(model, Canvases(images), tmp_path, n_images=1)   # usage counted over the 4 · 2 pairs
+    assert (tmp_path / "stamps.png").is_file()
