@@ -70,6 +70,8 @@ DEFAULTS: dict = {
                                     # distance from its square's centre (px²)
             "background": False,    # beyond 2019 (stampnet/recipe.py): a per-canvas background colour, one more head
             "empty_stamp": False,   # beyond 2019 (stampnet/recipe.py): a fixed all-zero stamp as one more choice
+            "colour_choices": 0,    # beyond 2019: P > 0 gives grey stamps and a fourth head per slot choosing one
+                                    # of P learned colours (a slot's class: stamp k, colour p → k·P + p); 0: off
             "gumbel_parameters": {"tau_init": 7, "anneal_rate": 0.01, "min_temperature": 0.2,
                                   # None: the run's run_parameters.steps_per_epoch (2019 configs set both, equal)
                                   "steps_per_epoch": None,
@@ -217,6 +219,7 @@ def _validate_recipe(gp: dict, lp: dict) -> None:
     if not isinstance(lp["decoder_parameters"]["empty_stamp"], bool):
         raise ConfigError(f"{decoder}empty_stamp must be True or False, got "
                           f"{lp['decoder_parameters']['empty_stamp']!r}; e.g. `with {decoder}empty_stamp=True`")
+    _require_int(lp["decoder_parameters"]["colour_choices"], decoder + "colour_choices", minimum=0)
     if lp["learning_rate_decay_from"] is not None:
         _fraction(lp["learning_rate_decay_from"], "layer_parameters.learning_rate_decay_from")
     _fraction(lp["learning_rate_decay_to"], "layer_parameters.learning_rate_decay_to")

@@ -329,8 +329,8 @@ def save_run_figures(model, test, figures_dir: Path, history: dict | None = None
     set_temperature(model, tau)
     out = analysis_model(model).predict(test.images[:n], verbose=0)
     coords, classes = predict_slots(out["stamp_probs"], out["y_probs"], out["x_probs"])
-    usage = np.bincount(classes.ravel(), minlength=decoder.n_choices)
-    stamp_grid(stamps(model), usage=usage, path=Path(figures_dir) / "stamps.png")
+    drawn = stamps(model)  # every class a slot can choose: the stamps, or with colour choices each (stamp, colour)
+    stamp_grid(drawn, usage=np.bincount(classes.ravel(), minlength=len(drawn)), path=Path(figures_dir) / "stamps.png")
     reconstructions(test.images[:n], out["reconstruction"], coords, decoder.stamp_size, pred_classes=classes,
                     true_coords=None if test.coords is None else test.coords[:n],
                     path=Path(figures_dir) / "reconstructions.png")

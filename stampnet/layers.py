@@ -186,6 +186,8 @@ class StampDecoder(RunTimeState):
     ``empty_stamp`` (off in 2019): one more choice for the stamp head, a stamp fixed at 0 (not a weight), so a
     slot can draw nothing without the network having to learn an empty stamp. The stamp distributions are
     then (B, M, K + 1), the empty stamp last; the kernel keeps its 2019 shape.
+    ``per_slot`` (off in 2019; on with colour choices): returns each slot's drawing (B, M, H, W, Ch), neither
+    summed over the slots nor clipped, for :class:`ColourChoice` to colour; the penalties are those of the sum.
 
     The stamps are the kernel (S, S, K, Ch) of the 2019 ``stamp_layer`` convolution (Ch = 1 in 2019; ``channels``
     > 1 gives colour stamps, each stamp one shape in one colour), which draws each stamp flipped in both axes
@@ -199,7 +201,8 @@ class StampDecoder(RunTimeState):
 
     def __init__(self, stamp_size: int, nr_of_stamps: int, coord_size: int, decoder: str = "separable",
                  seed=None, overdraw: float = 0.0, overlap: float = 0.0, slot_ink: float = 0.0,
-                 empty_stamp: bool = False, centre: float = 0.0, channels: int = 1, **kwargs):
+                 empty_stamp: bool = False, centre: float = 0.0, channels: int = 1, per_slot: bool = False,
+                 **kwargs):
         # float32 under a mixed policy too: the sum of up to M·K weighted stamps and the clip at 1 stay exact
         # (the decoder is a small share of a step, so bfloat16 would gain little here).
         kwargs.setdefault("dtype", "float32")
@@ -210,7 +213,7 @@ class StampDecoder(RunTimeState):
         self.decoder, self.seed, self.overdraw, self.overlap = decoder, seed, float(overdraw), float(overlap)
         self.slot_ink, self.empty_stamp, self.centre = float(slot_ink), bool(empty_stamp), float(centre)
         self.n_choices = nr_of_stamps + int(self.empty_stamp)   # the stamp head's choices
-        self.channels = int(channels)
+        self.channels, self.per_slot = int(channels), bool(per_slot)
         if self.slot_ink:
             self.slot_ink_on = self.add_weight(shape=(), initializer=keras.initializers.Constant(1.0),
                                                trainable=False, name="slot_ink_on")
@@ -288,7 +291,9 @@ class StampDecoder(RunTimeState):
             ink = ops.sum(slots, axis=-1)                                        # (B, M, H, W)
             pairs = ops.square(ops.sum(ink, axis=1)) - ops.sum(ops.square(ink), axis=1)  # (B, H, W): 2·Σ_{m<m'}
             self.add_loss(self.overlap * ops.mean(0.5 * ops.sum(pairs, axis=(1, 2))))
-        if slots is not None and self.decoder == "separable":
+        if self.per_slot and slots is None:
+            slots = self.slot_drawings(stamp_probs, y_probs, x_probs)           # (B, M, H, W, Ch)
+        if slots is not None and (self.decoder == "separable" or self.per_slot):
             canvas = ops.sum(slots, axis=1)                                      # (B, H, W, Ch), one pass
         else:
             draw = self._separable if self.decoder == "separable" else self._conv
@@ -303,7 +308,7 @@ class StampDecoder(RunTimeState):
             self.add_loss(strength * ops.mean(ops.sum(ops.sqrt(1.0 + ink) - 1.0, axis=1)))
         if self.centre:
             self.add_loss(self.centre * self._centre_loss(stamp_probs))
-        return ops.minimum(canvas, 1.0)
+        return slots if self.per_slot else ops.minimum(canvas, 1.0)
 
     @property
     def loss_terms(self) -> tuple:
@@ -313,16 +318,19 @@ class StampDecoder(RunTimeState):
               "centre_penalty": self.centre}
         return tuple(name for name, strength in on.items() if strength)
 
-    def paste(self, stamp_index, y_index, x_index):
+    def paste(self, stamp_index, y_index, x_index, stamps=None):
         """Hard inference: paste stamp k at (y, x) for each slot directly, no soft maps.
 
         Integer inputs (B, M) (indices in range: k < K [+ 1], y, x < C); returns (B, H, W, Ch) — equal to
         ``call`` on one-hot distributions. One scatter-add of the M·S²·Ch chosen values per image (slots
         overlapping sum, then the clip at 1): O(B·M·S²·Ch), no (B, M, H, W) intermediate.
+        ``stamps``: the drawn stamps to index instead of this layer's, (K', S, S, Ch') (e.g. each stamp in each
+        palette colour, :meth:`ColourChoice.coloured`).
         """
-        S, C, Ch = self.stamp_size, self.coord_size, self.channels
+        stamps = self._stamps() if stamps is None else stamps                        # (K, S, S, Ch)
+        S, C, Ch = self.stamp_size, self.coord_size, stamps.shape[-1]
         H = C + S - 1
-        chosen = ops.take(self._stamps(), ops.cast(stamp_index, "int32"), axis=0)   # (B, M, S, S, Ch)
+        chosen = ops.take(stamps, ops.cast(stamp_index, "int32"), axis=0)            # (B, M, S, S, Ch)
         shape = ops.shape(chosen)
         span = ops.arange(S, dtype="int32")
         batch = ops.arange(shape[0], dtype="int32")[:, None, None, None, None]       # (B, 1, 1, 1, 1)
@@ -340,7 +348,57 @@ class StampDecoder(RunTimeState):
         return {**super().get_config(), "stamp_size": self.stamp_size, "nr_of_stamps": self.nr_of_stamps,
                 "coord_size": self.coord_size, "decoder": self.decoder, "seed": self.seed,
                 "overdraw": self.overdraw, "overlap": self.overlap, "slot_ink": self.slot_ink,
-                "empty_stamp": self.empty_stamp, "centre": self.centre, "channels": self.channels}
+                "empty_stamp": self.empty_stamp, "centre": self.centre, "channels": self.channels,
+                "per_slot": self.per_slot}
+
+
+@keras.saving.register_keras_serializable(package="stampnet")
+class ColourChoice(keras.layers.Layer):
+    """Colours each slot's grey drawing with the palette colour its colour head chose, sums the slots, clips at 1:
+
+        image = min(1, Σ_m drawing_m ⊗ Σ_p q[m, p] · palette_p)
+
+    The palette: P learned colours (P, Ch) in [0, 1], initialised uniformly at random (from Keras' seed). Off in
+    2019 (``decoder_parameters.colour_choices``). (B, M, H, W, 1) and (B, M, P) → (B, H, W, Ch)."""
+
+    def __init__(self, colours: int, channels: int, seed=None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.colours, self.channels, self.seed = int(colours), int(channels), seed
+        self.palette = self.add_weight(shape=(self.colours, self.channels), name="palette",
+                                       initializer=keras.initializers.RandomUniform(0.0, 1.0, seed),
+                                       constraint=UnitInterval())
+
+    def call(self, drawings, colour_probs):
+        colours = ops.einsum("bmp,pc->bmc", colour_probs, ops.cast(self.palette, colour_probs.dtype))  # (B, M, Ch)
+        canvas = ops.einsum("bmhw,bmc->bhwc", drawings[..., 0], colours)         # (B, H, W, Ch)
+        return ops.minimum(canvas, 1.0)
+
+    def coloured(self, stamps):
+        """Each grey stamp (K, S, S[, 1]) in each palette colour: (K·P, S, S, Ch), stamp k in colour p at k·P + p."""
+        grey = ops.reshape(stamps, ops.shape(stamps)[:3])                        # (K, S, S)
+        pairs = ops.einsum("kij,pc->kpijc", grey, ops.cast(self.palette, grey.dtype))  # (K, P, S, S, Ch)
+        return ops.reshape(pairs, (-1, *pairs.shape[2:]))                        # (K·P, S, S, Ch)
+
+    def compute_output_shape(self, drawings_shape, colour_probs_shape):
+        return (*drawings_shape[:1], *drawings_shape[2:4], self.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "colours": self.colours, "channels": self.channels, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="stampnet")
+class PairedChoice(keras.layers.Layer):
+    """A slot's choice of a (stamp k, colour p) pair as one class k·P + p: the outer product of the two heads'
+    distributions, so the measures see what the slot drew; (B, M, K) and (B, M, P) → (B, M, K·P). Its argmax is
+    the pair of the two argmaxes."""
+
+    def call(self, stamp_probs, colour_probs):
+        pairs = ops.einsum("bmk,bmp->bmkp", stamp_probs, colour_probs)           # (B, M, K, P)
+        return ops.reshape(pairs, (-1, pairs.shape[1], pairs.shape[2] * pairs.shape[3]))
+
+    def compute_output_shape(self, stamp_probs_shape, colour_probs_shape):
+        return (stamp_probs_shape[0], stamp_probs_shape[1], stamp_probs_shape[2] * colour_probs_shape[2])
 
 
 @keras.saving.register_keras_serializable(package="stampnet")

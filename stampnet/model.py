@@ -8,8 +8,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from stampnet.layers import (BatchNorm, CoordinateMap, GumbelSoftmax, OverBackground, StampDecoder, UsageBalance,
-                             sum_squared_error)
+from stampnet.layers import (BatchNorm, ColourChoice, CoordinateMap, GumbelSoftmax, OverBackground, PairedChoice,
+                             StampDecoder, UsageBalance, sum_squared_error)
 from stampnet.spec import ModelSpec
 
 LEAKY_SLOPE = 0.3  # Keras 2's LeakyReLU default, used throughout the 2019 model
@@ -86,7 +86,8 @@ class StampNet(keras.Model):
 
 def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False, learning_rate=None) -> keras.Model:
     """StampNet as a Keras model: canvas (B, H, W, Ch) → reconstruction (B, H, W, Ch); Ch = img_channels (1 in
-    2019; more gives colour stamps).
+    2019; more gives colour stamps, or, with ``spec.colour_choices`` P > 0, grey stamps and a fourth Gumbel head
+    per slot choosing one of P learned colours, :class:`~stampnet.layers.ColourChoice`).
 
     ``spec``: a :class:`~stampnet.spec.ModelSpec`, or the 2019 ``layer_parameters`` (validated into one).
     ``jit_compile``: True, False or "auto" (Keras' choice: XLA with JAX and on GPUs, not with TensorFlow on a
@@ -108,10 +109,15 @@ def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False,
     x_probs = _gumbel_head(enc["x"], C, spec, "x")                                # (B, M, C)
     # With the empty stamp (off in 2019) the stamp head has one more choice, drawing nothing.
     stamp_probs = _gumbel_head(enc["stamp"], K + spec.empty_stamp, spec, "stamp")  # (B, M, K [+ 1])
+    P = spec.colour_choices
     decoded = StampDecoder(spec.stamp_size, K, C, decoder=spec.decoder, overdraw=spec.overdraw_penalty,
                            overlap=spec.overlap_penalty, slot_ink=spec.slot_ink_penalty,
-                           centre=spec.centre_penalty, channels=spec.channels, empty_stamp=spec.empty_stamp,
-                           name="stamp_layer")(stamp_probs, y_probs, x_probs)     # (B, H, W, Ch)
+                           centre=spec.centre_penalty, channels=1 if P else spec.channels,
+                           empty_stamp=spec.empty_stamp, per_slot=bool(P),
+                           name="stamp_layer")(stamp_probs, y_probs, x_probs)     # (B, H, W, Ch) or (B, M, H, W, 1)
+    if P:  # grey stamps, each slot's drawing in the colour its own head picks (off in 2019)
+        colour_probs = _gumbel_head(_encoding(latent, spec.encoding_size, "colour"), P, spec, "colour")  # (B, M, P)
+        decoded = ColourChoice(P, spec.channels, name="colour_choice")(decoded, colour_probs)  # (B, H, W, Ch)
     if spec.background:  # a colour per canvas from the latent, shown where the stamps draw nothing (off in 2019)
         colour = layers.Conv2D(spec.channels, 1, activation="sigmoid", name="background_colour")(latent)
         colour = layers.Flatten(name="background_colour_flat")(colour)           # (B, Ch)
@@ -129,16 +135,29 @@ def compile_for_training(model: keras.Model, learning_rate, jit_compile=False) -
     model.optimizer.build(model.trainable_variables)
 
 
+def _has_colour_choice(model: keras.Model) -> bool:
+    return any(layer.name == "colour_choice" for layer in model.layers)
+
+
+def _choice_probs(model: keras.Model):
+    """The stamp head's output; with colour choices the (stamp, colour) pairs', class k·P + p (B, M, K·P)."""
+    stamp = model.get_layer("softmax_stamp").output
+    if not _has_colour_choice(model):
+        return stamp
+    return PairedChoice(name="paired_choice")(stamp, model.get_layer("softmax_colour").output)
+
+
 def analysis_model(model: keras.Model) -> keras.Model:
     """The same network with every output of interest (shares the weights of ``model``).
 
-    Outputs a dict: reconstruction (B, H, W, 1), stamp_probs (B, M, K), y_probs / x_probs (B, M, C),
-    coord_maps (B, M, C, C).
+    Outputs a dict: reconstruction (B, H, W, Ch), stamp_probs (B, M, K), y_probs / x_probs (B, M, C),
+    coord_maps (B, M, C, C). With colour choices stamp_probs is over the (stamp k, colour p) pairs, class
+    k·P + p (B, M, K·P), matching :func:`stamps`.
     """
     y, x = model.get_layer("softmax_y").output, model.get_layer("softmax_x").output
     return keras.Model(model.input, {
         "reconstruction": model.output,
-        "stamp_probs": model.get_layer("softmax_stamp").output,
+        "stamp_probs": _choice_probs(model),
         "y_probs": y,
         "x_probs": x,
         "coord_maps": CoordinateMap(name="coord_maps")(y, x),
@@ -161,26 +180,38 @@ def set_noise(model: keras.Model, noise: bool) -> None:
         layer.noise = noise
 
 
+def _drawn_stamps(model: keras.Model):
+    """The stamps as drawn, (K [+ 1], S, S, Ch); with colour choices each stamp in each colour, (K [+ 1]·P, …)."""
+    drawn = model.get_layer("stamp_layer")._stamps()
+    return model.get_layer("colour_choice").coloured(drawn) if _has_colour_choice(model) else drawn
+
+
 def stamps(model: keras.Model):
     """The stamps in drawing orientation, the fixed empty one last when the model has it; numpy (K [+ 1], S, S),
-    or (K [+ 1], S, S, Ch) for colour stamps."""
+    or (K [+ 1], S, S, Ch) for colour stamps. With colour choices, every (stamp k, colour p) pair at k·P + p,
+    the classes of ``stamp_probs``; (K [+ 1]·P, S, S, Ch)."""
+    if _has_colour_choice(model):
+        return keras.ops.convert_to_numpy(_drawn_stamps(model))
     return keras.ops.convert_to_numpy(model.get_layer("stamp_layer").stamps())
 
 
 def head_model(model: keras.Model) -> keras.Model:
-    """Encoder and Gumbel heads only: canvas → (stamp_probs (B, M, K), y_probs (B, M, C), x_probs (B, M, C))."""
-    return keras.Model(model.input, [model.get_layer(f"softmax_{r}").output for r in ("stamp", "y", "x")],
-                       name="stampnet_heads")
+    """Encoder and Gumbel heads only: canvas → (stamp_probs (B, M, K), y_probs (B, M, C), x_probs (B, M, C));
+    with colour choices stamp_probs is over the (stamp, colour) pairs, (B, M, K·P)."""
+    return keras.Model(model.input, [_choice_probs(model)] + [model.get_layer(f"softmax_{r}").output
+                                                              for r in ("y", "x")], name="stampnet_heads")
 
 
 def hard_reconstruct(model: keras.Model, heads: keras.Model, images):
-    """Hard inference (τ → 0): paste each slot's argmax stamp at its argmax (y, x); no soft maps.
+    """Hard inference (τ → 0): paste each slot's argmax stamp (in its argmax colour, with colour choices) at its
+    argmax (y, x); no soft maps.
 
-    Returns (reconstruction (B, H, W, 1), stamp_index (B, M), y_index (B, M), x_index (B, M))."""
+    Returns (reconstruction (B, H, W, Ch), stamp_index (B, M) (k·P + p with colour choices), y_index (B, M),
+    x_index (B, M))."""
     ops = keras.ops
     stamp_probs, y_probs, x_probs = heads(images, training=False)
     k, y, x = (ops.argmax(p, axis=-1) for p in (stamp_probs, y_probs, x_probs))
-    return model.get_layer("stamp_layer").paste(k, y, x), k, y, x
+    return model.get_layer("stamp_layer").paste(k, y, x, _drawn_stamps(model)), k, y, x
 
 
 # --------------------------------------------------------------------------------------------------
