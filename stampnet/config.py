@@ -68,6 +68,7 @@ DEFAULTS: dict = {
             "slot_ink_penalty_from": None,  # fraction of training from which it acts; None: from the start
             "centre_penalty": 0,    # beyond 2019 (stampnet/recipe.py): strength of a loss on each stamp's ink centroid
                                     # distance from its square's centre (px²)
+            "binary_penalty": 0,    # beyond 2019: strength of a loss on the chosen stamps' grey ink, Σ s(1 − s)
             "background": False,    # beyond 2019 (stampnet/recipe.py): a per-canvas background colour, one more head
             "empty_stamp": False,   # beyond 2019 (stampnet/recipe.py): a fixed all-zero stamp as one more choice
             "colour_choices": 0,    # beyond 2019: P > 0 gives grey stamps and a fourth head per slot choosing one
@@ -206,7 +207,7 @@ def _validate_recipe(gp: dict, lp: dict) -> None:
                                                "straight_through_from")
     decoder = "layer_parameters.decoder_parameters."
     _require_number(gp["usage_balance"], decoder + "gumbel_parameters.usage_balance", strict=False, example=10)
-    for key in ("overdraw_penalty", "overlap_penalty", "slot_ink_penalty", "centre_penalty"):
+    for key in ("overdraw_penalty", "overlap_penalty", "slot_ink_penalty", "centre_penalty", "binary_penalty"):
         _require_number(lp["decoder_parameters"][key], decoder + key, strict=False, example=1)
     if lp["decoder_parameters"]["slot_ink_penalty_from"] is not None:
         _fraction(lp["decoder_parameters"]["slot_ink_penalty_from"], decoder + "slot_ink_penalty_from")

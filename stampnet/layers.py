@@ -183,6 +183,9 @@ class StampDecoder(RunTimeState):
     stamp k (px), centre its square's centre and ū_k the share of the batch's slots that choose it (no gradient
     through ū). Nothing else asks a stamp to be centred: without it a stamp can draw its object off-centre while
     the slot's coordinates compensate, and the slot's square (the paper's box) then misses the object.
+    ``binary`` (λ ≥ 0, off in 2019): adds λ · Σ_k ū_k · Σ_px s_k (1 − s_k) per canvas, the grey ink of the chosen
+    stamps (ū_k as for ``centre``): 0 where each pixel of a stamp is 0 or 1. Solid sprites (Tetrominoes,
+    dSprites) are such masks; a stamp that hedges between shapes is a grey blur, which this term charges.
     ``empty_stamp`` (off in 2019): one more choice for the stamp head, a stamp fixed at 0 (not a weight), so a
     slot can draw nothing without the network having to learn an empty stamp. The stamp distributions are
     then (B, M, K + 1), the empty stamp last; the kernel keeps its 2019 shape.
@@ -202,7 +205,7 @@ class StampDecoder(RunTimeState):
     def __init__(self, stamp_size: int, nr_of_stamps: int, coord_size: int, decoder: str = "separable",
                  seed=None, overdraw: float = 0.0, overlap: float = 0.0, slot_ink: float = 0.0,
                  empty_stamp: bool = False, centre: float = 0.0, channels: int = 1, per_slot: bool = False,
-                 **kwargs):
+                 binary: float = 0.0, **kwargs):
         # float32 under a mixed policy too: the sum of up to M·K weighted stamps and the clip at 1 stay exact
         # (the decoder is a small share of a step, so bfloat16 would gain little here).
         kwargs.setdefault("dtype", "float32")
@@ -213,7 +216,7 @@ class StampDecoder(RunTimeState):
         self.decoder, self.seed, self.overdraw, self.overlap = decoder, seed, float(overdraw), float(overlap)
         self.slot_ink, self.empty_stamp, self.centre = float(slot_ink), bool(empty_stamp), float(centre)
         self.n_choices = nr_of_stamps + int(self.empty_stamp)   # the stamp head's choices
-        self.channels, self.per_slot = int(channels), bool(per_slot)
+        self.channels, self.per_slot, self.binary = int(channels), bool(per_slot), float(binary)
         if self.slot_ink:
             self.slot_ink_on = self.add_weight(shape=(), initializer=keras.initializers.Constant(1.0),
                                                trainable=False, name="slot_ink_on")
@@ -257,6 +260,12 @@ class StampDecoder(RunTimeState):
         usage = ops.stop_gradient(ops.mean(stamp_probs[..., :self.nr_of_stamps], axis=(0, 1)))  # (K,)
         return ops.sum(usage * ops.sum(ops.square(self.centroid_offsets()), axis=-1))
 
+    def _binary_loss(self, stamp_probs):
+        """Σ_k ū_k · Σ_px s_k (1 − s_k), the chosen stamps' grey ink; ()."""
+        usage = ops.stop_gradient(ops.mean(stamp_probs[..., :self.nr_of_stamps], axis=(0, 1)))  # (K,)
+        grey = ops.sum(self.kernel * (1.0 - self.kernel), axis=(0, 1, 3))                       # (K,)
+        return ops.sum(usage * grey)
+
     def _banded(self, p):
         """p (B, M, C) → banded placement matrix (B, M, H, S) with [i, j] = p[i − j]."""
         return ops.take(p, self._band_index, axis=-1) * ops.cast(self._band_mask, p.dtype)
@@ -284,7 +293,7 @@ class StampDecoder(RunTimeState):
         return ops.conv(padded, kernel, padding="valid")                         # (B, H, W, Ch)
 
     def call(self, stamp_probs, y_probs, x_probs):
-        # The terms are added in the order of ``loss_terms``: overlap, overdraw, slot ink, centre.
+        # The terms are added in the order of ``loss_terms``: overlap, overdraw, slot ink, centre, binary.
         slots = None
         if self.overlap:
             slots = self.slot_drawings(stamp_probs, y_probs, x_probs)           # (B, M, H, W, Ch)
@@ -308,6 +317,8 @@ class StampDecoder(RunTimeState):
             self.add_loss(strength * ops.mean(ops.sum(ops.sqrt(1.0 + ink) - 1.0, axis=1)))
         if self.centre:
             self.add_loss(self.centre * self._centre_loss(stamp_probs))
+        if self.binary:
+            self.add_loss(self.binary * self._binary_loss(stamp_probs))
         return slots if self.per_slot else ops.minimum(canvas, 1.0)
 
     @property
@@ -315,7 +326,7 @@ class StampDecoder(RunTimeState):
         """The names of the terms this layer adds to the loss, in the order ``call`` adds them (the config keys
         of their strengths; logged per epoch, see stampnet.model.StampNet); () in 2019."""
         on = {"overlap_penalty": self.overlap, "overdraw_penalty": self.overdraw, "slot_ink_penalty": self.slot_ink,
-              "centre_penalty": self.centre}
+              "centre_penalty": self.centre, "binary_penalty": self.binary}
         return tuple(name for name, strength in on.items() if strength)
 
     def paste(self, stamp_index, y_index, x_index, stamps=None):
@@ -349,7 +360,7 @@ class StampDecoder(RunTimeState):
                 "coord_size": self.coord_size, "decoder": self.decoder, "seed": self.seed,
                 "overdraw": self.overdraw, "overlap": self.overlap, "slot_ink": self.slot_ink,
                 "empty_stamp": self.empty_stamp, "centre": self.centre, "channels": self.channels,
-                "per_slot": self.per_slot}
+                "per_slot": self.per_slot, "binary": self.binary}
 
 
 @keras.saving.register_keras_serializable(package="stampnet")

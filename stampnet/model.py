@@ -112,7 +112,7 @@ def build_model(spec: ModelSpec | dict, compile: bool = True, jit_compile=False,
     P = spec.colour_choices
     decoded = StampDecoder(spec.stamp_size, K, C, decoder=spec.decoder, overdraw=spec.overdraw_penalty,
                            overlap=spec.overlap_penalty, slot_ink=spec.slot_ink_penalty,
-                           centre=spec.centre_penalty, channels=1 if P else spec.channels,
+                           centre=spec.centre_penalty, binary=spec.binary_penalty, channels=1 if P else spec.channels,
                            empty_stamp=spec.empty_stamp, per_slot=bool(P),
                            name="stamp_layer")(stamp_probs, y_probs, x_probs)     # (B, H, W, Ch) or (B, M, H, W, 1)
     if P:  # grey stamps, each slot's drawing in the colour its own head picks (off in 2019)

@@ -36,6 +36,7 @@ class ModelSpec:
     overlap_penalty: float = 0.0     # strength of the loss on ink two slots share (recipe); 0: none
     slot_ink_penalty: float = 0.0    # strength of the concave loss on each slot's ink (recipe); 0: none
     centre_penalty: float = 0.0      # strength of the loss on the stamps' ink centroid offsets (recipe); 0: none
+    binary_penalty: float = 0.0      # strength of the loss on the stamps' grey ink, Σ s(1 − s) (recipe); 0: none
     background: bool = False         # a per-canvas background colour behind the stamps (recipe)
     empty_stamp: bool = False        # a fixed all-zero stamp as the stamp head's last choice (recipe)
     colour_choices: int = 0          # P: grey stamps and a head choosing one of P learned colours per slot; 0: off
@@ -102,6 +103,7 @@ def from_validated(cfg: dict) -> tuple[ModelSpec, TrainSpec]:
         straight_through=gp["straight_through_from"] is not None, usage_balance=gp["usage_balance"],
         overdraw_penalty=dec["overdraw_penalty"], overlap_penalty=dec["overlap_penalty"],
         slot_ink_penalty=dec["slot_ink_penalty"], centre_penalty=dec["centre_penalty"],
+        binary_penalty=dec["binary_penalty"],
         empty_stamp=dec["empty_stamp"], background=dec["background"], colour_choices=dec["colour_choices"],
         learning_rate=lp["learning_rate"])
     schedule = Schedule(TauSchedule.from_gumbel_parameters(gp), rp["epochs"] * rp["steps_per_epoch"],

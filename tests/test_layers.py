@@ -175,6 +175,31 @@ def test_centre_penalty_is_off_in_the_2019_configs():
     assert from_config({})[0].centre_penalty == 0.0
 
 
+def test_binary_penalty_charges_grey_ink_of_the_chosen_stamps_and_pushes_it_to_0_or_1():
+    """Σ_k ū_k Σ_px s(1 − s): 0 for a stamp of 0s and 1s, the hand sum for a grey one; gradient steps on the term
+    alone move grey pixels towards 0 or 1; off by default and in the 2019 configs."""
+    from stampnet.spec import from_config
+
+    S, K, C = 4, 2, 3
+    dec = StampDecoder(S, K, C, binary=1.0)
+    kernel = np.zeros((S, S, K, 1), "float32")
+    kernel[:2, :, 0] = 1.0                # stamp 0: a solid mask
+    kernel[:, :, 1, 0] = [0.3, 0.6, 0.5, 0.8]  # stamp 1: grey columns
+    dec.kernel.assign(kernel)
+    usage = np.array([[[0.25, 0.75]]], "float32")
+    grey = 4 * (0.3 * 0.7 + 0.6 * 0.4 + 0.5 * 0.5 + 0.8 * 0.2)
+    assert float(dec._binary_loss(usage)) == pytest.approx(0.75 * grey, rel=1e-5)
+    for _ in range(5):
+        with tf.GradientTape() as tape:
+            loss = dec._binary_loss(usage)
+        dec.kernel.assign(np.clip(dec.kernel.numpy() - 0.1 * tape.gradient(loss, dec.kernel).numpy(), 0, 1))
+    after = dec.kernel.numpy()[0, :, 1, 0]
+    assert float(dec._binary_loss(usage)) < 0.9 * 0.75 * grey
+    assert after[0] < 0.3 and after[1] > 0.6 and after[3] > 0.8 and np.all(dec.kernel.numpy()[..., 0, 0] == kernel[..., 0, 0])
+    assert "binary_penalty" in dec.loss_terms and StampDecoder(S, K, C).binary == 0.0
+    assert from_config({})[0].binary_penalty == 0.0
+
+
 def test_background_shows_where_the_stamps_draw_nothing():
     from stampnet.layers import OverBackground
 
