@@ -75,19 +75,22 @@ def _pairs(x):
     return x * (x - 1) / 2.0
 
 
-def contingency(true_seg, pred_seg, foreground_only: bool = False) -> np.ndarray:
+def contingency(true_seg, pred_seg, foreground_only: bool = False, chunk: int = 256) -> np.ndarray:
     """Per image, the pixel counts of every (predicted group, true group) pair; (N, P, T) float64, P and T one
-    more than the largest labels. ``foreground_only``: the true background's pixels (label 0) left out."""
+    more than the largest labels. ``foreground_only``: the true background's pixels (label 0) left out. Counted
+    ``chunk`` images at a time, so that the pair indices stay in cache."""
     t = np.asarray(true_seg).reshape(len(true_seg), -1)                    # (N, pixels)
     p = np.asarray(pred_seg).reshape(len(pred_seg), -1)                    # (N, pixels)
-    n_img = len(t)
     nt, npred = int(t.max(initial=0)) + 1, int(p.max(initial=0)) + 1
-    kind = np.int32 if n_img * npred * nt < 2 ** 31 else np.int64          # half the memory traffic
-    pair = p.astype(kind) * nt + t                                          # (N, pixels): predicted, true
-    index = pair + (np.arange(n_img, dtype=kind) * (npred * nt))[:, None]  # image, predicted, true
-    if foreground_only:
-        index = index[t > 0]
-    return np.bincount(index.ravel(), minlength=n_img * npred * nt).reshape(n_img, npred, nt).astype(np.float64)
+    out = np.empty((len(t), npred, nt))
+    for start in range(0, len(t), chunk):
+        tc, pc = t[start:start + chunk], p[start:start + chunk]
+        n = len(tc)
+        index = pc.astype(np.intp) * nt + tc + (np.arange(n, dtype=np.intp) * (npred * nt))[:, None]  # image, P, T
+        if foreground_only:
+            index = index[tc > 0]
+        out[start:start + chunk] = np.bincount(index.ravel(), minlength=n * npred * nt).reshape(n, npred, nt)
+    return out
 
 
 def adjusted_rand_index(true_seg, pred_seg, foreground_only: bool = True, nij=None) -> np.ndarray:
