@@ -34,33 +34,40 @@ def stamp_ink_maps(stamps) -> np.ndarray:
     return stamps.sum(axis=-1) if stamps.ndim == 4 else stamps
 
 
+def placed_stamps(stamps, canvas_shape) -> np.ndarray:
+    """Every stamp at every corner, without a copy: a view (K, H + 1, W + 1, H, W) whose ``[k, H − y, W − x]`` is
+    the ink of stamp ``k`` drawn with its upper-left corner at (y, x) on a canvas of ``canvas_shape`` (H, W)."""
+    ink = stamp_ink_maps(stamps)                                            # (K, S, S)
+    H, W = canvas_shape
+    padded = np.zeros((len(ink), 2 * H, 2 * W), np.float32)                 # a corner up to (H, W) stays inside
+    padded[:, H:H + ink.shape[1], W:W + ink.shape[2]] = ink
+    return np.lib.stride_tricks.sliding_window_view(padded, (H, W), axis=(1, 2))
+
+
 def slot_drawings(stamps, classes, coords, canvas_shape) -> np.ndarray:
     """The ink each slot draws: its stamp ``classes`` (N, M) with upper-left corner ``coords`` (N, M, 2), on a
     canvas of ``canvas_shape`` (H, W); (N, M, H, W) float32."""
-    ink = stamp_ink_maps(stamps)                                            # (K, S, S)
     classes, coords = np.asarray(classes), np.asarray(coords)
-    n, m = classes.shape
-    S = ink.shape[-1]
     H, W = canvas_shape
-    out = np.zeros((n, m, H + S, W + S), np.float32)   # padded: a corner near the edge never indexes out
-    span = np.arange(S)
-    rows = coords[..., 0, None] + span                                      # (N, M, S)
-    cols = coords[..., 1, None] + span                                      # (N, M, S)
-    out[np.arange(n)[:, None, None, None], np.arange(m)[None, :, None, None],
-        rows[..., :, None], cols[..., None, :]] = ink[classes]              # (N, M, S, S) placed
-    return out[..., :H, :W]
+    return placed_stamps(stamps, canvas_shape)[classes, H - coords[..., 0], W - coords[..., 1]]
 
 
 def predicted_segmentation(stamps, classes, coords, canvas_shape, ink: float = INK) -> np.ndarray:
-    """Each pixel's slot (1 … M) by the most ink drawn there, 0 where no slot draws more than ``ink``;
-    (N, H, W) int16. Computed in chunks of canvases."""
-    classes = np.asarray(classes)
-    out = np.zeros((len(classes), *canvas_shape), np.int16)
+    """Each pixel's slot (1 … M) by the most ink drawn there (the first such slot on a tie), 0 where no slot
+    draws more than ``ink``; (N, H, W) int16. Slot by slot over chunks of canvases: no (N, M, H, W) array."""
+    classes, coords = np.asarray(classes), np.asarray(coords)
+    placed = placed_stamps(stamps, canvas_shape)
+    H, W = canvas_shape
+    out = np.zeros((len(classes), H, W), np.int16)
     for start in range(0, len(classes), _CHUNK):
-        part = slice(start, start + _CHUNK)
-        drawn = slot_drawings(stamps, classes[part], np.asarray(coords)[part], canvas_shape)  # (n, M, H, W)
-        best = drawn.argmax(axis=1) + 1                                      # (n, H, W)
-        out[part] = np.where(drawn.max(axis=1) > ink, best, 0)
+        k, y, x = classes[start:start + _CHUNK], coords[start:start + _CHUNK, :, 0], coords[start:start + _CHUNK, :, 1]
+        most = placed[k[:, 0], H - y[:, 0], W - x[:, 0]]                    # (n, H, W): slot 1's ink
+        slot = np.ones(most.shape, np.int16)
+        for m in range(1, k.shape[1]):
+            drawn = placed[k[:, m], H - y[:, m], W - x[:, m]]
+            slot[drawn > most] = m + 1                                       # strictly more: argmax's first slot
+            np.maximum(most, drawn, out=most)
+        out[start:start + _CHUNK] = np.where(most > ink, slot, 0)
     return out
 
 
@@ -68,19 +75,22 @@ def _pairs(x):
     return x * (x - 1) / 2.0
 
 
-def contingency(true_seg, pred_seg, foreground_only: bool = False) -> np.ndarray:
+def contingency(true_seg, pred_seg, foreground_only: bool = False, chunk: int = 256) -> np.ndarray:
     """Per image, the pixel counts of every (predicted group, true group) pair; (N, P, T) float64, P and T one
-    more than the largest labels. ``foreground_only``: the true background's pixels (label 0) left out."""
+    more than the largest labels. ``foreground_only``: the true background's pixels (label 0) left out. Counted
+    ``chunk`` images at a time, so that the pair indices stay in cache."""
     t = np.asarray(true_seg).reshape(len(true_seg), -1)                    # (N, pixels)
     p = np.asarray(pred_seg).reshape(len(pred_seg), -1)                    # (N, pixels)
-    n_img = len(t)
     nt, npred = int(t.max(initial=0)) + 1, int(p.max(initial=0)) + 1
-    kind = np.int32 if n_img * npred * nt < 2 ** 31 else np.int64          # half the memory traffic
-    pair = p.astype(kind) * nt + t                                          # (N, pixels): predicted, true
-    index = pair + (np.arange(n_img, dtype=kind) * (npred * nt))[:, None]  # image, predicted, true
-    if foreground_only:
-        index = index[t > 0]
-    return np.bincount(index.ravel(), minlength=n_img * npred * nt).reshape(n_img, npred, nt).astype(np.float64)
+    out = np.empty((len(t), npred, nt))
+    for start in range(0, len(t), chunk):
+        tc, pc = t[start:start + chunk], p[start:start + chunk]
+        n = len(tc)
+        index = pc.astype(np.intp) * nt + tc + (np.arange(n, dtype=np.intp) * (npred * nt))[:, None]  # image, P, T
+        if foreground_only:
+            index = index[tc > 0]
+        out[start:start + chunk] = np.bincount(index.ravel(), minlength=n * npred * nt).reshape(n, npred, nt)
+    return out
 
 
 def adjusted_rand_index(true_seg, pred_seg, foreground_only: bool = True, nij=None) -> np.ndarray:

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Callable
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -47,7 +49,8 @@ class Measure:
 
     ``key``: its name in :func:`compute_measures`' dict; ``title``: a column heading; ``about``: one line of what
     it is; ``better``: "higher", "lower" or None (a diagnostic); ``needs``: what the canvases must carry
-    (:class:`stampnet.data.Carries` fields: "boxes", "labels", "masks") or the model ("stamps"); ``matched``: it
+    (:class:`stampnet.data.Carries` fields: "boxes", "labels", "masks"; "intensities": the objects' brightness)
+    or the model ("stamps"), which decides when its group (:func:`group`) runs; ``matched``: it
     depends on the matching of slots to objects (``_hungarian`` suffix); ``by_epoch``: a column of
     ``evaluate --epochs``; ``quality``: drawn in the quality-by-epoch figure; ``fmt``: its number format."""
 
@@ -96,7 +99,7 @@ MEASURES = (
     Measure("unmatched_on_object", "unmatched on object", "where the ink of unmatched slots that draw goes",
             better=None, needs=("boxes", "stamps")),
     Measure("brightest_first", "brightest first", "share of canvases whose localised objects are the brightest",
-            better=None, needs=("boxes",)),
+            better=None, needs=("boxes", "intensities")),
     Measure("avg_total_mse", "MSE", "mean per-canvas summed squared error of the reconstruction", better="lower",
             by_epoch=True),
     Measure("avg_total_bce", "BCE", "mean per-canvas binary cross-entropy of the reconstruction (bits)",
@@ -570,7 +573,7 @@ def canvas_failures(images, recon, stamp_probs, y_probs, x_probs, labels=None, c
 
 
 # --------------------------------------------------------------------------------------------------
-# All measures
+# All measures: one group per set of needs, each run when the canvases carry what it needs
 # --------------------------------------------------------------------------------------------------
 
 def measure_name(name: str, matching: str) -> str:
@@ -579,69 +582,77 @@ def measure_name(name: str, matching: str) -> str:
     return f"{name}_{matching}" if matching != "greedy" and name in MATCHED_MEASURES else name
 
 
-def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, coords=None, *,
-                     stamp_size: int, matching: str = "greedy", one_target: bool = False, stamps=None,
-                     intensities=None, masks=None) -> dict:
-    """All evaluation measures as a JSON-serialisable dict.
+@dataclass
+class Scored:
+    """What the groups of measures read: the canvases, what they carry (None where not), the slots' choices
+    (:func:`predict_slots`) and, computed once when a group first asks, their matching to the objects."""
 
-    images, recon (N, H, W[, 1]); stamp_probs (N, M, K); y_probs, x_probs (N, M, C); labels (N, n) int or
-    None; coords (N, n, 2) upper-left (y, x) or None.
+    images: np.ndarray
+    recon: np.ndarray
+    stamp_probs: np.ndarray
+    y_probs: np.ndarray
+    x_probs: np.ndarray
+    labels: np.ndarray | None
+    coords: np.ndarray | None
+    stamps: np.ndarray | None
+    intensities: np.ndarray | None
+    masks: np.ndarray | None
+    stamp_size: int
+    matching: str
 
-    Always: ``avg_total_mse``, ``avg_total_bce``, entropies, ``stamp_usage`` (M x K list),
-    ``n_stamps_used`` (stamps some slot picks; with stamps, not those without ink), ``n_images``,
-    ``matching``. With coords: ``iou`` and ``cor_loc``; with labels and coords (or one slot and one object):
-    ``nmi``, ``acc``, ``purity`` (matched slot's predicted class vs the object's true label). Measures whose
-    inputs are missing are ``None``. Matched measures are named by :func:`measure_name`.
+    def __post_init__(self):
+        # (N, M, 2), (N, M)
+        self.pred_coords, self.classes = predict_slots(self.stamp_probs, self.y_probs, self.x_probs)
+        self.n_img, self.n_slots, self.n_stamps = self.stamp_probs.shape
+        self.canvas_shape = self.images.shape[1:3]
 
-    Entropies (bits, ``-sum p log2 p``, 0 log 0 = 0): ``entropy_stamp_mean/max`` over all slots of all images;
-    ``entropy_coord_mean/max`` over the y and the x distribution of every slot separately (N*M*2 values);
-    ``entropy_coord_joint_mean/max`` of H(y) + H(x) per slot, the entropy of the slot's 2-D coordinate map.
+    def key(self, name: str) -> str:
+        return measure_name(name, self.matching)
 
-    ``one_target=True`` (the pedestrian set): coords (N, 1, 2) (or (N, 2)) is the target; labels are ignored. The slot
-    nearest to it (Manhattan) is labelled 1, the others 0; ``iou`` and ``cor_loc`` use that slot's box
-    only; ``purity`` is those slot labels vs the predicted classes of all slots; ``nmi``/``acc`` are None.
+    @cached_property
+    def matched(self):
+        """(ink, object_ink, drawing, slot_of) of :func:`matched_slots`."""
+        return matched_slots(self.images, self.coords, self.pred_coords, self.stamp_probs, self.stamps, self.matching)
 
-    With stamps (K, S, S), slots drawing less than 5 % of the mean object's ink are empty: they detect
-    nothing (module docstring). The README's claims, present only where they apply: with coords, stamps and fewer objects than
-    slots, ``empty_slot_rate`` (matched; :func:`empty_slot_rate`), ``unmatched_slot_ink`` (the mean ink of
-    an unmatched slot relative to the mean object's) and ``unmatched_on_object`` (:func:`unmatched_on_object`:
-    where the ink of the unmatched slots that draw goes); with coords, intensities (N, n) and more objects than
-    slots, ``brightest_first`` (share of canvases whose localised objects are exactly the M brightest).
 
-    With true ``masks`` (N, H, W) and the stamps: ``ari_fg``, ``ari`` and ``miou`` of the segmentation the
-    slots draw (:mod:`stampnet.masks`).
-    With coords and the stamps, beside the paper's slot-square ``cor_loc`` / ``iou``: ``cor_loc_ink`` /
-    ``iou_ink``, the same with each slot's box centred on the ink it draws (:func:`ink_centred`), and
-    ``stamp_offset``, the mean distance of the chosen stamps' ink centroids from their squares' centres
-    (:func:`stamp_offset`): where boxes and objects disagree, these say whether the stamps draw off-centre.
-    """
-    if matching not in MATCHING_METHODS:
-        raise ConfigError(f"unknown matching {matching!r}; choose one of {list(MATCHING_METHODS)}")
-    images, recon = np.asarray(images), np.asarray(recon)
-    if images.shape != recon.shape:
-        raise ValueError(f"images {images.shape} and reconstructions {recon.shape} differ in shape")
-    stamp_probs, y_probs, x_probs = (np.asarray(a, np.float64) for a in (stamp_probs, y_probs, x_probs))
-    canvas_shape = images.shape[1:3]
-    pred_coords, classes = predict_slots(stamp_probs, y_probs, x_probs)  # (N, M, 2), (N, M)
-    n_img, n_slots, n_stamps = stamp_probs.shape
+@dataclass(frozen=True)
+class Group:
+    """Measures computed together (``keys``, declared in :data:`MEASURES`) by ``compute`` (a :class:`Scored` →
+    dict), run when the canvases carry ``needs``."""
 
-    h_stamp = entropy_bits(stamp_probs)  # (N, M)
-    h_y, h_x = entropy_bits(y_probs), entropy_bits(x_probs)  # (N, M) each
+    keys: tuple
+    compute: Callable
+    needs: frozenset
+
+
+GROUPS: list[Group] = []
+
+
+def group(*keys: str, needs=None):
+    """Register the decorated function as the group computing the measures ``keys``. It runs when the canvases
+    carry what those measures declare they need (:attr:`Measure.needs`), or ``needs`` for a variant of them."""
+    declared_needs = frozenset(needs if needs is not None else (n for k in keys for n in BY_KEY[k].needs))
+
+    def register(compute):
+        GROUPS.append(Group(keys, compute, declared_needs))
+        return compute
+    return register
+
+
+@group("avg_total_mse", "avg_total_bce", "entropy_stamp_mean", "entropy_stamp_max", "entropy_coord_mean",
+       "entropy_coord_max", "entropy_coord_joint_mean", "entropy_coord_joint_max", "n_stamps_used")
+def _always(s: Scored) -> dict:
+    """The reconstruction errors, the entropies of the slots' choices and the stamps they use (with their
+    ``stamp_usage``)."""
+    h_stamp = entropy_bits(s.stamp_probs)  # (N, M)
+    h_y, h_x = entropy_bits(s.y_probs), entropy_bits(s.x_probs)  # (N, M) each
     h_axes = np.stack([h_y, h_x], axis=-1)  # (N, M, 2)
-    usage = stamp_usage(classes, n_stamps)
+    usage = stamp_usage(s.classes, s.n_stamps)
     # a stamp without ink (the reserved empty stamp, or a learned one gone blank) draws nothing: not "used"
-    blank = np.zeros(n_stamps, bool) if stamps is None else stamp_ink(stamps) <= 1e-6   # (K,)
-    out = {
-        "n_images": int(n_img),
-        "n_objects": None,
-        "matching": matching,
-        "avg_total_mse": avg_total_mse(images, recon),
-        "avg_total_bce": avg_total_bce(images, recon),
-        "iou": None,
-        measure_name("cor_loc", matching): None,
-        measure_name("nmi", matching): None,
-        measure_name("acc", matching): None,
-        measure_name("purity", matching): None,
+    blank = np.zeros(s.n_stamps, bool) if s.stamps is None else stamp_ink(s.stamps) <= 1e-6   # (K,)
+    return {
+        "avg_total_mse": avg_total_mse(s.images, s.recon),
+        "avg_total_bce": avg_total_bce(s.images, s.recon),
         "entropy_stamp_mean": float(h_stamp.mean()),
         "entropy_stamp_max": float(h_stamp.max()),
         "entropy_coord_mean": float(h_axes.mean()),
@@ -651,63 +662,163 @@ def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, 
         "n_stamps_used": int(((usage.sum(axis=0) > 0) & ~blank).sum()),
         "stamp_usage": usage.tolist(),
     }
-    key = lambda name: measure_name(name, matching)
-    if masks is not None and stamps is not None:
-        from stampnet.masks import segmentation_measures
 
-        out.update(segmentation_measures(masks, stamps, classes, pred_coords))
 
-    if one_target:
-        if coords is None:
-            return out
-        ped = np.asarray(coords, np.int64).reshape(n_img, -1, 2)[:, :1]  # (N, 1, 2)
-        slot = match_slots(ped, pred_coords, matching)[:, 0]  # (N,) nearest slot
-        slot_labels = np.zeros((n_img, n_slots), np.int64)
-        slot_labels[np.arange(n_img), slot] = 1
-        ious = box_iou(ped[:, 0], pred_coords[np.arange(n_img), slot], stamp_size, canvas_shape)  # (N,)
-        out.update({"n_objects": int(n_img), "iou": float(ious.mean()),
-                    key("cor_loc"): float((ious >= 0.5).mean()),
-                    key("purity"): purity(slot_labels.ravel(), classes.ravel())})
-        if stamps is not None:
-            centred = ink_centred(pred_coords, classes, stamps)[np.arange(n_img), slot]
-            ink_ious = box_iou(ped[:, 0], centred, stamp_size, canvas_shape)
-            out.update({"iou_ink": float(ink_ious.mean()), key("cor_loc_ink"): float((ink_ious >= 0.5).mean()),
-                        "stamp_offset": stamp_offset(classes[np.arange(n_img), slot][:, None], stamps)})
-        return out
+@group("ari_fg", "ari", "miou")
+def _segmentation(s: Scored) -> dict:
+    """The slots' segmentation against the true masks (:mod:`stampnet.masks`)."""
+    from stampnet.masks import segmentation_measures
 
-    slot_of = None
-    if coords is not None:
-        coords = np.asarray(coords, np.int64)
-        ink, object_ink, drawing, slot_of = matched_slots(images, coords, pred_coords, stamp_probs, stamps, matching)
-        out["n_objects"] = int(coords.shape[0] * coords.shape[1])
-        out["iou"] = float(union_iou(coords, pred_coords, stamp_size, canvas_shape, drawing=drawing).mean())
-        out[key("cor_loc")] = cor_loc(coords, pred_coords, slot_of, stamp_size, canvas_shape)
-        if stamps is not None:
-            centred = ink_centred(pred_coords, classes, stamps)
-            out["iou_ink"] = float(union_iou(coords, centred, stamp_size, canvas_shape, drawing=drawing).mean())
-            out[key("cor_loc_ink")] = cor_loc(coords, centred, slot_of, stamp_size, canvas_shape)
-            out["stamp_offset"] = stamp_offset(classes, stamps, drawing)
-            out["slots_drawing"] = slots_drawing(drawing)
-        n_obj = coords.shape[1]
-        if stamps is not None and n_obj < n_slots:
-            rel = unmatched_ink(ink, slot_of, object_ink)
-            out[key("empty_slot_rate")] = empty_slot_rate(rel)
-            out["unmatched_slot_ink"] = float(np.nanmean(rel))
-            out["unmatched_on_object"] = unmatched_on_object(rel, coords, pred_coords, stamp_size, canvas_shape)
-        if intensities is not None and n_obj > n_slots:
-            found = localised_objects(coords, pred_coords, stamp_size, canvas_shape, drawing=drawing)
-            out["brightest_first"] = float(brightest_first(found, intensities, n_slots).mean())
-    if labels is not None:
-        labels = np.asarray(labels, np.int64).reshape(n_img, -1)  # (N, n)
-        if slot_of is None and n_slots == 1 and labels.shape[1] == 1:
-            slot_of = np.zeros_like(labels)  # one slot, one object: nothing to match
-        if slot_of is not None:
-            out["n_objects"] = int(labels.size)
-            ok = slot_of >= 0
-            pred_labels = np.take_along_axis(classes, np.maximum(slot_of, 0), axis=1)  # (N, n)
-            t, p = labels[ok], pred_labels[ok]
-            out.update({key("nmi"): nmi(t, p), key("acc"): cluster_accuracy(t, p),
-                        key("purity"): purity(t, p)})
+    return segmentation_measures(s.masks, s.stamps, s.classes, s.pred_coords)
+
+
+@group("iou", "cor_loc")
+def _localisation(s: Scored) -> dict:
+    """The paper's localisation: the slots' squares against the true boxes."""
+    drawing, slot_of = s.matched[2:]
+    return {"n_objects": int(s.coords.shape[0] * s.coords.shape[1]),
+            "iou": float(union_iou(s.coords, s.pred_coords, s.stamp_size, s.canvas_shape, drawing=drawing).mean()),
+            s.key("cor_loc"): cor_loc(s.coords, s.pred_coords, slot_of, s.stamp_size, s.canvas_shape)}
+
+
+@group("iou_ink", "cor_loc_ink", "stamp_offset")
+def _ink_localisation(s: Scored) -> dict:
+    """The localisation with each slot's box centred on the ink it draws, and the stamps' offset."""
+    drawing, slot_of = s.matched[2:]
+    centred = ink_centred(s.pred_coords, s.classes, s.stamps)
+    return {"iou_ink": float(union_iou(s.coords, centred, s.stamp_size, s.canvas_shape, drawing=drawing).mean()),
+            s.key("cor_loc_ink"): cor_loc(s.coords, centred, slot_of, s.stamp_size, s.canvas_shape),
+            "stamp_offset": stamp_offset(s.classes, s.stamps, drawing)}
+
+
+@group("slots_drawing", "empty_slot_rate", "unmatched_slot_ink", "unmatched_on_object")
+def _empty_slots(s: Scored) -> dict:
+    """The slots that draw; with fewer objects than slots, what the unmatched ones draw (the README's claim)."""
+    ink, object_ink, drawing, slot_of = s.matched
+    out = {"slots_drawing": slots_drawing(drawing)}
+    if s.coords.shape[1] < s.n_slots:
+        rel = unmatched_ink(ink, slot_of, object_ink)
+        out.update({s.key("empty_slot_rate"): empty_slot_rate(rel), "unmatched_slot_ink": float(np.nanmean(rel)),
+                    "unmatched_on_object": unmatched_on_object(rel, s.coords, s.pred_coords, s.stamp_size,
+                                                               s.canvas_shape)})
+    return out
+
+
+@group("brightest_first")
+def _brightest_first(s: Scored) -> dict:
+    """With more objects than slots: whether the slots find the brightest (the README's claim)."""
+    if s.coords.shape[1] <= s.n_slots:
+        return {}
+    drawing = s.matched[2]
+    found = localised_objects(s.coords, s.pred_coords, s.stamp_size, s.canvas_shape, drawing=drawing)
+    return {"brightest_first": float(brightest_first(found, s.intensities, s.n_slots).mean())}
+
+
+@group("nmi", "acc", "purity")
+def _clustering(s: Scored) -> dict:
+    """The matched slots' stamps against the objects' classes; without boxes only for one slot and one object."""
+    labels = np.asarray(s.labels, np.int64).reshape(s.n_img, -1)  # (N, n)
+    if s.coords is not None:
+        slot_of = s.matched[3]
+    elif s.n_slots == 1 and labels.shape[1] == 1:
+        slot_of = np.zeros_like(labels)  # one slot, one object: nothing to match
+    else:
+        return {}
+    ok = slot_of >= 0
+    pred_labels = np.take_along_axis(s.classes, np.maximum(slot_of, 0), axis=1)  # (N, n)
+    t, p = labels[ok], pred_labels[ok]
+    return {"n_objects": int(labels.size), s.key("nmi"): nmi(t, p), s.key("acc"): cluster_accuracy(t, p),
+            s.key("purity"): purity(t, p)}
+
+
+def _target_slot(s: Scored):
+    """(target (N, 1, 2), the index (N,) of its nearest slot) of a one-target set."""
+    target = np.asarray(s.coords, np.int64).reshape(s.n_img, -1, 2)[:, :1]  # (N, 1, 2)
+    return target, match_slots(target, s.pred_coords, s.matching)[:, 0]
+
+
+@group("iou", "cor_loc", "purity", needs=("target",))
+def _target_localisation(s: Scored) -> dict:
+    """One target (the pedestrian): IoU and CorLoc of its nearest slot; purity of the slots as target or not."""
+    target, slot = _target_slot(s)
+    rows = np.arange(s.n_img)
+    slot_labels = np.zeros((s.n_img, s.n_slots), np.int64)
+    slot_labels[rows, slot] = 1
+    ious = box_iou(target[:, 0], s.pred_coords[rows, slot], s.stamp_size, s.canvas_shape)  # (N,)
+    return {"n_objects": int(s.n_img), "iou": float(ious.mean()), s.key("cor_loc"): float((ious >= 0.5).mean()),
+            s.key("purity"): purity(slot_labels.ravel(), s.classes.ravel())}
+
+
+@group("iou_ink", "cor_loc_ink", "stamp_offset", needs=("target", "stamps"))
+def _target_ink_localisation(s: Scored) -> dict:
+    """One target: its nearest slot's box centred on the ink it draws, and that stamp's offset."""
+    target, slot = _target_slot(s)
+    rows = np.arange(s.n_img)
+    centred = ink_centred(s.pred_coords, s.classes, s.stamps)[rows, slot]
+    ink_ious = box_iou(target[:, 0], centred, s.stamp_size, s.canvas_shape)
+    return {"iou_ink": float(ink_ious.mean()), s.key("cor_loc_ink"): float((ink_ious >= 0.5).mean()),
+            "stamp_offset": stamp_offset(s.classes[rows, slot][:, None], s.stamps)}
+
+
+PAPER_MEASURES = ("iou", "cor_loc", "nmi", "acc", "purity")  # always reported: None where not measured
+
+
+def compute_measures(images, recon, stamp_probs, y_probs, x_probs, labels=None, coords=None, *,
+                     stamp_size: int, matching: str = "greedy", one_target: bool = False, stamps=None,
+                     intensities=None, masks=None) -> dict:
+    """All evaluation measures as a JSON-serialisable dict: every group of :data:`GROUPS` whose needs the
+    canvases carry, merged.
+
+    images, recon (N, H, W[, 1]); stamp_probs (N, M, K); y_probs, x_probs (N, M, C); labels (N, n) int or
+    None; coords (N, n, 2) upper-left (y, x) or None; stamps (K, S, S[, C]) or None; intensities (N, n) or
+    None; masks (N, H, W) true segmentations or None.
+
+    Always: ``n_images``, ``matching``, ``avg_total_mse``, ``avg_total_bce``, entropies, ``stamp_usage``
+    (M x K list), ``n_stamps_used`` (stamps some slot picks; with stamps, not those without ink), and the
+    paper's measures (``iou``, ``cor_loc``, ``nmi``, ``acc``, ``purity``; None where not measured, like
+    ``n_objects``); every other measure is present only where measured. Matched measures are named by
+    :func:`measure_name`.
+
+    Entropies (bits, ``-sum p log2 p``, 0 log 0 = 0): ``entropy_stamp_mean/max`` over all slots of all images;
+    ``entropy_coord_mean/max`` over the y and the x distribution of every slot separately (N*M*2 values);
+    ``entropy_coord_joint_mean/max`` of H(y) + H(x) per slot, the entropy of the slot's 2-D coordinate map.
+
+    With coords: ``iou`` and ``cor_loc``; with labels and coords (or one slot and one object): ``nmi``,
+    ``acc``, ``purity`` (matched slot's predicted class vs the object's true label). With coords and the
+    stamps, slots drawing less than 5 % of the mean object's ink are empty: they detect nothing (module
+    docstring); beside the paper's slot-square ``cor_loc`` / ``iou`` come ``cor_loc_ink`` / ``iou_ink``, the
+    same with each slot's box centred on the ink it draws (:func:`ink_centred`), ``stamp_offset``, the mean
+    distance of the chosen stamps' ink centroids from their squares' centres (:func:`stamp_offset`), and
+    ``slots_drawing``. The README's claims, present only where they apply: with fewer objects than slots,
+    ``empty_slot_rate`` (matched; :func:`empty_slot_rate`), ``unmatched_slot_ink`` (the mean ink of an
+    unmatched slot relative to the mean object's) and ``unmatched_on_object`` (:func:`unmatched_on_object`);
+    with intensities and more objects than slots, ``brightest_first`` (share of canvases whose localised
+    objects are exactly the M brightest).
+
+    ``one_target=True`` (the pedestrian set): coords (N, 1, 2) (or (N, 2)) is the target; labels are ignored.
+    The slot nearest to it (Manhattan) is labelled 1, the others 0; ``iou`` and ``cor_loc`` (with the stamps
+    the ink-centred ones and ``stamp_offset``) use that slot's box only; ``purity`` is those slot labels vs
+    the predicted classes of all slots; ``nmi``/``acc`` are None.
+
+    With true ``masks`` and the stamps: ``ari_fg``, ``ari`` and ``miou`` of the segmentation the slots draw
+    (:mod:`stampnet.masks`).
+    """
+    if matching not in MATCHING_METHODS:
+        raise ConfigError(f"unknown matching {matching!r}; choose one of {list(MATCHING_METHODS)}")
+    images, recon = np.asarray(images), np.asarray(recon)
+    if images.shape != recon.shape:
+        raise ValueError(f"images {images.shape} and reconstructions {recon.shape} differ in shape")
+    s = Scored(images, recon, *(np.asarray(a, np.float64) for a in (stamp_probs, y_probs, x_probs)),
+               labels=None if one_target else labels, coords=None if coords is None else np.asarray(coords, np.int64),
+               stamps=stamps, intensities=intensities, masks=masks, stamp_size=stamp_size, matching=matching)
+    carried = {"boxes": coords is not None and not one_target, "target": coords is not None and one_target,
+               "labels": s.labels is not None, "masks": masks is not None, "stamps": stamps is not None,
+               "intensities": intensities is not None}
+    out = {"n_images": int(s.n_img), "n_objects": None, "matching": matching,
+           **{s.key(name): None for name in PAPER_MEASURES}}
+    for g in GROUPS:
+        if all(carried[need] for need in g.needs):
+            out.update(g.compute(s))
     return out
 
 

@@ -76,3 +76,18 @@ def test_entity_masks_to_segmentation():
     masks[0, 0, 0, 0], masks[0, 2, 0, 0] = 0, 255
     seg = segmentation_from_entity_masks(masks)
     assert seg.tolist() == [[[2, 0], [0, 0]]]
+
+
+def test_contingency_counts_every_pair_whatever_the_chunk():
+    from stampnet.masks import contingency
+
+    rng = np.random.default_rng(1)
+    true, pred = rng.integers(0, 4, size=(7, 5, 5)), rng.integers(0, 3, size=(7, 5, 5))
+    by_hand = np.zeros((7, 3, 4))
+    for i, (t, p) in enumerate(zip(true, pred)):
+        np.add.at(by_hand[i], (p.ravel(), t.ravel()), 1)
+    for chunk in (1, 3, 256):
+        assert np.array_equal(contingency(true, pred, chunk=chunk), by_hand)
+        fg = by_hand.copy()
+        fg[:, :, 0] = 0
+        assert np.array_equal(contingency(true, pred, foreground_only=True, chunk=chunk), fg)
