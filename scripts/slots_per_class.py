@@ -29,7 +29,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     try:
         run = load_run(args.run)
-        test = test_split(run.config, args.n)
+        test = test_split(run.spec, args.n)
     except ConfigError as error:
         sys.exit(f"error: {error}")
     if test.coords is None or test.labels is None or test.coords.shape[1] != 1:

@@ -37,16 +37,14 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     try:
         run = load_run(args.run, weights=args.weights)
-        test = test_split(run.config, args.limit)
+        test = test_split(run.spec, args.limit)
     except ConfigError as error:
         sys.exit(f"error: {error}")
     if test.coords is None:
         sys.exit("error: this run's test canvases have no true positions; nothing to compare the slots with")
     _, out = measure(run, test)
-    size = run.config["layer_parameters"]["decoder_parameters"]["stamp_size"]
-    from stampnet.data import carries
-
-    pedestrian = carries(run.config["run_parameters"]["img_type"]).one_target
+    size = run.spec.model.stamp_size
+    pedestrian = run.spec.data.carries.one_target
     pred, classes = predict_slots(out["stamp_probs"], out["y_probs"], out["x_probs"])       # (N, M, 2), (N, M)
     true = np.asarray(test.coords, np.int64).reshape(len(pred), -1, 2)[:, :1 if pedestrian else None]  # (N, n, 2)
     slot = match_slots(true, pred)                                                          # (N, n)

@@ -92,15 +92,15 @@ def kmeans_on_canvases(test, n_clusters: int, seed: int, limit: int = MAX_CANVAS
     return {**_scores(y, pred), "n": len(images)}
 
 
-def kmeans_clusterings(cfg: dict, test) -> dict:
-    """Omniglot's k-means baselines with StampNet's K, {method: (centroids, labels, clusters)}: on the centred
-    characters (fit on the training characters, scored on the test ones: the upper reference) and on the raw
-    test canvases (fit and scored on them: the fair baseline, its input as translated as StampNet's)."""
+def kmeans_clusterings(spec, test) -> dict:
+    """Omniglot's k-means baselines with StampNet's K, {method: (centroids, labels, clusters)} of a run's
+    ``spec`` (``stampnet.spec.RunSpec``): on the centred characters (fit on the training characters, scored on
+    the test ones: the upper reference) and on the raw test canvases (fit and scored on them: the fair
+    baseline, its input as translated as StampNet's)."""
     from stampnet.data.omniglot import load_characters
 
-    itp, seed = cfg["run_parameters"].get("img_type_parameters") or {}, cfg["seed"]
-    K = cfg["layer_parameters"]["decoder_parameters"]["nr_of_stamps"]
-    xtr, ytr, xte, yte, _ = load_characters(itp, seed)
+    seed, K = spec.train.seed, spec.model.n_stamps
+    xtr, ytr, xte, yte, _ = load_characters(spec.data.params, seed)
     size = xtr.shape[1]
     return {f"k-means, centred {size}x{size} characters": kmeans_clusters(xtr, ytr, K, seed, xte, yte),
             "k-means, raw canvases": kmeans_clusters(test.images[..., 0], test.labels[:, 0], K, seed)}

@@ -370,9 +370,9 @@ def load_json(path: str | Path, fix: str):
         raise ConfigError(f"{path} holds a number too long to read ({str(err).split(':')[0]}); {fix}") from None
 
 
-def read_config(path: str | Path) -> dict:
-    """Read a config.json (ours or a 2019 Sacred one, a run folder's or a mirror's) with :func:`load_json` and
-    validate it."""
+def read_raw_config(path: str | Path) -> dict:
+    """The config object in a config.json (ours or a 2019 Sacred one) as written, not validated (for a caller
+    that edits it before it is read): :func:`load_json`, an object, without Sacred's ``__doc__``."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no config file at {path}; give a run folder (runs/<exp>/<id>) or its config.json")
@@ -381,6 +381,13 @@ def read_config(path: str | Path) -> dict:
         raise ConfigError(f"{path} holds a JSON {type(raw).__name__}, not a config object; restore the run's "
                           "config.json (Sacred writes one per run) or give another run folder")
     raw.pop("__doc__", None)
+    return raw
+
+
+def read_config(path: str | Path) -> dict:
+    """Read a config.json (ours or a 2019 Sacred one, a run folder's or a mirror's) with :func:`read_raw_config`
+    and validate it."""
+    raw = read_raw_config(path)
     try:
         return validate(raw)
     except (OverflowError, RecursionError) as err:  # a value no check foresaw: too large, or nested too deep

@@ -24,14 +24,12 @@ from stampnet import ConfigError  # first: quiets TensorFlow's start-up without 
 from stampnet.baselines import format_kmeans, kmeans_clusterings, kmeans_rows
 from stampnet.model import DEFAULT_SEED, predict
 from stampnet.runs import LoadedRun, build_run, home_relative, load_run, load_weights
+from stampnet.spec import RunSpec, TrainSpec
 
 
-def test_split(cfg: dict, limit: Optional[int] = None, with_train: bool = False):
+def test_split(spec: RunSpec, limit: Optional[int] = None, with_train: bool = False):
     """The run's test canvases (the first ``limit`` of them); with ``with_train``, (test, training canvases)."""
-    from stampnet.data import load_data
-
-    rp = cfg["run_parameters"]
-    splits = load_data(rp, cfg["layer_parameters"]["input_parameters"], cfg["seed"])
+    splits = spec.data.load(spec.train.seed)
     test = splits.test.take(slice(0, limit)) if limit else splits.test
     return (test, splits.train.images) if with_train else test
 
@@ -42,19 +40,18 @@ def measure(run: LoadedRun, test, tau=None, matching="greedy", noise=True, batch
     from stampnet.metrics import compute_measures
     from stampnet.model import stamps
 
-    from stampnet.data import carries, check_memory
+    from stampnet.data import check_memory
 
-    rp, lp = run.config["run_parameters"], run.config["layer_parameters"]
-    tau = rp["test_temperature"] if tau is None else tau
+    tau = run.spec.train.test_temperature if tau is None else tau
     check_memory("evaluation", len(test), *test.images.shape[1:3], "--limit (or img_type_parameters.test_size)",
                  factor=3)  # the reconstructions, their float64 copies in the measures
     out = predict(run.model, test.images, tau, batch_size, noise, progress, seed, net)
     out["stamps"] = stamps(run.model)  # (K, S, S): the ink of empty slots, the claims' figures
-    has = carries(rp["img_type"])
+    has = run.spec.data.carries
     measures = compute_measures(test.images, out["reconstruction"], out["stamp_probs"], out["y_probs"],
                                 out["x_probs"], test.labels if has.labels else None,
                                 test.coords if has.boxes else None,
-                                stamp_size=lp["decoder_parameters"]["stamp_size"], matching=matching,
+                                stamp_size=run.spec.model.stamp_size, matching=matching,
                                 one_target=has.one_target, stamps=out["stamps"], intensities=test.intensities,
                                 masks=test.masks if has.masks else None)
     measures.update(tau=tau, noise=noise, seed=seed, weights=home_relative(run.weights))
@@ -69,7 +66,8 @@ def measure_recalibrated(run: LoadedRun, test, train_images, precise_bn: int = 0
     ``precise_bn_dropout``: the control, the same recomputation with dropout on (as training saw it)."""
     from stampnet.recipe import recompute_batchnorm
 
-    used = recompute_batchnorm(run.model, train_images, precise_bn, seed=run.config["seed"], dropout=precise_bn_dropout)
+    used = recompute_batchnorm(run.model, train_images, precise_bn, seed=run.spec.train.seed,
+                               dropout=precise_bn_dropout)
     measures, out = measure(run, test, **kwargs)
     if used:
         measures["precise_bn"] = used  # canvases the statistics were recomputed on
@@ -85,21 +83,19 @@ def evaluate(target, epoch=None, weights=None, tau=None, limit=None, matching="g
     figures (the notebook uses them). ``seed``: of the test-time Gumbel noise (None: unseeded).
     ``precise_bn``: first recompute the BatchNorm statistics without dropout on this many training canvases."""
     run = load_run(target, epoch, weights, decoder)
-    test, train_images = test_split(run.config, limit, with_train=True)
+    test, train_images = test_split(run.spec, limit, with_train=True)
     measures, out = measure_recalibrated(run, test, train_images, precise_bn, precise_bn_dropout, tau=tau, matching=matching,
                                          noise=noise, batch_size=batch_size, seed=seed, progress=progress)
     result = {"measures": measures, "outputs": out, "test": test, "run": run}
-    from stampnet.data import carries
-
-    if kmeans if kmeans is not None else carries(run.config["run_parameters"]["img_type"]).kmeans_reference:
-        result["kmeans_clusterings"] = kmeans_clusterings(run.config, test)
+    if kmeans if kmeans is not None else run.spec.data.carries.kmeans_reference:
+        result["kmeans_clusterings"] = kmeans_clusterings(run.spec, test)
         result["kmeans"] = kmeans_rows(measures, result["kmeans_clusterings"], matching)
     return result
 
 
-def training_canvases(cfg: dict, epoch: int) -> int:
+def training_canvases(spec: TrainSpec, epoch: int) -> int:
     """Canvases seen in training by the end of ``epoch``: epoch × steps_per_epoch × batch_size."""
-    return epoch * cfg["run_parameters"]["steps_per_epoch"] * cfg["layer_parameters"]["input_parameters"]["batch_size"]
+    return epoch * spec.images_per_epoch
 
 
 def parse_epochs(text) -> Optional[list[int]] | str:
@@ -122,11 +118,13 @@ def evaluate_epochs(target, epochs="all", tau=None, limit=None, matching="greedy
                     precise_bn_dropout=False) -> dict:
     """The measures of several checkpoints of one run (``epochs``: a list, ``"10,20"`` or ``"all"``), each on
     the same test canvases with the same noise (and, with ``precise_bn``, its BatchNorm statistics recomputed
-    first, as :func:`evaluate`). Returns ``rows`` (one dict per epoch: epoch, training_canvases, the measures)
-    and ``run``. One model, its predict function traced once."""
+    first, as :func:`evaluate`). ``target``: a run folder / config.json (``decoder`` overrides its decoder), or a
+    :class:`~stampnet.runs.LoadedRun` already read (its config and model are used as they are). Returns ``rows``
+    (one dict per epoch: epoch, training_canvases, the measures) and ``run``. One model, its predict function
+    traced once."""
     from stampnet.runs import checkpoints
 
-    run = build_run(target, decoder)
+    run = target if isinstance(target, LoadedRun) else build_run(target, decoder)
     found = checkpoints(run.folder / "trained")
     epochs = parse_epochs(epochs)
     if epochs in (None, "all"):
@@ -136,14 +134,14 @@ def evaluate_epochs(target, epochs="all", tau=None, limit=None, matching="greedy
         have = f"it has epochs {', '.join(map(str, found))}" if found else "it has no checkpoints yet"
         raise ConfigError(f"no checkpoint for epoch(s) {', '.join(map(str, missing or epochs))} in "
                           f"{run.folder / 'trained'} ({have}); choose from those, or --epochs all")
-    test, train_images = test_split(run.config, limit, with_train=True)
+    test, train_images = test_split(run.spec, limit, with_train=True)
     rows = []
     for epoch in epochs:
         run.weights = found[epoch]
         load_weights(run.model, run.weights, run.folder / "config.json")
         measures, _ = measure_recalibrated(run, test, train_images, precise_bn, precise_bn_dropout, tau=tau, matching=matching,
                                            noise=noise, batch_size=batch_size, seed=seed, progress=progress)
-        rows.append({"epoch": epoch, "training_canvases": training_canvases(run.config, epoch), **measures})
+        rows.append({"epoch": epoch, "training_canvases": training_canvases(run.spec.train, epoch), **measures})
     return {"rows": rows, "run": run}
 
 

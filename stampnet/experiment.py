@@ -54,6 +54,7 @@ class StampExperiment(Experiment):
     has its folder removed again. ``resume_from`` / ``reproduce_from`` load a stored config."""
 
     _unobserved = False  # the run's --unobserved, for the config hook
+    _validated = None    # the RunSpec the config hook made of this run's config, for main (validated once)
 
     def run(self, command_name=None, config_updates=None, named_configs=(), info=None, meta_info=None,
             options=None):
@@ -77,6 +78,7 @@ class StampExperiment(Experiment):
             sys.exit(2)
         finally:
             self.observers[:] = [o for o in self.observers if not getattr(o, "stampnet_added", False)]
+            self._validated = None
 
 
 def _check_runs_root() -> None:
@@ -122,46 +124,48 @@ def build(name: Optional[str] = None, script: Optional[str] = None) -> StampExpe
         if source is not None and PACKAGE.parent in source.parents:
             ex.add_source_file(str(source))
 
-    def data_defaults(config) -> dict:
-        """The data set's keys that the config leaves unset, at their declared defaults (``stampnet.data``):
-        ``print_config`` shows them and the run's config.json records them."""
-        from stampnet.data import with_defaults
-
-        rp = config["run_parameters"]
-        given = rp.get("img_type_parameters") or {}
-        missing = {k: v for k, v in with_defaults(rp["img_type"], given).items() if given.get(k) is None}
+    def data_defaults(data) -> dict:
+        """The config update that sets the data set's keys the config leaves unset to their declared defaults
+        (``stampnet.spec.DataSpec.unset_defaults``): ``print_config`` shows them and config.json records them."""
+        missing = data.unset_defaults()
         return {"run_parameters": {"img_type_parameters": missing}} if missing else {}
 
     @ex.config_hook
     def preflight_hook(config, command_name, logger):
-        """Every check that needs no data (``stampnet.runs.preflight``), before Sacred seeds or makes a folder;
-        MongoDB added for this run when the config or the environment names a server. The other commands
-        (``print_config`` …) check the config alone (``stampnet.config.validate``)."""
+        """The edge of a run: its config validated once, with every check that needs no data
+        (``stampnet.runs.preflight``), before Sacred seeds or makes a folder; the result, with the data set's
+        defaults that Sacred adds from this hook, is what ``main`` trains. MongoDB added for this run when the
+        config or the environment names a server. The other commands (``print_config`` …) check the config
+        alone (``stampnet.config.validate``)."""
         if command_name != "main":
             from stampnet.config import validate
+            from stampnet.spec import data_spec
 
-            validate(config)
-            return data_defaults(config)
+            return data_defaults(data_spec(validate(config)))
         from stampnet.runs import preflight
 
-        preflight(config, warn_live=True)
-        url, db = mongo_settings(config)
+        spec = preflight(config, warn_live=True)
+        ex._validated = spec.with_data_defaults()  # = the config main gets: this one and the update below
+        url, db = mongo_settings(spec.config)
         if url and not ex._unobserved and not any(isinstance(o, MongoObserver) for o in ex.observers):
             observer = mongo_observer(url, db)
             observer.stampnet_added = True  # for this run only
             ex.observers.append(observer)
-        return data_defaults(config)
+        return data_defaults(spec.data)
 
     @ex.main
-    def main(_run, _config):
+    def main(_run):
         from stampnet.backend import versions
         from stampnet.train import train
 
+        spec, ex._validated = ex._validated, None
+        if spec is None:
+            raise ConfigError("the run's config was not checked: start it through its experiment (python -m "
+                              "stampnet.run <name> with …), whose config hook validates it")
         _run.info["backend"] = versions()  # which Keras backend trained the run (info.json)
         run_dir = _file_storage_dir(_run)
         if run_dir is None:
             raise ConfigError("no file-storage observer: run without -u/--unobserved so results have a run folder")
-        config = {k: v for k, v in _config.items()}
-        return train(config, run_dir, log_scalar=_run.log_scalar)
+        return train(spec, run_dir, log_scalar=_run.log_scalar)
 
     return ex

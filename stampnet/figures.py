@@ -406,11 +406,9 @@ def save_claim_figures(result: dict, folder: Path, matching: str = "greedy") -> 
     k-means centroids (best one-to-one mapping of clusters to characters)."""
     from stampnet.metrics import canvas_failures, cluster_to_label, drawing_slots, match_slots, predict_slots
 
-    test, out, cfg = result["test"], result["outputs"], result["run"].config
-    stamp_size = cfg["layer_parameters"]["decoder_parameters"]["stamp_size"]
-    from stampnet.data import carries
-
-    labels = test.labels if carries(cfg["run_parameters"]["img_type"]).labels else None
+    test, out, spec = result["test"], result["outputs"], result["run"].spec
+    stamp_size = spec.model.stamp_size
+    labels = test.labels if spec.data.carries.labels else None
     pred_coords, classes = predict_slots(out["stamp_probs"], out["y_probs"], out["x_probs"])
     scores, notes = canvas_failures(test.images, out["reconstruction"], out["stamp_probs"], out["y_probs"],
                                     out["x_probs"], labels, test.coords, stamp_size=stamp_size,

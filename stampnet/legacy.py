@@ -118,6 +118,9 @@ def reference_run(reference: str | Path | None, experiment: str, work_dir: str |
     split is used."""
     import json
 
+    from stampnet.cli import write_text_atomic
+    from stampnet.config import merge, read_raw_config
+
     if experiment not in REFERENCE_WEIGHTS:
         raise ConfigError(f"no 2019 reference run {experiment!r}; choose one of {sorted(REFERENCE_WEIGHTS)}")
     if reference is None:
@@ -132,18 +135,16 @@ def reference_run(reference: str | Path | None, experiment: str, work_dir: str |
             raise ConfigError(f"{reference} lacks {' and '.join(missing)}; give the folder that holds the 2019 "
                               "config and weights, or none to download them into the Keras cache")
     work_dir = Path(work_dir)
-    config = json.loads(config_file.read_text())
-    run_parameters = config["run_parameters"]
-    run_parameters.update(steps_per_epoch=1, validation_steps=0)
+    # The 2019 config with this machine's data, written as a config (evaluate validates it when it reads it).
+    config = read_raw_config(config_file)
     if experiment == "simple_shapes_2":
-        run_parameters["img_type_parameters"]["test_size"] = test_size
+        data = {"test_size": test_size}
     else:
         from stampnet.data.cluttered import generate_cluttered_mnist, save_npz_atomic
         from stampnet.data.mnist import load_mnist
 
         arrays = generate_cluttered_mnist(load_mnist(mnist_path), n_digits=2, n_train=64)  # the 2019 seed 42
-        run_parameters["img_type_parameters"]["data_path"] = str(
-            save_npz_atomic(work_dir / f"{experiment}.npz", arrays))
-    path = work_dir / f"{experiment}.config.json"
-    path.write_text(json.dumps(config))
-    return path, weights
+        data = {"data_path": str(save_npz_atomic(work_dir / f"{experiment}.npz", arrays))}
+    config = merge(config, {"run_parameters": {"steps_per_epoch": 1, "validation_steps": 0,
+                                               "img_type_parameters": data}})
+    return write_text_atomic(work_dir / f"{experiment}.config.json", json.dumps(config)), weights

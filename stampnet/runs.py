@@ -20,6 +20,7 @@ from typing import Optional
 
 from stampnet import ConfigError
 from stampnet.config import validate
+from stampnet.spec import ModelSpec, RunSpec, run_spec
 
 STATE_FILE = "state.weights.h5"   # in <run>/backup/
 STATE_GROUP = "stampnet_resume"  # the HDF5 group (beside Keras' own) with epoch, history and seed states
@@ -160,31 +161,30 @@ def _gib(n: int) -> str:
     return f"{n / 2 ** 30:,.1f}" if n < 2 ** 1000 else f"about 10^{len(str(n >> 30)) - 1}"
 
 
-def model_memory(cfg: dict, training: bool) -> dict[str, int]:
-    """A rough estimate of the bytes the model of a validated ``cfg`` takes, by part (encoder, heads, decoder):
-    its parameters (float32; in training also their gradients and Nadam's two slots) and the activations of one
-    batch (in training kept for the backward pass). From the shapes, before Keras allocates anything."""
-    lp = cfg["layer_parameters"]
-    inp, enc, dec = lp["input_parameters"], lp["encoder_parameters"], lp["decoder_parameters"]
-    side, channels, batch = inp["img_rows"], inp["img_channels"], inp["batch_size"]
-    K, S, M, E = dec["nr_of_stamps"], dec["stamp_size"], dec["stamps_per_canvas"], dec["decoder_enc_size"]
-    C, F = side - S + 1, enc["final_conv_size"]
-    kh, kw = enc["conv_kernel_size"]
+def model_memory(model: ModelSpec, batch: int, training: bool) -> dict[str, int]:
+    """A rough estimate of the bytes the ``model`` takes with batches of ``batch`` canvases, by part (encoder,
+    heads, decoder): its parameters (float32; in training also their gradients and Nadam's two slots) and the
+    activations of one batch (in training kept for the backward pass). From the shapes, before Keras allocates
+    anything."""
+    side, channels = model.image_size, model.channels
+    K, S, M, E = model.n_stamps, model.stamp_size, model.slots, model.encoding_size
+    C, F = model.coord_size, model.final_conv_size
+    kh, kw = model.conv_kernel
     params = dict.fromkeys(("encoder", "heads", "decoder"), 0)
     acts = dict(params, encoder=side * side * channels)
     h, c = side, channels
-    for f in enc["conv_layer_sizes"]:
+    for f in model.conv_layer_sizes:
         params["encoder"] += kh * kw * c * f + 5 * f      # kernel, bias and BatchNorm's four
         acts["encoder"] += 4 * h * h * f                  # conv, activation, BatchNorm, dropout
         h, c = (h + 1) // 2, f
         acts["encoder"] += h * h * f                      # pooled
-    fh, fw = enc["final_conv_kernel"]
+    fh, fw = model.final_conv_kernel
     params["encoder"] += fh * fw * c * F + 5 * F
-    choices = (C, C, K + dec["empty_stamp"])              # y, x, stamp
+    choices = (C, C, K + model.empty_stamp)              # y, x, stamp
     params["heads"] = 3 * (F * E + 5 * E) + sum(E * n * M + 5 * n * M for n in choices)
     acts["heads"] = 8 * M * sum(choices)
     params["decoder"] = K * S * S * channels              # the stamps, one plane per channel
-    if dec["decoder"] == "conv":                          # the placement tensor, padded, and the drawing
+    if model.decoder == "conv":                          # the placement tensor, padded, and the drawing
         acts["decoder"] = (C * C + (C + 2 * (S - 1)) ** 2) * K + side * side * channels
     else:                                                 # each slot's drawing and its row placement
         acts["decoder"] = 2 * M * side * (side + S) * channels
@@ -202,12 +202,12 @@ MODEL_KEYS = {  # the keys that make each part of model_memory large
 }
 
 
-def check_model_memory(cfg: dict, training: bool, source: str = "the config") -> None:
+def check_model_memory(spec: RunSpec, training: bool, source: str = "the config") -> None:
     """Refuse a model that would not fit in memory (:func:`model_memory` against the memory free now), with the
     size and the keys of its largest part; after the data's own check (``stampnet.data.check_memory``)."""
     from stampnet.data import MEMORY_SHARE, available_memory
 
-    parts = model_memory(cfg, training)
+    parts = model_memory(spec.model, spec.train.batch_size, training)
     need, free = sum(parts.values()), available_memory()
     if free is not None and need > MEMORY_SHARE * free:
         largest = max(parts, key=parts.get)
@@ -216,29 +216,36 @@ def check_model_memory(cfg: dict, training: bool, source: str = "the config") ->
                           f"{_gib(free)} GiB of memory is free; lower {MODEL_KEYS[largest]}")
 
 
-def preflight(config: dict, warn_live: bool = False) -> dict:
-    """Every check that needs no data and no model: the config, the run options and the resume source; returns
-    the validated config. ``stamp_network`` calls it before Sacred creates the run folder, so a bad config
-    leaves no files; there (``warn_live``) it also warns when the run to resume is still training."""
-    cfg = validate(config)
-    check_model_memory(cfg, training=True)
-    if cfg["resume_from"]:
-        done, epochs = resume_epoch(*resume_source(cfg["resume_from"])), cfg["run_parameters"]["epochs"]
-        if warn_live and is_live(Path(cfg["resume_from"])):
-            print(f"warning: {cfg['resume_from']} is still training in another process (its heartbeat moves); "
+def preflight(config: dict, warn_live: bool = False) -> RunSpec:
+    """Every check of a raw config that needs no data and no model: the config (validated here, once), the run
+    options and the resume source; returns its :class:`~stampnet.spec.RunSpec`. The Sacred config hook calls it
+    before Sacred creates the run folder, so a bad config leaves no files; there (``warn_live``) it also warns
+    when the run to resume is still training."""
+    spec = run_spec(validate(config))
+    check_model_memory(spec, training=True)
+    resume = spec.train.resume_from
+    if resume:
+        done, epochs = resume_epoch(*resume_source(resume)), spec.train.epochs
+        if warn_live and is_live(Path(resume)):
+            print(f"warning: {resume} is still training in another process (its heartbeat moves); "
                   "this run starts from its last finished epoch and both will go on", file=sys.stderr, flush=True)
         if done >= epochs:
-            raise ConfigError(f"{cfg['resume_from']} already trained {done} of {epochs} epochs; to train further "
+            raise ConfigError(f"{resume} already trained {done} of {epochs} epochs; to train further "
                               f"add run_parameters.epochs=<more than {done}>")
-    return cfg
+    return spec
 
 
 @dataclass
 class LoadedRun:
-    config: dict
+    spec: RunSpec        # the run's config, validated once when it was read
     model: object        # keras.Model
     folder: Path         # where the config lives (results are written here)
     weights: Optional[Path]
+
+    @property
+    def config(self) -> dict:
+        """The validated config (``spec.config``): what records keep and the notebook shows."""
+        return self.spec.config
 
 
 def find_weights(trained_dir: Path, epoch: Optional[int] = None) -> Path:
@@ -286,12 +293,12 @@ def build_run(target: str | Path, decoder: Optional[str] = None) -> LoadedRun:
     backend.compilation_cache()
     target = Path(target)
     config_path = target / "config.json" if target.is_dir() else target
-    cfg = read_config(config_path)
+    spec = run_spec(read_config(config_path))
     if decoder:
-        cfg["layer_parameters"]["decoder_parameters"]["decoder"] = decoder
-    check_model_memory(cfg, training=False, source=str(config_path))
-    model = build_model(cfg["layer_parameters"], compile=False)
-    return LoadedRun(cfg, model, config_path.parent, None)
+        spec = spec.with_decoder(decoder)
+    check_model_memory(spec, training=False, source=str(config_path))
+    model = build_model(spec.model, compile=False)
+    return LoadedRun(spec, model, config_path.parent, None)
 
 
 def load_run(target: str | Path, epoch: Optional[int] = None, weights: Optional[str | Path] = None,

@@ -53,10 +53,11 @@ class TauSchedule:
 
     @classmethod
     def from_gumbel_parameters(cls, gp: dict) -> "TauSchedule":
-        """From a validated ``gumbel_parameters`` dict (2019 keys, ``tau_schedule`` for the knots)."""
-        knots = gp.get("tau_schedule")
-        return cls(gp["tau_init"], gp["anneal_rate"], gp["min_temperature"], gp["steps_per_epoch"],
-                   None if knots is None else tuple(map(tuple, knots)))
+        """From a validated ``gumbel_parameters`` dict (``stampnet.spec.tau_schedule``, where the 2019 keys are
+        read)."""
+        from stampnet.spec import tau_schedule
+
+        return tau_schedule(gp)
 
     def at(self, step: int, total_steps: int) -> float:
         if self.knots is not None:

@@ -1,16 +1,20 @@
 """The validated config as plain named values: what the model and the trainer take.
 
 Configs are read and written as the nested 2019 dict (experiment scripts, ``config.json``, the 2019 files).
-:func:`from_config` validates one once (``stampnet.config.validate``) and turns it into these frozen
-dataclasses; below this boundary nothing reads a 2019 key again.
+The edge where a raw config enters (the Sacred config hook, ``stampnet.runs.preflight``, the readers of a run
+folder's config.json) validates it once (``stampnet.config.validate``) and turns it into these frozen
+dataclasses (:func:`run_spec`); below this boundary nothing reads a 2019 key again.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from stampnet.config import validate
-from stampnet.schedules import Schedule, TauSchedule
+from stampnet.config import merge, validate
+
+if TYPE_CHECKING:  # imported where a Schedule is made: it needs Keras, the checks at the edge do not
+    from stampnet.schedules import Schedule
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,89 @@ class TrainSpec:
         return self.steps_per_epoch * self.batch_size
 
 
+@dataclass(frozen=True)
+class DataSpec:
+    """The data set of a run: its ``img_type`` and the ``img_type_parameters`` that its loader owns (each set
+    declares and checks its own keys, ``stampnet.data.register``); ``run_parameters`` and ``input_parameters``
+    are the validated 2019 sections that the loaders of ``stampnet.data`` take as they are."""
+
+    img_type: str
+    params: dict
+    run_parameters: dict
+    input_parameters: dict
+
+    def load(self, seed: int):
+        """The train and test canvases (``stampnet.data.Splits``)."""
+        from stampnet.data import load_data
+
+        return load_data(self.run_parameters, self.input_parameters, seed)
+
+    @property
+    def carries(self):
+        """What the canvases carry (``stampnet.data.Carries``)."""
+        from stampnet.data import carries
+
+        return carries(self.img_type)
+
+    def note(self) -> Optional[str]:
+        """Where the run's data came from, in the data set's own words (``stampnet.data.data_note``)."""
+        from stampnet.data import data_note
+
+        return data_note(self.run_parameters)
+
+    def unset_defaults(self) -> dict:
+        """The data set's keys that ``params`` leaves unset (or null), at their declared defaults."""
+        from stampnet.data import with_defaults
+
+        return {k: v for k, v in with_defaults(self.img_type, self.params).items() if self.params.get(k) is None}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A validated config as named values (model, training, data) beside the validated dict itself (``config``:
+    what run records keep and the notebook shows; handed down, never validated again)."""
+
+    model: ModelSpec
+    train: TrainSpec
+    data: DataSpec
+    config: dict
+
+    def with_decoder(self, decoder: str) -> "RunSpec":
+        """This run with the other decoder implementation (the same weights): ``separable`` or ``conv``."""
+        config = merge(self.config, {"layer_parameters": {"decoder_parameters": {"decoder": decoder}}})
+        return dataclasses.replace(self, model=dataclasses.replace(self.model, decoder=decoder), config=config)
+
+    def with_data_defaults(self) -> "RunSpec":
+        """This run with the data set's declared defaults written into its config (:meth:`DataSpec.unset_defaults`;
+        the loader fills them in anyway): what ``print_config`` shows and a run's config.json records."""
+        missing = self.data.unset_defaults()
+        if not missing:
+            return self
+        return run_spec(merge(self.config, {"run_parameters": {"img_type_parameters": missing}}))
+
+
+def tau_schedule(gumbel_parameters: dict):
+    """The ``stampnet.schedules.TauSchedule`` of a validated ``gumbel_parameters`` (its ``tau_schedule`` the
+    knots)."""
+    from stampnet.schedules import TauSchedule
+
+    gp, knots = gumbel_parameters, gumbel_parameters.get("tau_schedule")
+    return TauSchedule(gp["tau_init"], gp["anneal_rate"], gp["min_temperature"], gp["steps_per_epoch"],
+                       None if knots is None else tuple(map(tuple, knots)))
+
+
+def data_spec(cfg: dict) -> DataSpec:
+    """The :class:`DataSpec` of a config that ``stampnet.config.validate`` returned (needs no Keras)."""
+    rp = cfg["run_parameters"]
+    return DataSpec(img_type=rp["img_type"], params=rp["img_type_parameters"], run_parameters=rp,
+                    input_parameters=cfg["layer_parameters"]["input_parameters"])
+
+
+def run_spec(cfg: dict) -> RunSpec:
+    """The :class:`RunSpec` of a config that ``stampnet.config.validate`` returned (not validated again)."""
+    return RunSpec(*from_validated(cfg), data_spec(cfg), cfg)
+
+
 def from_config(config: dict) -> tuple[ModelSpec, TrainSpec]:
     """Validate a (partial) 2019-style config and return its model and training specs."""
     return from_validated(validate(config))
@@ -90,6 +177,8 @@ def from_config(config: dict) -> tuple[ModelSpec, TrainSpec]:
 
 def from_validated(cfg: dict) -> tuple[ModelSpec, TrainSpec]:
     """The specs of a config that ``stampnet.config.validate`` returned."""
+    from stampnet.schedules import Schedule
+
     rp, lp = cfg["run_parameters"], cfg["layer_parameters"]
     inp, enc, dec = lp["input_parameters"], lp["encoder_parameters"], lp["decoder_parameters"]
     gp = dec["gumbel_parameters"]
@@ -106,7 +195,7 @@ def from_validated(cfg: dict) -> tuple[ModelSpec, TrainSpec]:
         binary_penalty=dec["binary_penalty"],
         empty_stamp=dec["empty_stamp"], background=dec["background"], colour_choices=dec["colour_choices"],
         learning_rate=lp["learning_rate"])
-    schedule = Schedule(TauSchedule.from_gumbel_parameters(gp), rp["epochs"] * rp["steps_per_epoch"],
+    schedule = Schedule(tau_schedule(gp), rp["epochs"] * rp["steps_per_epoch"],
                         lp["learning_rate"], lp["learning_rate_decay_from"], lp["learning_rate_decay_to"],
                         gp["straight_through_from"], dec["slot_ink_penalty_from"])
     train = TrainSpec(

@@ -1,10 +1,10 @@
 """Training a StampNet: config → data → model → ``fit`` → weights, metrics and figures in a run folder.
 
 Used by the Sacred experiment in ``stamp_network.py``; free of Sacred itself (``log_scalar`` is a hook). The
-config is validated once at the edge (``stampnet.runs.preflight``) and handed on as named values
-(``stampnet.spec``); checkpoints and resuming are in ``stampnet.checkpoints``, the callbacks in
-``stampnet.callbacks``, and what differs between TensorFlow, JAX and PyTorch (determinism, distribution,
-TensorBoard) in ``stampnet.backend``.
+config is validated once at the edge (``stampnet.runs.preflight``: the Sacred config hook, or :func:`train`
+itself when it is handed a raw config) and handed on as named values (``stampnet.spec``); checkpoints and
+resuming are in ``stampnet.checkpoints``, the callbacks in ``stampnet.callbacks``, and what differs between
+TensorFlow, JAX and PyTorch (determinism, distribution, TensorBoard) in ``stampnet.backend``.
 """
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ from stampnet import ConfigError, backend
 from stampnet.bench.flops import print_flops
 from stampnet.callbacks import EpochLine, ScalarLogger, StepSchedules
 from stampnet.checkpoints import PeriodicCheckpoint, ResumeState, finite, restore_state, save_weights_atomic
-from stampnet.data import load_data
 from stampnet.data.pipeline import split_train_validation, training_feed
 from stampnet.model import build_model
 from stampnet.runs import STATE_FILE, checkpoint_name, latest_weights, preflight, resume_source
-from stampnet.spec import TrainSpec, from_validated
+from stampnet.spec import RunSpec, TrainSpec
 
 set_determinism = backend.set_determinism  # the names tests and older code import from here
 
@@ -30,15 +29,16 @@ class TrainingDiverged(ConfigError, FloatingPointError):
     """The loss became NaN/inf; the message names the last good checkpoint and the fix."""
 
 
-def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = None,
+def train(config: dict | RunSpec, run_dir: str | Path, log_scalar: Optional[Callable] = None,
           callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict:
     """Train the model that ``config`` describes; everything lands in ``run_dir``. Returns the final losses,
     the epoch count, the last weight file and the backend that trained.
 
-    ``config["resume_from"]`` (a run folder) continues that run's training state in ``run_dir``;
-    ``callbacks`` are added to Keras' fit (tests use it)."""
-    cfg = preflight(config)
-    model_spec, spec = from_validated(cfg)
+    ``config``: the :class:`~stampnet.spec.RunSpec` the edge made (the Sacred config hook), taken as it is, or a
+    raw 2019 config, checked here once (``stampnet.runs.preflight``). Its ``resume_from`` (a run folder)
+    continues that run's training state in ``run_dir``; ``callbacks`` are added to Keras' fit (tests use it)."""
+    run = config if isinstance(config, RunSpec) else preflight(config)
+    model_spec, spec = run.model, run.train
     run_dir = Path(run_dir)
     trained = run_dir / "trained"
     backend.set_determinism(spec.deterministic)
@@ -47,8 +47,7 @@ def train(config: dict, run_dir: str | Path, log_scalar: Optional[Callable] = No
     print("training on " + ", ".join(f"{k} {v}" for k, v in backend.versions().items()), flush=True)
 
     # The data first: a missing or bad data file stops the run before it writes anything.
-    rp = cfg["run_parameters"]
-    splits = load_data(rp, cfg["layer_parameters"]["input_parameters"], spec.seed)
+    splits = run.data.load(spec.seed)
     train_part, val_part = split_train_validation(splits.train, spec.steps_per_epoch, spec.validation_steps,
                                                   spec.batch_size, shuffle=spec.shuffle, seed=spec.seed)
     validation = (val_part.images, val_part.images) if spec.validation_steps else None

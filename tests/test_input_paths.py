@@ -110,14 +110,15 @@ def test_a_model_that_cannot_fit_is_refused_before_it_is_built(tmp_path, key, va
 
 def test_the_model_estimate_counts_the_parameters_keras_makes():
     from stampnet.model import build_model
+    from stampnet.spec import from_config
 
-    cfg = validate(tiny())
-    parts = runs.model_memory(cfg, training=False)
-    params = build_model(cfg["layer_parameters"], compile=False).count_params()
-    weights = runs.model_memory({**cfg, "layer_parameters": with_(cfg["layer_parameters"],
-                                                                  "input_parameters.batch_size", 0)}, False)
+    model, train = from_config(tiny())
+    parts = runs.model_memory(model, train.batch_size, training=False)
+    params = build_model(model, compile=False).count_params()
+    weights = runs.model_memory(model, 0, False)
     assert sum(weights.values()) // 4 == pytest.approx(params, rel=0.01)  # batch 0: the parameters alone
-    assert sum(runs.model_memory(cfg, training=True).values()) > sum(parts.values())  # gradients, optimizer
+    training = runs.model_memory(model, train.batch_size, training=True)
+    assert sum(training.values()) > sum(parts.values())  # gradients, optimizer
 
 
 def test_a_truncated_weight_file_is_named_as_such(tmp_path):

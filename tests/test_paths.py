@@ -56,11 +56,14 @@ def _fake_runs(runs: Path) -> tuple[Path, Path]:
 
 
 def _fake_measures(weights: Path, **run_parameters) -> dict:
+    from stampnet.config import validate
+    from stampnet.runs import LoadedRun
+    from stampnet.spec import run_spec
     from tests.tiny import tiny
 
-    cfg = tiny(mnist_path="/data/elsewhere/mnist.npz", **run_parameters)
+    spec = run_spec(validate(tiny(mnist_path="/data/elsewhere/mnist.npz", **run_parameters)))
     return {"measures": {"cor_loc": 0.9, "iou": 0.8, "purity": 0.7, "weights": str(weights)}, "kmeans": {},
-            "config": cfg, "test_canvases": 16, "evaluate_s": 1.0}
+            "run": LoadedRun(spec, None, weights.parent.parent, weights), "test_canvases": 16, "evaluate_s": 1.0}
 
 
 @pytest.mark.parametrize("under_home", [True, False])

@@ -263,7 +263,9 @@ def test_provenance_counts_a_killed_runs_time_until_its_last_heartbeat(tmp_path)
         (folder / "run.json").write_text(json.dumps({**info, "experiment": {"name": "simple_shapes_2"}}))
         (folder / "config.json").write_text(json.dumps({**cfg, "resume_from": str(killed) if folder == resumed
                                                         else None}))
-    prov = jobs.provenance(resumed, cfg)
+    from stampnet.spec import from_config
+
+    prov = jobs.provenance(resumed, from_config(cfg)[1])
     assert [part["wall_s"] for part in prov["runs"]] == [720.0, 1440.0]
     assert prov["train_wall_s"] == 2160.0 and prov["canvases_per_s"] == pytest.approx(320 / 2160)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -31,13 +32,15 @@ EXPERIMENTS = {
 INFER_BATCH = 256  # stampnet.evaluate's
 
 
-def layer_parameters(config: str) -> dict:
-    """The validated layer_parameters of an experiment named in :data:`EXPERIMENTS` or of a config.json."""
+def config_spec(config: str):
+    """The ``stampnet.spec.RunSpec`` of an experiment named in :data:`EXPERIMENTS` or of a config.json: its
+    config validated once, here."""
     from stampnet.config import read_config, validate
+    from stampnet.spec import run_spec
 
     if config in EXPERIMENTS:
-        return validate({"layer_parameters": EXPERIMENTS[config]})["layer_parameters"]
-    return read_config(config)["layer_parameters"]
+        return run_spec(validate({"layer_parameters": EXPERIMENTS[config]}))
+    return run_spec(read_config(config))
 
 
 def config_arg(text: str) -> list[str]:
@@ -64,18 +67,18 @@ def timed(step, steps: int, warmup: int = 2) -> float:
     return statistics.median(times)
 
 
-def measure(name: str, lp: dict, batch: int | None, conv_batch: int | None, steps: int, peak: float) -> list[dict]:
-    """Training canvases/s with each decoder, and inference, of one config; a row per measure."""
+def measure(name: str, spec, batch: int | None, conv_batch: int | None, steps: int, peak: float) -> list[dict]:
+    """Training canvases/s with each decoder, and inference, of one config (its ``stampnet.spec.RunSpec``); a
+    row per measure."""
     import keras
 
     from stampnet import backend
     from stampnet.bench.flops import TRAIN_FACTOR, mfu, model_flops
-    from stampnet.config import merge
     from stampnet.model import build_model, predict
 
-    batch = batch or lp["input_parameters"]["batch_size"]
+    batch = batch or spec.train.batch_size
     conv_batch = conv_batch or (batch if backend.gpu_count() else 2)
-    size, channels = lp["input_parameters"]["img_rows"], lp["input_parameters"]["img_channels"]
+    size, channels = spec.model.image_size, spec.model.channels
     rng = np.random.default_rng(0)
     canvases = (rng.random((max(batch, conv_batch, INFER_BATCH), size, size, channels)) < 0.15).astype("float32")
     rows = []
@@ -88,8 +91,7 @@ def measure(name: str, lp: dict, batch: int | None, conv_batch: int | None, step
 
     keras.utils.set_random_seed(0)
     for decoder, b, n in (("separable", batch, steps), ("conv", conv_batch, max(1, steps // 5))):
-        spec = merge(lp, {"input_parameters": {"batch_size": b}, "decoder_parameters": {"decoder": decoder}})
-        model = build_model(spec, jit_compile="auto")
+        model = build_model(dataclasses.replace(spec.model, decoder=decoder), jit_compile="auto")
         x = canvases[:b]
 
         def step():
@@ -142,7 +144,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     given = sys.argv[1:] if argv is None else list(argv)
     try:
-        configs = {name: layer_parameters(name) for name in args.config}
+        configs = {name: config_spec(name) for name in args.config}
     except ConfigError as err:
         return cli.fail(f"argument --config: {err}")
 
@@ -153,8 +155,8 @@ def main(argv=None) -> int:
     peak = peak_flops(refresh=args.new_peak)
     print(f"stampnet.bench on {machine()}, {backend.name()}; peak {peak['gflop_s']:.0f} GFLOP/s ({peak['how']})",
           file=sys.stderr, flush=True)
-    rows = [r for name, lp in configs.items()
-            for r in measure(name, lp, args.batch, args.conv_batch, args.steps, peak["gflop_s"])]
+    rows = [r for name, spec in configs.items()
+            for r in measure(name, spec, args.batch, args.conv_batch, args.steps, peak["gflop_s"])]
     record = {"command": shlex.join(["python", "-m", "stampnet.bench", *given]), "commit": git_commit(),
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
               "load": [start_load, load()], "backend": backend.versions(), "peak": peak, "rows": rows}

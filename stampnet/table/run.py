@@ -158,15 +158,15 @@ def git_commit() -> Optional[str]:
     return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
-def kmeans_references(cfg: dict, test) -> dict:
-    """The Table's k-means references with StampNet's K (``stampnet.baselines``); none without labels."""
+def kmeans_references(spec, test) -> dict:
+    """The Table's k-means references with StampNet's K (``stampnet.baselines``) of a run's ``spec``
+    (``stampnet.spec.RunSpec``); none without labels."""
     from stampnet.baselines import kmeans_on_canvases, kmeans_on_objects
 
     if test.labels is None or test.coords is None:
         return {}
-    decoder = cfg["layer_parameters"]["decoder_parameters"]
-    K, seed = decoder["nr_of_stamps"], cfg["seed"]
-    return {"objects": kmeans_on_objects(test, K, decoder["stamp_size"], seed),
+    K, seed = spec.model.n_stamps, spec.train.seed
+    return {"objects": kmeans_on_objects(test, K, spec.model.stamp_size, seed),
             "canvases": kmeans_on_canvases(test, K, seed)}
 
 
@@ -216,9 +216,10 @@ def run_place(job: Job, run: Path) -> dict:
     return {"runs_root": shown_path(root), "run_folder": relative_folder(run, root)}
 
 
-def provenance(run: Path, cfg: dict, root: Optional[Path] = None) -> dict:
-    """How the run of a row was made: its chain of run folders (relative to the runs folder ``root`` when given)
-    with their commands and wall times; no absolute path (:func:`portable`)."""
+def provenance(run: Path, train, root: Optional[Path] = None) -> dict:
+    """How the run of a row was made (``train``: its ``stampnet.spec.TrainSpec``): its chain of run folders
+    (relative to the runs folder ``root`` when given) with their commands and wall times; no absolute path
+    (:func:`portable`)."""
     chain = run_chain(run)
     root = root.absolute() if root is not None else None
     parts, wall = [], 0.0
@@ -235,26 +236,24 @@ def provenance(run: Path, cfg: dict, root: Optional[Path] = None) -> dict:
                       "config_updates": meta.get("config_updates"), "wall_s": seconds,
                       "cpu": info.get("host", {}).get("cpu"), "gpus": info.get("host", {}).get("gpus"),
                       "backend": read_json(part / "info.json").get("backend")})
-    rp, ip = cfg["run_parameters"], cfg["layer_parameters"]["input_parameters"]
-    canvases = rp["epochs"] * rp["steps_per_epoch"] * ip["batch_size"]
+    canvases = train.epochs * train.images_per_epoch
     where = {"runs_root": shown_path(root)} if root is not None else {}
     return {**where, "run_folder": relative_folder(run, root), "runs": parts, "commands": [p["command"] for p in parts],
-            "training_canvases": canvases, "epochs": rp["epochs"],
+            "training_canvases": canvases, "epochs": train.epochs,
             "train_wall_s": wall, "canvases_per_s": canvases / wall if wall else None,
             "backend": parts[-1]["backend"], "cpu": parts[-1]["cpu"], "gpus": parts[-1]["gpus"]}
 
 
 def measure_run(target, weights=None, limit=None, kmeans=True) -> dict:
     """The measures of a run folder (or config.json + ``weights``) as ``stampnet.evaluate`` takes them, with
-    the k-means references and how long it took."""
+    the k-means references and how long it took; ``run``: the run as evaluate read it (``LoadedRun``)."""
     from stampnet.evaluate import evaluate
 
     start = time.time()
     result = evaluate(target, weights=weights, limit=limit)
-    measures = result["measures"]
-    cfg = result["run"].config
-    references = kmeans_references(cfg, result["test"]) if kmeans else {}
-    return {"measures": measures, "kmeans": references, "config": cfg, "test_canvases": len(result["test"]),
+    measures, loaded = result["measures"], result["run"]
+    references = kmeans_references(loaded.spec, result["test"]) if kmeans else {}
+    return {"measures": measures, "kmeans": references, "run": loaded, "test_canvases": len(result["test"]),
             "evaluate_s": time.time() - start}
 
 
@@ -264,21 +263,22 @@ def measure_row(job: Job, run: Path) -> dict:
 
     log(f"{job.label}: measuring {run}" + (f" on the first {job.limit} test canvases" if job.limit else ""))
     measured = measure_run(run, limit=job.limit)
-    cfg = measured.pop("config")
+    loaded = measured.pop("run")
+    spec = loaded.spec
     root = runs_root(job)
     record = {
         "row": job.row.name, "title": job.row.title, "recipe": recipe_folder(job.recipe),
-        "seed_index": job.seed_index, "seed": cfg["seed"],
+        "seed_index": job.seed_index, "seed": spec.train.seed,
         "paper": dict(job.row.paper),
         "reported": [dataclasses.asdict(r) for r in job.row.reported],
         **measured, "limit": job.limit,
-        "data": data_note(cfg),
-        "curve": target_curve(job, run) if job.curve else None,
-        "provenance": {**provenance(run, cfg, root),
+        "data": spec.data.note(),
+        "curve": target_curve(job, loaded) if job.curve else None,
+        "provenance": {**provenance(run, spec.train, root),
                        "evaluated_with": f"python -m stampnet.evaluate {shown_path(run.absolute(), root)}"
                                          + (f" --limit {job.limit}" if job.limit else ""),
                        "git_commit": git_commit(), "evaluated_on": cpu_name(),
-                       "evaluated_at": datetime.now().isoformat(timespec="seconds"), "config": cfg},
+                       "evaluated_at": datetime.now().isoformat(timespec="seconds"), "config": spec.config},
     }
     record = portable(json.loads(json.dumps(record, default=str)), root)  # measures.weights, config paths
     job.results.mkdir(parents=True, exist_ok=True)
@@ -302,13 +302,6 @@ def _flat(tree: dict, prefix: str = ""):
             yield f"{prefix}{key}", value
 
 
-def data_note(cfg: dict) -> Optional[str]:
-    """Where the run's data came from, as its data set says (``stampnet.data.data_note``)."""
-    from stampnet.data import data_note as note
-
-    return note(cfg["run_parameters"])
-
-
 def summary(record: dict) -> str:
     row = BY_NAME[record["row"]]
     m, p = record["measures"], row.paper
@@ -325,7 +318,7 @@ def measure_2019(row: Row, results: Path, mnist: Optional[str], limit: Optional[
     """The authors' weights of ``row`` measured here (results/2019/<row>.json, reused when it was measured
     with the same limit); None when the row has no published weights or the files cannot be had."""
     from stampnet.cli import write_text_atomic
-    from stampnet.config import read_config
+    from stampnet.config import merge, read_raw_config
     from stampnet.pretrained import WEIGHTS, fetch
 
     if row.name not in WEIGHTS:
@@ -339,9 +332,9 @@ def measure_2019(row: Row, results: Path, mnist: Optional[str], limit: Optional[
     except ConfigError as err:
         log(f"{row.name}: no 2019 weights ({err})")
         return None
-    cfg = read_config(config)
+    cfg = read_raw_config(config)  # validated once, where evaluate reads the copy below
     if mnist and row.data == "mnist":
-        cfg["run_parameters"]["mnist_path"] = mnist
+        cfg = merge(cfg, {"run_parameters": {"mnist_path": mnist}})
     results.mkdir(parents=True, exist_ok=True)
     local = results / f".{row.name}.config.json"   # the 2019 config with this machine's data paths
     write_text_atomic(local, json.dumps(cfg))
@@ -351,7 +344,7 @@ def measure_2019(row: Row, results: Path, mnist: Optional[str], limit: Optional[
         measured = measure_run(local, weights=weights, limit=limit, kmeans=False)
     finally:
         local.unlink(missing_ok=True)
-    measured.pop("config")
+    measured.pop("run")
     record = {"row": row.name, **measured, "limit": limit, "weights": str(weights), "sha256": WEIGHTS[row.name][2],
               "git_commit": git_commit()}
     record = portable(json.loads(json.dumps(record, default=str)))  # ~/.keras/models/...: no path of this machine
@@ -377,20 +370,18 @@ def row_lock(job: Job):
         yield True  # released when the file closes
 
 
-def target_curve(job: Job, run: Path) -> Optional[dict]:
-    """The row's measures at every checkpoint of ``run`` (as ``evaluate --epochs all`` takes them, with the
-    run's own BatchNorm recomputation) and the first training canvases at which it meets its targets (None:
-    never). None for a row without targets."""
+def target_curve(job: Job, loaded) -> Optional[dict]:
+    """The row's measures at every checkpoint of the run ``loaded`` (a ``stampnet.runs.LoadedRun``, as
+    ``evaluate --epochs all`` takes them, with the run's own BatchNorm recomputation) and the first training
+    canvases at which it meets its targets (None: never). None for a row without targets."""
     from stampnet.evaluate import evaluate_epochs
 
     from stampnet.runs import checkpoints
 
-    if not job.row.targets or not checkpoints(run / "trained"):
+    if not job.row.targets or not checkpoints(loaded.folder / "trained"):
         return None
-    cfg = read_json(run / "config.json")
-    precise_bn = (cfg.get("run_parameters") or {}).get("precise_bn") or 0
-    log(f"{job.label}: measuring every checkpoint of {run} for the canvases to target")
-    rows = evaluate_epochs(run, "all", limit=job.limit, precise_bn=precise_bn)["rows"]
+    log(f"{job.label}: measuring every checkpoint of {loaded.folder} for the canvases to target")
+    rows = evaluate_epochs(loaded, "all", limit=job.limit, precise_bn=loaded.spec.train.precise_bn)["rows"]
     keys = sorted(set(job.row.measures) | set(job.row.targets))
     points = [{"epoch": r["epoch"], "training_canvases": r["training_canvases"], **{k: r.get(k) for k in keys},
                "meets_target": job.row.meets(r)} for r in rows]
