@@ -215,7 +215,8 @@ def test_a_row_runs_as_a_ray_task_and_a_killed_worker_is_rerun(tmp_path):
     """One row on a local Ray cluster: its worker is killed while it trains, the task runs again and resumes
     the row. (Several rows are the same tasks handed out together; the kill–resume test above runs two.)"""
     pytest.importorskip("ray", reason="the cluster path needs requirements-cluster.txt")
-    proc = _table_process(tmp_path, "--rows", "simple_shapes_1", "--limit", "16", "--cluster", "local", epochs=6)
+    proc = _table_process(tmp_path, "--rows", "simple_shapes_1", "--limit", "16", "--cluster", "local", epochs=6,
+                          checkpoint_period=3)  # a curve of two checkpoints; the backup state is every epoch's
     state = tmp_path / "runs" / "quick" / "simple_shapes_1" / "1" / "backup" / "state.weights.h5"
     deadline = time.time() + 600
     while not state.is_file() and proc.poll() is None and time.time() < deadline:
@@ -232,6 +233,7 @@ def test_a_row_runs_as_a_ray_task_and_a_killed_worker_is_rerun(tmp_path):
     assert "Ray cluster:" in out
     record = json.loads((tmp_path / "results" / "quick" / "simple_shapes_1.json").read_text())
     assert record["provenance"]["epochs"] == 6 and record["test_canvases"] == 16
+    assert [p["epoch"] for p in record["curve"]["checkpoints"]][-1] == 6  # the resumed run's checkpoints
     assert len(record["provenance"]["runs"]) == 2, out[-6000:]  # the rerun task resumed the killed worker's run
 
 
