@@ -173,7 +173,7 @@ def test_distribute_names_the_backends_that_offer_it(monkeypatch):
 
 # --- The 2019 weights on TensorFlow (this process) and JAX (a subprocess without TensorFlow) ---
 
-LIMIT, N_RECON = 1000, 256
+LIMIT = N_RECON = 256  # canvases evaluated on each backend and compared (all of their reconstructions)
 EVALUATE = textwrap.dedent("""
     import json, sys
     import numpy as np

@@ -100,8 +100,8 @@ def test_defaults_counts_and_labels():
     assert s.train.labels.shape == (n_train, 2) and s.train.coords.shape == (n_train, 2, 2)
     assert s.train.labels.min() >= 0 and s.train.labels.max() < len(DEFAULT_SHAPES)
     assert (s.train.coords >= 0).all() and (s.train.coords <= 84 - 28).all()
-    big = load_shapes({"test_size": 10000, "train_size": 1}, INP, RUN, 1)
-    assert len(big.test) == 10000
+    other = load_shapes({"test_size": 123, "train_size": 1}, INP, RUN, 1)  # the default 10,000: the test below
+    assert len(other.test) == 123 and len(other.train) == 1
 
 
 def test_default_test_size_is_10000(monkeypatch):

@@ -54,9 +54,11 @@ def _table_process(tmp_path, *args, **run_parameters) -> subprocess.Popen:
 @pytest.mark.slow
 def test_a_killed_table_resumes_then_measures_tabulates_and_skips_its_rows(tmp_path, capfd):
     """Two rows: the table is killed while it trains the first, run again (the first row resumes, the second
-    trains, both are measured and tabulated), and run a third time (both are skipped)."""
+    trains, both are measured and tabulated), and run a third time (both are skipped). A checkpoint every 4
+    epochs: the curve of each row has two points (the backup state, what a kill resumes from, is every epoch's)."""
     epochs, runs = 8, tmp_path / "runs" / "quick"
-    proc = _table_process(tmp_path, "--rows", TINY_ROWS, "--limit", "16", epochs=epochs)
+    every = {"epochs": epochs, "checkpoint_period": 4}
+    proc = _table_process(tmp_path, "--rows", TINY_ROWS, "--limit", "16", **every)
     state = runs / "simple_shapes_1" / "1" / "backup" / "state.weights.h5"
     deadline = time.time() + 600
     while not state.is_file() and proc.poll() is None and time.time() < deadline:
@@ -66,7 +68,7 @@ def test_a_killed_table_resumes_then_measures_tabulates_and_skips_its_rows(tmp_p
     assert state.is_file(), proc.stdout.read()[-3000:]
     assert not (runs / "simple_shapes_2").exists()  # the rows are trained one after the other
 
-    code, out = _table(capfd, tmp_path, "--rows", TINY_ROWS, "--limit", "16", epochs=epochs)
+    code, out = _table(capfd, tmp_path, "--rows", TINY_ROWS, "--limit", "16", **every)
     assert code == 0, out[-3000:]
     assert "resuming" in out
     results = tmp_path / "results" / "quick"
@@ -79,6 +81,7 @@ def test_a_killed_table_resumes_then_measures_tabulates_and_skips_its_rows(tmp_p
         assert prov["commands"][0].startswith(f"python {row}.py with quick")
         assert Path(prov["run_folder"]).parent == Path("quick", row) and prov["epochs"] == epochs
         assert prov["runs_root"] == jobs.shown_path(tmp_path / "runs")
+        assert [p["epoch"] for p in record["curve"]["checkpoints"]] == [4, 8]  # every checkpoint measured
     resumed = json.loads((results / "simple_shapes_1.json").read_text())["provenance"]
     assert [Path(part["folder"]).name for part in resumed["runs"]] == ["1", "2"]
     assert "resume_from=" in resumed["commands"][1]
@@ -90,7 +93,7 @@ def test_a_killed_table_resumes_then_measures_tabulates_and_skips_its_rows(tmp_p
     assert "Simple Shapes-1" in markdown and "k-means on true crops" in markdown
     assert (results / "table.png").stat().st_size > 0
 
-    code, again = _table(capfd, tmp_path, "--rows", TINY_ROWS, "--limit", "16", epochs=epochs)
+    code, again = _table(capfd, tmp_path, "--rows", TINY_ROWS, "--limit", "16", **every)
     assert code == 0, again[-2000:]
     assert again.count("finished run") == 2 and "training a new run" not in again and "resuming" not in again
     assert not (runs / "simple_shapes_1" / "3").exists() and not (runs / "simple_shapes_2" / "2").exists()
@@ -230,7 +233,8 @@ def test_a_row_runs_as_a_ray_task_and_a_killed_worker_is_rerun(tmp_path):
     """One row on a local Ray cluster: its worker is killed while it trains, the task runs again and resumes
     the row. (Several rows are the same tasks handed out together; the kill–resume test above runs two.)"""
     pytest.importorskip("ray", reason="the cluster path needs requirements-cluster.txt")
-    proc = _table_process(tmp_path, "--rows", "simple_shapes_1", "--limit", "16", "--cluster", "local", epochs=6)
+    proc = _table_process(tmp_path, "--rows", "simple_shapes_1", "--limit", "16", "--cluster", "local", epochs=6,
+                          checkpoint_period=3)  # a curve of two checkpoints; the backup state is every epoch's
     state = tmp_path / "runs" / "quick" / "simple_shapes_1" / "1" / "backup" / "state.weights.h5"
     deadline = time.time() + 600
     while not state.is_file() and proc.poll() is None and time.time() < deadline:
@@ -247,6 +251,7 @@ def test_a_row_runs_as_a_ray_task_and_a_killed_worker_is_rerun(tmp_path):
     assert "Ray cluster:" in out
     record = json.loads((tmp_path / "results" / "quick" / "simple_shapes_1.json").read_text())
     assert record["provenance"]["epochs"] == 6 and record["test_canvases"] == 16
+    assert [p["epoch"] for p in record["curve"]["checkpoints"]][-1] == 6  # the resumed run's checkpoints
     assert len(record["provenance"]["runs"]) == 2, out[-6000:]  # the rerun task resumed the killed worker's run
 
 
