@@ -1,6 +1,5 @@
 """Colour choices: grey stamps, a fourth Gumbel head per slot choosing one of P learned colours, and the slots'
 classes as (stamp, colour) pairs k·P + p for the measures."""
-import json
 
 import keras
 import numpy as np
@@ -92,42 +91,6 @@ def test_without_colour_choices_the_model_keeps_its_weights():
 def test_colour_choices_must_be_a_count(value):
     with pytest.raises(ConfigError, match="colour_choices"):
         _colour_spec(colour_choices=value)
-
-
-QUICK = ["run_parameters.epochs=1", "run_parameters.steps_per_epoch=2", "run_parameters.validation_steps=1",
-         "run_parameters.img_type_parameters.test_size=8", "run_parameters.img_type_parameters.train_size=24",
-         "layer_parameters.input_parameters.batch_size=8", "layer_parameters.decoder_parameters.nr_of_stamps=5",
-         "layer_parameters.decoder_parameters.colour_choices=3"]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_tetrominoes_with_colour_choices_trains_and_evaluates(tmp_path, backend):
-    """``quick`` on the look-alike Tetrominoes with colour choices; evaluate's purity is over the k·P + p pairs."""
-    from tests.conftest import run_experiment, tf_quiet_lines
-
-    env = {}
-    if backend == "jax":
-        from tests.test_backends import requires, without_tensorflow
-
-        requires("jax")
-        env = without_tensorflow("jax", tmp_path)
-    proc = run_experiment(["with", "quick", *QUICK], tmp_path, script="tetrominoes.py", **env)
-    assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-20:])
-    run_dir = tmp_path / "runs" / "tetrominoes" / "1"
-    proc = run_experiment(["-m", "stampnet.evaluate", str(run_dir), "--json"], tmp_path, script=None, **env)
-    assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-20:])
-    measures = json.loads((run_dir / "measures.json").read_text())
-    assert 0.0 <= measures["purity"] <= 1.0 and 0.0 <= measures["ari_fg"] <= 1.0
-    assert (run_dir / "figures" / "stamps.png").is_file()
-    # the same measures here: the slots' classes are the 5 · 3 (stamp, colour) pairs
-    from stampnet.evaluate import measure, test_split
-    from stampnet.runs import load_run
-
-    run = load_run(run_dir)
-    again, out = measure(run, test_split(run.config))
-    assert out["stamp_probs"].shape == (8, 3, 15) and out["stamps"].shape == (15, 20, 20, 3)
-    assert again["purity"] == pytest.approx(measures["purity"])
 
 
 def test_the_run_figures_draw_every_stamp_and_colour_pair(tmp_path):

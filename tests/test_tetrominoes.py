@@ -132,13 +132,15 @@ def test_the_model_must_take_colour_canvases():
 
 QUICK = ["run_parameters.epochs=1", "run_parameters.steps_per_epoch=2", "run_parameters.validation_steps=1",
          "run_parameters.img_type_parameters.test_size=8", "run_parameters.img_type_parameters.train_size=24",
-         "layer_parameters.input_parameters.batch_size=8", "layer_parameters.decoder_parameters.nr_of_stamps=12"]
+         "layer_parameters.input_parameters.batch_size=8", "layer_parameters.decoder_parameters.nr_of_stamps=5",
+         "layer_parameters.decoder_parameters.colour_choices=3"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_an_official_file_trains_and_evaluates(tmp_path, backend, capsys, monkeypatch):
-    """A file in the official schema is read, trained on with ``quick`` and evaluated: ARI-FG reported. On
+    """A file in the official schema is read, trained on with ``quick`` (grey stamps with colour choices) and
+    evaluated: ARI-FG reported, purity over the slots' (stamp, colour) pairs k·P + p. On
     TensorFlow evaluate's command line runs in this process (TensorFlow is loaded here already); on JAX in a
     subprocess without TensorFlow, as the training."""
     from stampnet.evaluate import main as evaluate
@@ -164,5 +166,15 @@ def test_an_official_file_trains_and_evaluates(tmp_path, backend, capsys, monkey
         assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-20:])
     measures = json.loads((run_dir / "measures.json").read_text())
     assert 0.0 <= measures["ari_fg"] <= 1.0 and measures["miou"] is not None and measures["n_images"] == 8
-    assert (run_dir / "figures" / "segmentation.png").is_file()
+    assert (run_dir / "figures" / "segmentation.png").is_file() and (run_dir / "figures" / "stamps.png").is_file()
+    assert 0.0 <= measures["purity"] <= 1.0
+    from stampnet.evaluate import measure, test_split  # the same measures here, the classes being 5 · 3 pairs
+    from stampnet.runs import load_run
+
+    run = load_run(run_dir)
+    again, out = measure(run, test_split(run.spec))
+    assert out["stamp_probs"].shape == (8, 3, 15) and out["stamps"].shape == (15, 20, 20, 3)
+    if backend == "tensorflow":  # the same Gumbel noise: the same numbers (JAX draws its own)
+        assert again["purity"] == pytest.approx(measures["purity"]) and again["ari_fg"] == pytest.approx(
+            measures["ari_fg"])
     assert str(REPO_ROOT)  # the experiment ran from the repository's script
