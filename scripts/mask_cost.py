@@ -48,12 +48,12 @@ def untrained_run(canvases: int):
     from stampnet.evaluate import test_split
     from stampnet.model import build_model
     from stampnet.runs import LoadedRun
+    from stampnet.spec import run_spec
 
-    cfg = validate(merge(experiments.config("tetrominoes"), {"run_parameters": {
-        "steps_per_epoch": 1, "img_type_parameters": {"data_path": None, "test_size": canvases}}}))
-    run = LoadedRun(cfg, build_model(cfg["layer_parameters"], compile=False), Path(tempfile.gettempdir()),
-                    Path("untrained"))
-    return run, test_split(cfg)
+    spec = run_spec(validate(merge(experiments.config("tetrominoes"), {"run_parameters": {
+        "steps_per_epoch": 1, "img_type_parameters": {"data_path": None, "test_size": canvases}}})))
+    run = LoadedRun(spec, build_model(spec.model, compile=False), Path(tempfile.gettempdir()), Path("untrained"))
+    return run, test_split(spec)
 
 
 def seconds(step) -> tuple[float, float]:
