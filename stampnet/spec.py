@@ -99,10 +99,10 @@ class DataSpec:
     input_parameters: dict
 
     def load(self, seed: int):
-        """The train and test canvases (``stampnet.data.Splits``)."""
-        from stampnet.data import load_data
+        """The train and test canvases (``stampnet.data.Splits``); the keys were checked when validated."""
+        from stampnet.data import load_checked
 
-        return load_data(self.run_parameters, self.input_parameters, seed)
+        return load_checked(self.run_parameters, self.input_parameters, seed)
 
     @property
     def carries(self):

@@ -145,6 +145,23 @@ def test_train_takes_a_raw_config_and_validates_it_once(tmp_path, monkeypatch, v
     assert len(validations) == 2  # the spec is taken as it is
 
 
+def test_a_validated_config_loads_its_data_without_checking_its_keys_again(monkeypatch):
+    """The data set's own keys are checked inside ``validate``; ``DataSpec.load`` does not check them again,
+    ``load_data`` (raw sections) does."""
+    import stampnet.data
+    from stampnet.runs import preflight
+
+    checks = []
+    real = stampnet.data.check_img_type_parameters
+    monkeypatch.setattr(stampnet.data, "check_img_type_parameters", lambda *a: checks.append(a) or real(*a))
+    spec = preflight(tiny())
+    assert len(checks) == 1
+    spec.data.load(0)
+    assert len(checks) == 1
+    stampnet.data.load_data(spec.data.run_parameters, spec.data.input_parameters, 0)
+    assert len(checks) == 2
+
+
 def test_evaluating_a_run_validates_its_config_once(tiny_run, validations):
     from stampnet.evaluate import evaluate, evaluate_epochs
 

@@ -189,10 +189,16 @@ def check_memory(what: str, n_canvases: int, rows: int, cols: int, key: str, fac
 
 
 def load_data(run_parameters: dict, input_parameters: dict, seed: int) -> Splits:
-    """Load/generate the train and test canvases that ``run_parameters`` describes."""
+    """Load/generate the train and test canvases that raw ``run_parameters`` describe (their data set's keys
+    checked first; a validated config's ``DataSpec.load`` skips that check)."""
+    check_img_type_parameters(run_parameters["img_type"], run_parameters.get("img_type_parameters") or {})
+    return load_checked(run_parameters, input_parameters, seed)
+
+
+def load_checked(run_parameters: dict, input_parameters: dict, seed: int) -> Splits:
+    """:func:`load_data` for ``run_parameters`` whose data set's keys are checked already (validated)."""
     img_type = run_parameters["img_type"]
     params = run_parameters.get("img_type_parameters") or {}
-    check_img_type_parameters(img_type, params)
     splits = LOADERS[img_type](params, input_parameters, run_parameters, seed)
     if params.get("test_size") is not None and len(splits.test) > params["test_size"]:
         splits.test = splits.test.take(slice(0, params["test_size"]))
