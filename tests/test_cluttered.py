@@ -201,6 +201,12 @@ def test_files_with_and_without_metadata_load(tiny_mnist, tmp_path):
     a, b = (load_ct_mnist({"data_path": str(f), "train_size": 6}, INP, RUN, 0) for f in (new, old))
     assert np.array_equal(a.train.images, b.train.images) and np.array_equal(a.test.coords, b.test.coords)
     assert sorted(read_cluttered(new)) == sorted(KEYS + MASK_KEYS)
+    # what a results record says of the data: the canvases, their distinct digits, the MNIST by what it is
+    from stampnet.data import data_note
+
+    note = data_note({"img_type": "ct_mnist", "img_type_parameters": {"data_path": str(new)}})
+    assert note.startswith("6 training canvases (2 digits each) from ") and "an MNIST training subset of 20 digits" in note
+    assert data_note({"img_type": "ct_mnist", "img_type_parameters": {"data_path": str(old)}}) is None
 
 
 def test_generator_checks_the_digit_arrays_it_is_given(tiny_mnist):

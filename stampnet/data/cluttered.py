@@ -36,6 +36,7 @@ import warnings
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -290,8 +291,25 @@ def _take(x: np.ndarray, n: int | None) -> np.ndarray:
     return x if n is None or n == len(x) else x[np.arange(n) % len(x)]
 
 
+def ct_mnist_note(run_parameters: dict) -> Optional[str]:
+    """The file's training canvases and the MNIST they were made from, by what they are (``60,000 training
+    canvases from 5,000 distinct digits (each used ~12×) of an MNIST training subset of 5,000 digits, images'
+    sha256 …``); None for a file made before these were recorded, or one that cannot be read here."""
+    path = (run_parameters.get("img_type_parameters") or {}).get("data_path")
+    try:
+        with np.load(path) as f:
+            if not {"n_distinct_train", "mnist_train_digits", "mnist_train_sha256"} <= set(f.files):
+                return None
+            arrays = {k: f[k] for k in ("y_train", "n_distinct_train", "mnist_train_digits", "mnist_train_sha256")}
+    except (OSError, ValueError, TypeError):
+        return None
+    n = int(arrays["mnist_train_digits"])
+    kind = "an MNIST training set" if n >= 60_000 else "an MNIST training subset"
+    return f"{reuse_note(arrays)} of {kind} of {n:,} digits, images' sha256 {str(arrays['mnist_train_sha256'])[:12]}"
+
+
 @register("ct_mnist", {"data_path": PATH, "train_size": COUNT, "test_size": COUNT},
-          Carries(masks=True))  # files made before masks were written carry none: measured without them
+          Carries(masks=True), note=ct_mnist_note)  # files made before masks were written carry none: measured without them
 # (train_size: (steps_per_epoch + validation_steps) × batch_size; test_size: all the file's test canvases)
 def load_ct_mnist(img_type_parameters: dict, input_parameters: dict, run_parameters: dict, seed) -> Splits:
     """CT-MNIST canvases from ``img_type_parameters.data_path``: float32 (N, H, W, 1) in {0, 1}.
