@@ -255,16 +255,19 @@ class StampDecoder(RunTimeState):
         dx = ops.einsum("ijk,j->k", kernel, pos) / ink
         return ops.stack([dy, dx], axis=-1)                                      # (K, 2)
 
+    def _usage(self, stamp_probs):
+        """ū_k, the batch's share of slots choosing stamp k, without gradient (the weights of the per-stamp
+        penalties); (K,)."""
+        return ops.stop_gradient(ops.mean(stamp_probs[..., :self.nr_of_stamps], axis=(0, 1)))
+
     def _centre_loss(self, stamp_probs):
-        """Σ_k ū_k · |c_k − centre|², ū_k the batch's share of slots choosing stamp k; ()."""
-        usage = ops.stop_gradient(ops.mean(stamp_probs[..., :self.nr_of_stamps], axis=(0, 1)))  # (K,)
-        return ops.sum(usage * ops.sum(ops.square(self.centroid_offsets()), axis=-1))
+        """Σ_k ū_k · |c_k − centre|²; ()."""
+        return ops.sum(self._usage(stamp_probs) * ops.sum(ops.square(self.centroid_offsets()), axis=-1))
 
     def _binary_loss(self, stamp_probs):
         """Σ_k ū_k · Σ_px s_k (1 − s_k), the chosen stamps' grey ink; ()."""
-        usage = ops.stop_gradient(ops.mean(stamp_probs[..., :self.nr_of_stamps], axis=(0, 1)))  # (K,)
         grey = ops.sum(self.kernel * (1.0 - self.kernel), axis=(0, 1, 3))                       # (K,)
-        return ops.sum(usage * grey)
+        return ops.sum(self._usage(stamp_probs) * grey)
 
     def _banded(self, p):
         """p (B, M, C) → banded placement matrix (B, M, H, S) with [i, j] = p[i − j]."""
