@@ -614,6 +614,12 @@ class Scored:
         """(ink, object_ink, drawing, slot_of) of :func:`matched_slots`."""
         return matched_slots(self.images, self.coords, self.pred_coords, self.stamp_probs, self.stamps, self.matching)
 
+    @cached_property
+    def target_slot(self):
+        """A one-target set's (target (N, 1, 2), the index (N,) of its nearest slot)."""
+        target = np.asarray(self.coords, np.int64).reshape(self.n_img, -1, 2)[:, :1]  # (N, 1, 2)
+        return target, match_slots(target, self.pred_coords, self.matching)[:, 0]
+
 
 @dataclass(frozen=True)
 class Group:
@@ -731,16 +737,10 @@ def _clustering(s: Scored) -> dict:
             s.key("purity"): purity(t, p)}
 
 
-def _target_slot(s: Scored):
-    """(target (N, 1, 2), the index (N,) of its nearest slot) of a one-target set."""
-    target = np.asarray(s.coords, np.int64).reshape(s.n_img, -1, 2)[:, :1]  # (N, 1, 2)
-    return target, match_slots(target, s.pred_coords, s.matching)[:, 0]
-
-
 @group("iou", "cor_loc", "purity", needs=("target",))
 def _target_localisation(s: Scored) -> dict:
     """One target (the pedestrian): IoU and CorLoc of its nearest slot; purity of the slots as target or not."""
-    target, slot = _target_slot(s)
+    target, slot = s.target_slot
     rows = np.arange(s.n_img)
     slot_labels = np.zeros((s.n_img, s.n_slots), np.int64)
     slot_labels[rows, slot] = 1
@@ -752,7 +752,7 @@ def _target_localisation(s: Scored) -> dict:
 @group("iou_ink", "cor_loc_ink", "stamp_offset", needs=("target", "stamps"))
 def _target_ink_localisation(s: Scored) -> dict:
     """One target: its nearest slot's box centred on the ink it draws, and that stamp's offset."""
-    target, slot = _target_slot(s)
+    target, slot = s.target_slot
     rows = np.arange(s.n_img)
     centred = ink_centred(s.pred_coords, s.classes, s.stamps)[rows, slot]
     ink_ious = box_iou(target[:, 0], centred, s.stamp_size, s.canvas_shape)
