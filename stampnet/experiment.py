@@ -124,12 +124,6 @@ def build(name: Optional[str] = None, script: Optional[str] = None) -> StampExpe
         if source is not None and PACKAGE.parent in source.parents:
             ex.add_source_file(str(source))
 
-    def data_defaults(data) -> dict:
-        """The config update that sets the data set's keys the config leaves unset to their declared defaults
-        (``stampnet.spec.DataSpec.unset_defaults``): ``print_config`` shows them and config.json records them."""
-        missing = data.unset_defaults()
-        return {"run_parameters": {"img_type_parameters": missing}} if missing else {}
-
     @ex.config_hook
     def preflight_hook(config, command_name, logger):
         """The edge of a run: its config validated once, with every check that needs no data
@@ -141,17 +135,18 @@ def build(name: Optional[str] = None, script: Optional[str] = None) -> StampExpe
             from stampnet.config import validate
             from stampnet.spec import data_spec
 
-            return data_defaults(data_spec(validate(config)))
+            return data_spec(validate(config)).defaults_update()
         from stampnet.runs import preflight
 
         spec = preflight(config, warn_live=True)
-        ex._validated = spec.with_data_defaults()  # = the config main gets: this one and the update below
+        defaults = spec.data.defaults_update()  # returned below: Sacred adds it to the config main gets
+        ex._validated = spec.with_update(defaults)
         url, db = mongo_settings(spec.config)
         if url and not ex._unobserved and not any(isinstance(o, MongoObserver) for o in ex.observers):
             observer = mongo_observer(url, db)
             observer.stampnet_added = True  # for this run only
             ex.observers.append(observer)
-        return data_defaults(spec.data)
+        return defaults
 
     @ex.main
     def main(_run):

@@ -123,6 +123,11 @@ class DataSpec:
 
         return {k: v for k, v in with_defaults(self.img_type, self.params).items() if self.params.get(k) is None}
 
+    def defaults_update(self) -> dict:
+        """The config update that writes :meth:`unset_defaults` into a config ({} when there are none)."""
+        missing = self.unset_defaults()
+        return {"run_parameters": {"img_type_parameters": missing}} if missing else {}
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -139,13 +144,10 @@ class RunSpec:
         config = merge(self.config, {"layer_parameters": {"decoder_parameters": {"decoder": decoder}}})
         return dataclasses.replace(self, model=dataclasses.replace(self.model, decoder=decoder), config=config)
 
-    def with_data_defaults(self) -> "RunSpec":
-        """This run with the data set's declared defaults written into its config (:meth:`DataSpec.unset_defaults`;
-        the loader fills them in anyway): what ``print_config`` shows and a run's config.json records."""
-        missing = self.data.unset_defaults()
-        if not missing:
-            return self
-        return run_spec(merge(self.config, {"run_parameters": {"img_type_parameters": missing}}))
+    def with_update(self, update: dict) -> "RunSpec":
+        """This run with ``update`` merged into its config; ``update`` holds values that are valid already (the
+        data set's declared defaults, :meth:`DataSpec.defaults_update`), so it is not validated again."""
+        return run_spec(merge(self.config, update)) if update else self
 
 
 def tau_schedule(gumbel_parameters: dict):
