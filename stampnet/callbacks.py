@@ -11,7 +11,7 @@ import numpy as np
 
 from stampnet import backend
 from stampnet.model import gumbel_layers
-from stampnet.schedules import Schedule, TauSchedule
+from stampnet.schedules import Schedule
 
 
 class StepSchedules(keras.callbacks.Callback):
@@ -29,7 +29,9 @@ class StepSchedules(keras.callbacks.Callback):
     @classmethod
     def for_gumbel_parameters(cls, gp: dict, total_steps: int = 1, learning_rate: float = 0.002) -> "StepSchedules":
         """τ alone, from a validated ``gumbel_parameters`` dict (the 2019 schedule, or its knots)."""
-        return cls(Schedule(TauSchedule.from_gumbel_parameters(gp), total_steps, learning_rate))
+        from stampnet.spec import tau_schedule
+
+        return cls(Schedule(tau_schedule(gp), total_steps, learning_rate))
 
     def _switches(self, model: keras.Model) -> dict:
         s, out = self.schedule, {}

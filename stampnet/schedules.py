@@ -51,14 +51,6 @@ class TauSchedule:
     steps_per_epoch: int             # of the τ curve: the run's unless the config sets its own
     knots: Optional[tuple] = None    # ((fraction of training, τ), …)
 
-    @classmethod
-    def from_gumbel_parameters(cls, gp: dict) -> "TauSchedule":
-        """From a validated ``gumbel_parameters`` dict (``stampnet.spec.tau_schedule``, where the 2019 keys are
-        read)."""
-        from stampnet.spec import tau_schedule
-
-        return tau_schedule(gp)
-
     def at(self, step: int, total_steps: int) -> float:
         if self.knots is not None:
             return tau_from_knots(step / total_steps, self.knots)

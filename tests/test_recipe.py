@@ -10,7 +10,7 @@ from stampnet.layers import GumbelSoftmax, StampDecoder, UsageBalance
 from stampnet.callbacks import StepSchedules
 from stampnet.model import build_model, gumbel_layers
 from stampnet.recipe import recompute_batchnorm
-from stampnet.spec import from_validated
+from stampnet.spec import from_validated, tau_schedule
 from stampnet.schedules import Schedule, TauSchedule, cosine_factor, tau_from_knots, temperature_at
 from stampnet.train import train
 from tests.conftest import load_script
@@ -430,7 +430,7 @@ def test_recipe_in_a_tiny_run_follows_its_schedules(tmp_path):
 def test_the_schedules_resume_from_the_step_counter():
     lp = validate(TINY)["layer_parameters"]
     gp = {**lp["decoder_parameters"]["gumbel_parameters"], "tau_schedule": [[0, 4.0], [1.0, 1.0]]}
-    schedule = Schedule(TauSchedule.from_gumbel_parameters(gp), 100, 0.002, learning_rate_decay_from=0.5,
+    schedule = Schedule(tau_schedule(gp), 100, 0.002, learning_rate_decay_from=0.5,
                         learning_rate_decay_to=0.1)
     model = build_model(lp, learning_rate=schedule.optimizer_learning_rate())
     model.optimizer.iterations.assign(90)  # as after restoring a run 90 steps in
