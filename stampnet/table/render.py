@@ -158,9 +158,14 @@ def markdown(lines: list[dict], recipe: str) -> str:
     return (paper_table(table, recipe) if table else "") + ("\n" + benchmark_table(bench) if bench else "")
 
 
+def meets_cell(line: dict) -> str:
+    """"yes" / "**no**" / "—": whether the row meets its targets."""
+    return {True: "yes", False: "**no**", None: "—"}[line["meets_target"]]
+
+
 def target_cells(line: dict) -> str:
-    """"yes" / "no" / "—" (meets its targets) and the training canvases at which it first did."""
-    meets = {True: "yes", False: "**no**", None: "—"}[line["meets_target"]]
+    """:func:`meets_cell` and the training canvases at which the row first met its targets."""
+    meets = meets_cell(line)
     if not line["curve_measured"]:
         first = "—"
     else:
@@ -373,7 +378,7 @@ def change_block(results_root: Path, arg: str) -> str:
             return "not yet | | | |"
         seeds = f" ({line['seeds']} seeds)" if line["seeds"] > 1 else ""
         return (f"{line['training_canvases'] / 1e6:.2f} M{seeds} | " + " / ".join(_ms(line, k) for k, _ in MEASURES)
-                + f" | {fmt(line['stamp_offset'], 2)} | {target_cells(line).split(' | ')[0]} |")
+                + f" | {fmt(line['stamp_offset'], 2)} | {meets_cell(line)} |")
 
     lines = [f"| row | `{before_name}`: canvases | {titles} | stamp offset (px) | meets target | "
              f"`{after_name}`: canvases | {titles} | stamp offset (px) | meets target |", "|---" * 9 + "|"]
