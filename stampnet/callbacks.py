@@ -39,6 +39,8 @@ class StepSchedules(keras.callbacks.Callback):
             out["hard"] = (s.hard_at, [layer.hard for layer in gumbel_layers(model)])
         if s.slot_ink_penalty_from is not None:
             out["slot_ink"] = (s.slot_ink_at, [model.get_layer("stamp_layer").slot_ink_on])
+        if s.centre_penalty_from is not None:
+            out["centre"] = (s.centre_at, [model.get_layer("stamp_layer").centre_on])
         return out
 
     def on_train_begin(self, logs=None):

@@ -68,6 +68,7 @@ DEFAULTS: dict = {
             "slot_ink_penalty_from": None,  # fraction of training from which it acts; None: from the start
             "centre_penalty": 0,    # beyond 2019 (stampnet/recipe.py): strength of a loss on each stamp's ink centroid
                                     # distance from its square's centre (px²)
+            "centre_penalty_from": None,  # fraction of training from which it acts; None: from the start
             "binary_penalty": 0,    # beyond 2019: strength of a loss on the chosen stamps' grey ink, Σ s(1 − s)
             "background": False,    # beyond 2019 (stampnet/recipe.py): a per-canvas background colour, one more head
             "empty_stamp": False,   # beyond 2019 (stampnet/recipe.py): a fixed all-zero stamp as one more choice
@@ -209,11 +210,12 @@ def _validate_recipe(gp: dict, lp: dict) -> None:
     _require_number(gp["usage_balance"], decoder + "gumbel_parameters.usage_balance", strict=False, example=10)
     for key in ("overdraw_penalty", "overlap_penalty", "slot_ink_penalty", "centre_penalty", "binary_penalty"):
         _require_number(lp["decoder_parameters"][key], decoder + key, strict=False, example=1)
-    if lp["decoder_parameters"]["slot_ink_penalty_from"] is not None:
-        _fraction(lp["decoder_parameters"]["slot_ink_penalty_from"], decoder + "slot_ink_penalty_from")
-        if not lp["decoder_parameters"]["slot_ink_penalty"]:
-            raise ConfigError(f"{decoder}slot_ink_penalty_from switches on a penalty that is off: set "
-                              f"{decoder}slot_ink_penalty > 0 too, e.g. 2")
+    for key, example in (("slot_ink_penalty", 2), ("centre_penalty", 10)):
+        if lp["decoder_parameters"][key + "_from"] is not None:
+            _fraction(lp["decoder_parameters"][key + "_from"], decoder + key + "_from")
+            if not lp["decoder_parameters"][key]:
+                raise ConfigError(f"{decoder}{key}_from switches on a penalty that is off: set "
+                                  f"{decoder}{key} > 0 too, e.g. {example}")
     if not isinstance(lp["decoder_parameters"]["background"], bool):
         raise ConfigError(f"{decoder}background must be True or False, got "
                           f"{lp['decoder_parameters']['background']!r}")

@@ -182,7 +182,8 @@ class StampDecoder(RunTimeState):
     ``centre`` (λ ≥ 0, off in 2019): adds λ · Σ_k ū_k · |c_k − centre|² per canvas, c_k the ink centroid of
     stamp k (px), centre its square's centre and ū_k the share of the batch's slots that choose it (no gradient
     through ū). Nothing else asks a stamp to be centred: without it a stamp can draw its object off-centre while
-    the slot's coordinates compensate, and the slot's square (the paper's box) then misses the object.
+    the slot's coordinates compensate, and the slot's square (the paper's box) then misses the object. Its
+    switch (variable ``centre_on``, as ``slot_ink_on``) lets a callback hold it off while the stamps form.
     ``binary`` (λ ≥ 0, off in 2019): adds λ · Σ_k ū_k · Σ_px s_k (1 − s_k) per canvas, the grey ink of the chosen
     stamps (ū_k as for ``centre``): 0 where each pixel of a stamp is 0 or 1. Solid sprites (Tetrominoes,
     dSprites) are such masks; a stamp that hedges between shapes is a grey blur, which this term charges.
@@ -220,6 +221,9 @@ class StampDecoder(RunTimeState):
         if self.slot_ink:
             self.slot_ink_on = self.add_weight(shape=(), initializer=keras.initializers.Constant(1.0),
                                                trainable=False, name="slot_ink_on")
+        if self.centre:
+            self.centre_on = self.add_weight(shape=(), initializer=keras.initializers.Constant(1.0),
+                                             trainable=False, name="centre_on")
         S, K, C = stamp_size, nr_of_stamps, coord_size
         self.kernel = self.add_weight(shape=(S, S, K, self.channels), name="kernel",
                                       initializer=keras.initializers.GlorotUniform(seed),
@@ -319,7 +323,8 @@ class StampDecoder(RunTimeState):
             strength = self.slot_ink * ops.cast(self.slot_ink_on, ink.dtype)
             self.add_loss(strength * ops.mean(ops.sum(ops.sqrt(1.0 + ink) - 1.0, axis=1)))
         if self.centre:
-            self.add_loss(self.centre * self._centre_loss(stamp_probs))
+            strength = self.centre * ops.cast(self.centre_on, stamp_probs.dtype)
+            self.add_loss(strength * self._centre_loss(stamp_probs))
         if self.binary:
             self.add_loss(self.binary * self._binary_loss(stamp_probs))
         return slots if self.per_slot else ops.minimum(canvas, 1.0)
@@ -356,7 +361,7 @@ class StampDecoder(RunTimeState):
         return ops.minimum(canvas, 1.0)
 
     def _run_time_state(self):
-        return [self.slot_ink_on] if self.slot_ink else []
+        return ([self.slot_ink_on] if self.slot_ink else []) + ([self.centre_on] if self.centre else [])
 
     def get_config(self):
         return {**super().get_config(), "stamp_size": self.stamp_size, "nr_of_stamps": self.nr_of_stamps,

@@ -17,9 +17,9 @@ step counter (:mod:`stampnet.schedules`), so they stretch with the budget and a 
 - ``decoder_parameters.overlap_penalty``: λ · Σ Σ_{m<m'} draw_m · draw_m', the ink slots share.
 - ``decoder_parameters.slot_ink_penalty`` (and ``slot_ink_penalty_from``): λ · Σ_m (√(1 + ink_m) − 1), concave
   in each slot's ink, acting from that fraction on.
-- ``decoder_parameters.centre_penalty``: λ · Σ_k ū_k · |c_k − centre|², c_k stamp k's ink centroid and ū_k
-  its share of the batch's slots: keeps the stamps the slots use centred in their squares, so the slot's square
-  (the paper's box) sits on the object it draws.
+- ``decoder_parameters.centre_penalty`` (and ``centre_penalty_from``): λ · Σ_k ū_k · |c_k − centre|², c_k
+  stamp k's ink centroid and ū_k its share of the batch's slots: keeps the stamps the slots use centred in their
+  squares, so the slot's square (the paper's box) sits on the object it draws; acting from that fraction on.
 - ``decoder_parameters.background``: a background colour per canvas (a 1×1 conv head on the latent, sigmoid),
   shown where the stamps draw nothing (:class:`stampnet.layers.OverBackground`), for canvases whose background
   is not black (Multi-dSprites' coloured variants).

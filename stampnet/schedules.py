@@ -68,20 +68,29 @@ class Schedule:
     learning_rate_decay_to: float = 0.1
     straight_through_from: Optional[float] = None
     slot_ink_penalty_from: Optional[float] = None
+    centre_penalty_from: Optional[float] = None
 
     def fraction(self, step: int) -> float:
         return step / self.total_steps
+
+    def _from(self, start: Optional[float], step: int) -> bool:
+        """Whether a switch that acts from fraction ``start`` of training (None: never) is on at ``step``."""
+        return start is not None and self.fraction(step) >= start
 
     def tau_at(self, step: int) -> float:
         return self.tau.at(step, self.total_steps)
 
     def hard_at(self, step: int) -> bool:
         """Straight-through (hard forward, soft gradient) from ``straight_through_from`` on."""
-        return self.straight_through_from is not None and self.fraction(step) >= self.straight_through_from
+        return self._from(self.straight_through_from, step)
 
     def slot_ink_at(self, step: int) -> bool:
         """The slot-ink penalty acts from ``slot_ink_penalty_from`` on."""
-        return self.slot_ink_penalty_from is not None and self.fraction(step) >= self.slot_ink_penalty_from
+        return self._from(self.slot_ink_penalty_from, step)
+
+    def centre_at(self, step: int) -> bool:
+        """The centring penalty acts from ``centre_penalty_from`` on."""
+        return self._from(self.centre_penalty_from, step)
 
     def learning_rate_at(self, step: int) -> float:
         return self.learning_rate * cosine_factor(self.fraction(step), self.learning_rate_decay_from,

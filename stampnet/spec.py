@@ -199,7 +199,8 @@ def from_validated(cfg: dict) -> tuple[ModelSpec, TrainSpec]:
         learning_rate=lp["learning_rate"])
     schedule = Schedule(tau_schedule(gp), rp["epochs"] * rp["steps_per_epoch"],
                         lp["learning_rate"], lp["learning_rate_decay_from"], lp["learning_rate_decay_to"],
-                        gp["straight_through_from"], dec["slot_ink_penalty_from"])
+                        gp["straight_through_from"], dec["slot_ink_penalty_from"],
+                        dec["centre_penalty_from"])
     train = TrainSpec(
         seed=cfg["seed"], epochs=rp["epochs"], steps_per_epoch=rp["steps_per_epoch"],
         validation_steps=rp["validation_steps"], batch_size=inp["batch_size"], shuffle=bool(rp["shuffle"]),

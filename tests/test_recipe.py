@@ -397,6 +397,10 @@ def test_config_rejects_bad_recipe_values():
         validate({"layer_parameters": {"decoder_parameters": {"slot_ink_penalty": 1, "slot_ink_penalty_from": -1}}})
     with pytest.raises(ConfigError, match="slot_ink_penalty > 0 too"):
         validate({"layer_parameters": {"decoder_parameters": {"slot_ink_penalty_from": 0.5}}})
+    with pytest.raises(ConfigError, match="centre_penalty_from"):
+        validate({"layer_parameters": {"decoder_parameters": {"centre_penalty": 10, "centre_penalty_from": 2}}})
+    with pytest.raises(ConfigError, match="centre_penalty > 0 too"):
+        validate({"layer_parameters": {"decoder_parameters": {"centre_penalty_from": 0.5}}})
     with pytest.raises(ConfigError, match="empty_stamp=True"):
         validate({"layer_parameters": {"decoder_parameters": {"empty_stamp": "yes"}}})
     with pytest.raises(ConfigError, match="learning_rate_decay_from"):
@@ -412,7 +416,8 @@ def test_recipe_in_a_tiny_run_follows_its_schedules(tmp_path):
     gp = cfg["layer_parameters"]["decoder_parameters"]["gumbel_parameters"]
     gp.update(tau_schedule=[[0, 4.0], [0.5, 1.0], [1.0, 0.25]], straight_through_from=0.75)
     cfg["layer_parameters"].update(learning_rate_decay_from=0.5, learning_rate_decay_to=0.1)
-    cfg["layer_parameters"]["decoder_parameters"].update(slot_ink_penalty=1.0, slot_ink_penalty_from=0.5)
+    cfg["layer_parameters"]["decoder_parameters"].update(slot_ink_penalty=1.0, slot_ink_penalty_from=0.5,
+                                                         centre_penalty=1.0, centre_penalty_from=0.75)
     logged = {}
     train(cfg, tmp_path, log_scalar=lambda name, value, step: logged.setdefault(name, []).append(value))
     total = 16
@@ -423,6 +428,8 @@ def test_recipe_in_a_tiny_run_follows_its_schedules(tmp_path):
     assert logged["slot_ink"] == [0.0, 0.0, 1.0, 1.0]  # on from step 8 = 0.5 · 16
     # the term itself, logged apart from its switch: nothing while off, then part of the loss
     assert logged["slot_ink_penalty"][:2] == [0.0, 0.0] and min(logged["slot_ink_penalty"][2:]) > 0
+    assert logged["centre"] == [0.0, 0.0, 0.0, 1.0]  # on from step 12 = 0.75 · 16
+    assert logged["centre_penalty"][:3] == [0.0, 0.0, 0.0] and logged["centre_penalty"][3] > 0
     assert logged["lr"][0] == pytest.approx(0.002)
     assert logged["lr"][-1] == pytest.approx(0.002 * cosine_factor(15 / 16, 0.5, 0.1), rel=1e-5)
 

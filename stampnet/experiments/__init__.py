@@ -40,15 +40,16 @@ NAMED_CONFIGS = {
         "can still be corrected (at τ → 0 the softmax saturates and its gradient vanishes). The learning rate decays\n"
         "over the last 20 %. At the end, the BatchNorm statistics are recomputed without dropout on 8,192 training\n"
         "canvases (the 2019 encoder's BatchNorm layers otherwise keep statistics of dropped-out activations, which\n"
-        "evaluation does not see). The used stamps' ink is kept centred in their squares (``centre_penalty``), so the\n"
-        "slot's square, the paper's box, sits on the object it draws. Positions are fractions of training, so\n"
+        "evaluation does not see). Once the choices are hard, the used stamps' ink is kept centred in their squares\n"
+        "(``centre_penalty`` from the second half), so the slot's square, the paper's box, sits on the object it draws\n"
+        "(from the start it merged shapes into shared stamps while they formed). Positions are fractions of training, so\n"
         "``run_parameters.epochs=…`` stretches the whole recipe. Measured: see the README, \"Training faster than\n"
         "2019\".",
         {"run_parameters": {"epochs": 60, "steps_per_epoch": 128, "validation_steps": 10, "checkpoint_period": 10,
                             "precise_bn": 8192},
          "layer_parameters": {
              "learning_rate_decay_from": 0.8, "learning_rate_decay_to": 0.1,
-             "decoder_parameters": {"centre_penalty": 10, "gumbel_parameters": {
+             "decoder_parameters": {"centre_penalty": 10, "centre_penalty_from": 0.5, "gumbel_parameters": {
                  "tau_init": 7, "tau_schedule": [[0, 7], [0.5, 2.0], [0.75, 1.0], [1.0, 1.0]],
                  "straight_through_from": 0.5}}}}),
 }
