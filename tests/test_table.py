@@ -104,10 +104,16 @@ def test_seed_indices_offset_the_scripts_seed(tmp_path):
     command = jobs.train_command(job, None)
     assert command[1:6] == ["-m", "stampnet.run", "simple_shapes_2", "with", "fast"]  # through the package
     assert command[-1] == "seed=894342613"  # the experiment's seed + 2
+    assert "run_parameters.epochs=120" in command  # the row's longer allowance under fast
     ct = jobs.train_command(table.Job(table.BY_NAME["ct_mnist_2"], 0, "fast", tmp_path, tmp_path), None)
     assert "run_parameters.epochs=120" in ct and not any(w.startswith("seed=") for w in ct)
     resume = jobs.train_command(job, tmp_path / "7")
     assert resume[1:] == ["-m", "stampnet.run", "simple_shapes_2", "with", f"resume_from={tmp_path / '7'}"]
+
+
+def test_a_rows_data_kind_is_checked_where_it_is_declared():
+    with pytest.raises(ValueError, match="data must be"):
+        table.Row("x", "X", {}, {"fast": ("run_parameters.epochs=120",)})  # a budget given in data's place
 
 
 def test_every_row_has_its_experiment_script_and_seed():

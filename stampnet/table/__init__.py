@@ -73,6 +73,10 @@ class Row:
     reported: tuple = ()                        # Reported numbers of other methods
     targets: dict = field(default_factory=dict)  # measure key -> what the `fast` recipe aims at (≥)
 
+    def __post_init__(self):
+        if self.data not in ("", "mnist", "ct_mnist"):
+            raise ValueError(f"Row {self.name!r}: data must be '', 'mnist' or 'ct_mnist', got {self.data!r}")
+
     def meets(self, measures: dict) -> Optional[bool]:
         """Whether ``measures`` reach every target of the row (None: the row has none, or a measure is missing)."""
         if not self.targets or any(measures.get(k) is None for k in self.targets):
@@ -95,7 +99,7 @@ ROWS = (
     Row("simple_shapes_1", "Simple Shapes-1", {"cor_loc": 0.9999, "iou": 0.9718, "purity": 0.9928},
         targets=_targets(0.99, 0.96, 0.97)),
     Row("simple_shapes_2", "Simple Shapes-2", {"cor_loc": 0.9828, "iou": 0.9500, "purity": 0.9564},
-        {"fast": ("run_parameters.epochs=120",)}, targets=_targets(0.975, 0.94, 0.945)),
+        budget={"fast": ("run_parameters.epochs=120",)}, targets=_targets(0.975, 0.94, 0.945)),
     Row("t_mnist_1", "T-MNIST-1", {"cor_loc": 0.9983, "iou": 0.8925, "purity": 0.7891}, "mnist",
         targets=_targets(0.99, 0.88, 0.77)),
     Row("t_mnist_2", "T-MNIST-2", {"cor_loc": 0.9729, "iou": 0.8537, "purity": 0.5277}, "mnist",
