@@ -13,15 +13,10 @@ if str(REPO_ROOT) not in sys.path:
 
 
 def pytest_collection_modifyitems(items):
-    """Tests that train (a ``slow`` mark, or the ``tiny_run`` fixture) are left out by ``-m "not slow"``.
-
-    The modules holding such tests run first, whole and in their order, the light ones after them: under
-    ``-n 2`` the light tests then fill the end of the run, instead of one worker waiting on the other's long test."""
+    """Tests that train (a ``slow`` mark, or the ``tiny_run`` fixture) are left out by ``-m "not slow"``."""
     for item in items:
         if "tiny_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
-    heavy = {item.fspath for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.fspath not in heavy)  # stable: each module's tests keep their order
 
 
 def require_shared(relative: str) -> Path:
