@@ -59,12 +59,16 @@ class Reported:
     source: str                                 # the paper and its table
 
 
+# What a row's data needs before training: nothing; MNIST (read from --mnist); or a CT-MNIST file generated first.
+DATA_KINDS = ("", "mnist", "ct_mnist")
+
+
 @dataclass(frozen=True)
 class Row:
     name: str                                   # the row's name (its results file)
     title: str
     paper: dict                                 # measure key -> the StampNet paper's value ({}: not in the paper)
-    data: str = ""                              # "mnist": reads MNIST; "ct_mnist": its file is generated first
+    data: str = ""                              # one of DATA_KINDS
     budget: dict = field(default_factory=dict)  # recipe -> extra overrides (a row's longer allowance)
     measures: tuple = TABLE_MEASURES            # the row's columns
     script: str = ""                            # the experiment script without .py (default: the name)
@@ -74,8 +78,8 @@ class Row:
     targets: dict = field(default_factory=dict)  # measure key -> what the `fast` recipe aims at (≥)
 
     def __post_init__(self):
-        if self.data not in ("", "mnist", "ct_mnist"):
-            raise ValueError(f"Row {self.name!r}: data must be '', 'mnist' or 'ct_mnist', got {self.data!r}")
+        if self.data not in DATA_KINDS:
+            raise ValueError(f"Row {self.name!r}: data must be one of {DATA_KINDS}, got {self.data!r}")
 
     def meets(self, measures: dict) -> Optional[bool]:
         """Whether ``measures`` reach every target of the row (None: the row has none, or a measure is missing)."""
