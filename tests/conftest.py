@@ -75,6 +75,22 @@ def run_experiment(args: list, cwd, timeout: int = 900, script: str = "simple_sh
                           timeout=timeout)
 
 
+def run_script_here(script: str, args: list, cwd, monkeypatch) -> int:
+    """``python <script> <args>`` in ``cwd``, but in this process (TensorFlow is loaded here already): the
+    script runs as ``__main__`` with that ``sys.argv``, as the interpreter would run it; its exit code (0 when it
+    returns). For the tests of what a run makes, not of the process around it."""
+    import runpy
+
+    path = str(REPO_ROOT / script)
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", [path, *map(str, args)])
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    return 0
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A finished 2-epoch run of the tiny config made by the command line (runs/simple_shapes_2/1), shared by

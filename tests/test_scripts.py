@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stampnet.evaluate import main as evaluate
-from tests.conftest import load_script, run_experiment
+from tests.conftest import load_script, run_script_here
 from tests.test_omniglot import make_zip
 
 pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
@@ -17,13 +17,13 @@ SHORT = ["run_parameters.epochs=1", "run_parameters.steps_per_epoch=2", "run_par
 
 
 def _train_and_evaluate(script, extra, cwd, capsys, monkeypatch):
-    """The script on the command line (what is tested), then ``stampnet.evaluate``'s command line in this
-    process, in the folder the script ran in (its data paths are relative to it)."""
-    proc = run_experiment(["with", *SHORT, *extra], cwd, script=script)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    """The script with its command line (what is tested), then ``stampnet.evaluate``'s command line, both in
+    this process (TensorFlow is loaded here already), in the folder the script ran in (its data paths are
+    relative to it)."""
+    code = run_script_here(script, ["with", *SHORT, *extra], cwd, monkeypatch)
+    assert code == 0, capsys.readouterr().err[-3000:]
     run = cwd / "runs" / script[:-3] / "1"
     assert (run / "figures" / "stamps.png").is_file()
-    monkeypatch.chdir(cwd)
     capsys.readouterr()
     assert evaluate([str(run), "--json"]) == 0
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
