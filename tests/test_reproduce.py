@@ -5,16 +5,18 @@ import json
 import pytest
 
 from stampnet.reproduce import changed_sources, find_experiment, main
-from tests.conftest import run_experiment, tf_quiet_lines
+from tests.conftest import tf_quiet_lines
 
 pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
 
 
-def test_reproduce_repeats_a_run_from_its_folder(tiny_run):
+def test_reproduce_repeats_a_run_from_its_folder(tiny_run, capsys, monkeypatch):
     # The copy of the run sits in runs/simple_shapes_2/ of the temporary folder; the new run goes beside it.
-    proc = run_experiment(["-m", "stampnet.reproduce", str(tiny_run), "with", "run_parameters.n_figure_images=1"],
-                          tiny_run.parent.parent.parent, script=None)
-    assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-30:])
+    # Its command line in this process (TensorFlow is loaded here already): `python -m stampnet.reproduce` in a
+    # fresh Python is tested by tests/test_cli_checks.py and, installed, by tests/test_install.py.
+    monkeypatch.chdir(tiny_run.parent.parent.parent)
+    assert main([str(tiny_run), "with", "run_parameters.n_figure_images=1"]) == 0, \
+        "\n".join(tf_quiet_lines(capsys.readouterr().err)[-30:])
     new = tiny_run.parent / "2"
     old_config = json.loads((tiny_run / "config.json").read_text())
     new_config = json.loads((new / "config.json").read_text())
