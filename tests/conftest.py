@@ -91,30 +91,42 @@ def run_script_here(script: str, args: list, cwd, monkeypatch) -> int:
     return 0
 
 
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """The folder ``name`` that ``make(folder)`` fills once per test session: the first test process that needs
+    it makes it under a file lock in the session's temporary folder, the others wait for it and find it done."""
+    import os
+    import shutil
+
+    from filelock import FileLock
+
+    session, run_id = tmp_path_factory.getbasetemp(), "1"
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the folder above popen-gwK/, and an id new in every session
+        session, run_id = session.parent, os.environ["PYTEST_XDIST_TESTRUNUID"]
+    folder = session / f"{name}-{run_id}"
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "done").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            (folder / "done").write_text("")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A finished 2-epoch run of the tiny config made by the command line (runs/simple_shapes_2/1), shared by
     the tests that read it. It is trained once per test session: the first test process that needs it trains
     it under a file lock in the session's temporary folder; every test process then works on its own copy
     (tests write beside it), so the processes of ``-n 2`` never see each other's files."""
-    import os
     import shutil
-
-    from filelock import FileLock
 
     from tests.tiny import TINY, overrides
 
-    session, run_id = tmp_path_factory.getbasetemp(), "1"
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # the folder above popen-gwK/, and an id new in every session
-        session, run_id = session.parent, os.environ["PYTEST_XDIST_TESTRUNUID"]
-    trained = session / f"tiny_run_trained-{run_id}"
-    with FileLock(str(trained) + ".lock"):
-        if not (trained / "done").is_file():
-            shutil.rmtree(trained, ignore_errors=True)
-            trained.mkdir()
-            proc = run_experiment(["with", *overrides(TINY)], trained)
-            assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-30:])
-            (trained / "done").write_text("")
+    def make(folder):
+        proc = run_experiment(["with", *overrides(TINY)], folder)
+        assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-30:])
+
+    trained = made_once(tmp_path_factory, "tiny_run_trained", make)
     cwd = tmp_path_factory.mktemp("tiny_run")
     shutil.copytree(trained / "runs", cwd / "runs")
     return cwd / "runs" / "simple_shapes_2" / "1"

@@ -8,13 +8,14 @@ CI installs JAX's CPU wheels (.ci/run); without JAX the JAX tests skip with the 
 import importlib.util
 import json
 import os
+import shutil
 import textwrap
 
 import numpy as np
 import pytest
 
 from stampnet import ConfigError
-from tests.conftest import REPO_ROOT, require_shared, run_experiment, tf_quiet_lines
+from tests.conftest import REPO_ROOT, made_once, require_shared, run_experiment, tf_quiet_lines
 from tests.tiny import TINY, overrides
 
 pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
@@ -72,14 +73,20 @@ RESUME = textwrap.dedent("""
     from stampnet import backend
     from stampnet.evaluate import main as evaluate
     from stampnet.train import train
-    from tests.tiny import tiny
+    from tests.tiny import tiny, with_
 
-    first, parallel = sys.argv[1], sys.argv[2] == "parallel"
+    first, parallel, penalties = sys.argv[1], sys.argv[2] == "parallel", json.loads(sys.argv[3])
+
+    def config(**run_parameters):
+        cfg = tiny(epochs=3, shuffle=True, **run_parameters)
+        for path, value in penalties.items():  # the first run's loss terms
+            cfg = with_(cfg, path, value)
+        return cfg
+
     out = {{"replicas": backend.replicas("mirrored")}}
-    runs = [("straight", tiny(epochs=3, shuffle=True)),
-            ("resumed", {{**tiny(epochs=3, shuffle=True), "resume_from": first}})]
+    runs = [("straight", config()), ("resumed", {{**config(), "resume_from": first}})]
     if parallel:
-        runs.append(("mirrored", tiny(epochs=3, shuffle=True, distribute="mirrored")))
+        runs.append(("mirrored", config(distribute="mirrored")))
     for name, cfg in runs:
         logged = {{}}
         train(cfg, name, log_scalar=lambda n, v, s: logged.setdefault(n, []).append(v))
@@ -90,39 +97,74 @@ RESUME = textwrap.dedent("""
 """)
 
 
-def train_resume_evaluate(tmp_path, backend: str, parallel: bool = False):
-    """Without TensorFlow: a tiny run of 2 epochs by the command line, its BatchNorm statistics recomputed at the
-    end; then in one process (compiled once) the same run for 3 epochs straight and the first resumed to 3 (from
-    the backup state: training's statistics), and with ``parallel`` the straight run again with data
-    parallelism over two XLA host devices; then evaluate the resumed run with --precise-bn."""
-    env = without_tensorflow(backend, tmp_path)
-    if parallel:  # in both processes: the same devices, so the second finds the first's compiled steps
+# Two loss terms beyond the reconstruction. The JAX tests' one command-line run has them: the loss-term test
+# reads it, the training test resumes and repeats it.
+PENALTIES = {"layer_parameters.decoder_parameters.overlap_penalty": 0.5,
+             "layer_parameters.decoder_parameters.gumbel_parameters.usage_balance": 3.0}
+
+
+def first_run(folder, backend: str, parallel: bool = False, penalties: dict = None) -> None:
+    """Without TensorFlow, by the command line in ``folder``: a tiny run of 2 epochs with shuffle (and
+    ``penalties``), its BatchNorm statistics recomputed at the end; its stdout in ``folder/first.out``. With
+    ``parallel`` on two XLA host devices, as the process that repeats it (so it finds these compiled steps)."""
+    env = without_tensorflow(backend, folder)
+    if parallel:
         env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     proc = run(["with", *overrides(TINY), "run_parameters.shuffle=True", "run_parameters.epochs=2",
-                "run_parameters.precise_bn=32"], tmp_path, env)
-    assert "BatchNorm statistics recomputed without dropout on 32 training canvases" in proc.stdout
+                "run_parameters.precise_bn=32", *(f"{path}={value!r}" for path, value in (penalties or {}).items())],
+               folder, env)
+    (folder / "first.out").write_text(proc.stdout)
+
+
+@pytest.fixture(scope="session")
+def jax_run(tmp_path_factory):
+    """JAX's command-line run (``first_run`` with PENALTIES, on two host devices), made once per test session:
+    the folder holding runs/, first.out and the JAX compilation cache jax-cache/ that run filled."""
+    requires("jax")
+    return made_once(tmp_path_factory, "jax_run", lambda folder: first_run(folder, "jax", True, PENALTIES))
+
+
+def train_resume_evaluate(tmp_path, backend: str, parallel: bool = False, penalties: dict = None, made=None):
+    """Without TensorFlow: the tiny run of ``first_run`` (made in ``tmp_path``, or a copy of the one in ``made``);
+    then in one process (compiled once) the same run for 3 epochs straight and the first resumed to 3 (from the
+    backup state: training's statistics), and with ``parallel`` the straight run again with data parallelism
+    over two XLA host devices; then evaluate the resumed run with --precise-bn. That process uses the first's
+    JAX compilation cache, where the first left it (the folder is part of a program's key)."""
+    if made is None:
+        made = tmp_path
+        first_run(tmp_path, backend, parallel, penalties)
+    else:
+        shutil.copytree(made / "runs", tmp_path / "runs")  # the resumed run is written beside the first
+    env = without_tensorflow(backend, made)
+    if parallel:  # in both processes: the same devices, so the second finds the first's compiled steps
+        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    assert "BatchNorm statistics recomputed without dropout on 32 training canvases" in (
+        made / "first.out").read_text()
     first = tmp_path / "runs" / "simple_shapes_2" / "1"
     assert json.loads((first / "info.json").read_text())["backend"]["backend"] == backend
     assert (first / "backup" / "state.weights.h5").is_file() and any((first / "trained").glob("weights.02-*"))
     assert (first / "figures" / "stamps.png").stat().st_size > 0
     assert any((first / "board" / "train").iterdir())  # TensorBoard scalars without tf.summary
     (tmp_path / "resume.py").write_text(RESUME.format(repo=str(REPO_ROOT)))
-    proc = run(["resume.py", str(first), "parallel" if parallel else "single"], tmp_path, env, script=None)
+    proc = run(["resume.py", str(first), "parallel" if parallel else "single", json.dumps(penalties or {})], tmp_path,
+               env, script=None)
     result = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:])
     measures = json.loads(proc.stdout.strip().splitlines()[-1])
     return losses(first), result, measures
 
 
-def test_jax_trains_resumes_evaluates_and_runs_data_parallel_without_tensorflow(tmp_path):
+def test_jax_trains_resumes_evaluates_and_runs_data_parallel_without_tensorflow(jax_run, tmp_path):
     """distribute=mirrored on JAX is keras.distribution.DataParallel, here over 2 CPU devices (XLA's host device
-    count): it follows the single-device losses closely, as MirroredStrategy does on TensorFlow."""
+    count): it follows the single-device losses closely, as MirroredStrategy does on TensorFlow. The run has the
+    two PENALTIES: every loss term continues exactly too."""
     requires("jax")
-    first, result, measures = train_resume_evaluate(tmp_path, "jax", parallel=True)
+    assert any((jax_run / "jax-cache").iterdir())  # compiled steps kept for the next process (and run)
+    first, result, measures = train_resume_evaluate(tmp_path, "jax", parallel=True, penalties=PENALTIES,
+                                                    made=jax_run)
     straight, resumed = result["straight"], result["resumed"]
     assert straight[:2] == first          # the same seed gives the same losses (determinism)
     assert resumed == straight            # the resumed run continues exactly
     assert 0 <= measures["cor_loc"] <= 1 and measures["n_images"] == 16 and measures["precise_bn"] == 32
-    assert any((tmp_path / "jax-cache").iterdir())  # compiled steps kept for the next process (and run)
     assert result["replicas"] == 2
     parallel = result["mirrored"]
     assert len(parallel) == 3 and all(np.isfinite(parallel))
@@ -141,14 +183,18 @@ def test_torch_trains_resumes_and_evaluates_without_tensorflow(tmp_path):
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_every_loss_term_is_logged_without_tensorflow(tmp_path, backend):
+def test_every_loss_term_is_logged_without_tensorflow(tmp_path, backend, request):
     """A run with two penalties by the command line: metrics.json and TensorBoard hold the reconstruction and
     each term (and their val_ twins) every epoch, and they add up to the loss."""
     requires(backend)
-    run(["with", *overrides(TINY), "run_parameters.epochs=1", "layer_parameters.decoder_parameters.overlap_penalty=0.5",
-         "layer_parameters.decoder_parameters.gumbel_parameters.usage_balance=3.0"], tmp_path,
-        without_tensorflow(backend, tmp_path))
-    folder = tmp_path / "runs" / "simple_shapes_2" / "1"
+    if backend == "jax":  # the JAX training test's run (2 epochs): the first epoch is read here
+        where = request.getfixturevalue("jax_run")
+    else:
+        where = tmp_path
+        run(["with", *overrides(TINY), "run_parameters.epochs=1",
+             *(f"{path}={value!r}" for path, value in PENALTIES.items())], tmp_path,
+            without_tensorflow(backend, tmp_path))
+    folder = where / "runs" / "simple_shapes_2" / "1"
     metrics = {k: v["values"] for k, v in json.loads((folder / "metrics.json").read_text()).items()}
     terms = ("overlap_penalty", "usage_balance")
     assert {"reconstruction", *terms, "val_reconstruction", *(f"val_{k}" for k in terms)} <= set(metrics)
