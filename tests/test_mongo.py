@@ -8,11 +8,10 @@ STAMPNET_TEST_MONGO_URL=mongodb://HOST:PORT to run the same test against a real 
 """
 import json
 import os
-import textwrap
 
 import pytest
 
-from tests.conftest import REPO_ROOT, run_experiment, tf_quiet_lines
+from tests.conftest import run_script_here, tf_quiet_lines
 from tests.tiny import TINY, overrides
 
 pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slow")
@@ -20,45 +19,41 @@ pytestmark = pytest.mark.slow  # trains: left out of the quick lane (-m "not slo
 pytest.importorskip("pymongo")
 pytest.importorskip("mongomock")
 
-WRAPPER = textwrap.dedent("""
-    # Runs simple_shapes_2's experiment with stampnet.tracking's MongoDB client replaced by mongomock (unless a real
-    # server is given), then dumps what the database holds as JSON.
-    import json, os, sys
-    sys.argv[0] = {script!r}
-    sys.path.insert(0, {repo!r})
+def run_observed(tmp_path, monkeypatch, capsys, args) -> dict:
+    """simple_shapes_2's experiment with its command line, in this process, stampnet.tracking's MongoDB client
+    replaced by mongomock (unless a real server is given); then what the database holds, as JSON would."""
     import stampnet.tracking
+
     real = os.environ.get("STAMPNET_TEST_MONGO_URL")
     if not real:
-        import mongomock, mongomock.gridfs
-        mongomock.gridfs.enable_gridfs_integration()
+        from unittest import mock
+
+        import mongomock
+        import mongomock.gridfs
+
+        mongomock.gridfs.enable_gridfs_integration()  # patches gridfs' type checks (mock.patch(...).start())
         client = mongomock.MongoClient()
-        stampnet.tracking._mongo_client = lambda url: client
+        monkeypatch.setattr(stampnet.tracking, "_mongo_client", lambda url: client)
     else:
         import pymongo
+
         client = pymongo.MongoClient(real)
-    from simple_shapes_2 import ex
     try:
-        ex.run_commandline([{script!r}, *sys.argv[1:]])
+        code = run_script_here("simple_shapes_2.py", args, tmp_path, monkeypatch)
     finally:
-        db = client[os.environ.get("DUMP_DB", "stampnet_test")]
-        runs = [{{k: r.get(k) for k in ("_id", "status", "config", "experiment", "result")}} for r in db.runs.find()]
-        metrics = [{{k: m.get(k) for k in ("name", "steps", "values", "run_id")}} for m in db.metrics.find()]
-        with open("dump.json", "w") as f:
-            json.dump({{"runs": runs, "metrics": metrics}}, f, default=str)
-""")
+        if not real:
+            mock.patch.stopall()  # gridfs as it was
+    assert code == 0, "\n".join(tf_quiet_lines(capsys.readouterr().err)[-30:])
+    db = client[os.environ.get("DUMP_DB", "stampnet_test")]
+    runs = [{k: r.get(k) for k in ("_id", "status", "config", "experiment", "result")} for r in db.runs.find()]
+    metrics = [{k: m.get(k) for k in ("name", "steps", "values", "run_id")} for m in db.metrics.find()]
+    return json.loads(json.dumps({"runs": runs, "metrics": metrics}, default=str))
 
 
-def run_observed(tmp_path, args, **env):
-    (tmp_path / "observed.py").write_text(WRAPPER.format(script=str(REPO_ROOT / "simple_shapes_2.py"),
-                                                         repo=str(REPO_ROOT)))
-    proc = run_experiment(["observed.py", *args], tmp_path, script=None, **env)
-    assert proc.returncode == 0, "\n".join(tf_quiet_lines(proc.stderr)[-30:])
-    return json.loads((tmp_path / "dump.json").read_text())
-
-
-def test_mongo_url_records_the_run_and_keeps_file_storage(tmp_path):
+def test_mongo_url_records_the_run_and_keeps_file_storage(tmp_path, monkeypatch, capsys):
     url = os.environ.get("STAMPNET_TEST_MONGO_URL", "mongodb://stampnet-test:27017")
-    dump = run_observed(tmp_path, ["with", *overrides(TINY), f"mongo_url={url}", "mongo_db=stampnet_test"])
+    dump = run_observed(tmp_path, monkeypatch, capsys,
+                        ["with", *overrides(TINY), f"mongo_url={url}", "mongo_db=stampnet_test"])
     assert len(dump["runs"]) >= 1
     run = dump["runs"][-1]
     assert run["status"] == "COMPLETED" and run["experiment"]["name"] == "simple_shapes_2"
